@@ -1,0 +1,119 @@
+"""The NumPy backend: CPU arrays, the default.  NumPy is imported on first use.
+
+Most kernels are NumPy's ufuncs themselves, so an op reaches C with no Python
+in between.  Reductions use ``ufunc.reduce``: ``np.sum`` adds ~1 us of Python
+dispatch per call, which is most of an op on small arrays.
+"""
+import math
+import operator
+import types
+
+from chainrule.backend import BackendSpec
+from chainrule.hookspecs import hookimpl
+
+
+def load(device=None):
+    import numpy as np
+
+    names = ["bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64"]
+    to_np = {n: np.dtype(n) for n in names}
+    try:  # bfloat16 through ml_dtypes when it is installed
+        import ml_dtypes
+        to_np["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
+    except ImportError:
+        pass
+    to_name = {dt: n for n, dt in to_np.items()}
+    rng = [np.random.default_rng()]
+
+    def np_dtype(dtype):
+        try:
+            return to_np[dtype]
+        except KeyError:
+            hint = " (pip install ml_dtypes)" if dtype == "bfloat16" else ""
+            raise TypeError(f"the numpy backend has no dtype {dtype}{hint}") from None
+
+    def asarray(data, dtype=None):
+        return np.asarray(data, dtype=None if dtype is None else np_dtype(dtype))
+
+    def astype(x, dtype):
+        return np.asarray(x).astype(np_dtype(dtype), copy=False)
+
+    def dtype(x):
+        return to_name[x.dtype]
+
+    def seed(n):
+        rng[0] = np.random.default_rng(n)
+
+    def normal(shape, dtype):
+        dt = np_dtype(dtype)
+        if dt in (np.float32, np.float64):
+            return rng[0].standard_normal(shape, dtype=dt)
+        return rng[0].standard_normal(shape).astype(dt)
+
+    def uniform(shape, dtype):
+        dt = np_dtype(dtype)
+        if dt in (np.float32, np.float64):
+            return rng[0].random(shape, dtype=dt)
+        return rng[0].random(shape).astype(dt)
+
+    def reducer(ufunc):
+        def reduce(x, axis=None, keepdims=False):
+            return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+        return reduce
+
+    def assign(dst, src):
+        np.copyto(dst, src, casting="same_kind")
+
+    def setitem(x, index, v):
+        x[index] = v
+
+    def erf(x):
+        try:
+            from scipy.special import erf as scipy_erf
+        except ImportError:  # exact, slower: math.erf per element
+            return np.vectorize(math.erf, otypes=[np.asarray(x).dtype])(x)
+        return scipy_erf(x)
+
+    return types.SimpleNamespace(
+        array_types=(np.ndarray, np.generic),
+        asarray=asarray, to_numpy=np.asarray, shape=operator.attrgetter("shape"), dtype=dtype, astype=astype,
+        copy=np.copy, item=lambda x: x.item(), assign=assign,
+        zeros=lambda shape, dtype: np.zeros(shape, np_dtype(dtype)),
+        ones=lambda shape, dtype: np.ones(shape, np_dtype(dtype)),
+        full=lambda shape, value, dtype: np.full(shape, value, np_dtype(dtype)),
+        arange=lambda start, stop, step, dtype: np.arange(start, stop, step, dtype=np_dtype(dtype)),
+        eye=lambda n, m, dtype: np.eye(n, m, dtype=np_dtype(dtype)),
+        seed=seed, normal=normal, uniform=uniform,
+        randint=lambda low, high, shape: rng[0].integers(low, high, size=shape, dtype=np.int64),
+        permutation=lambda n: rng[0].permutation(n).astype(np.int64),
+        add=np.add, subtract=np.subtract, multiply=np.multiply, divide=np.true_divide,
+        power=np.power, maximum=np.maximum, minimum=np.minimum, negative=np.negative,
+        exp=np.exp, log=np.log, log1p=np.log1p, expm1=np.expm1, sqrt=np.sqrt, abs=np.abs,
+        sign=np.sign, sin=np.sin, cos=np.cos, tan=np.tan, tanh=np.tanh, erf=erf, floor=np.floor,
+        where=np.where, clip=np.clip,
+        greater=np.greater, greater_equal=np.greater_equal, less=np.less,
+        less_equal=np.less_equal, equal=np.equal, not_equal=np.not_equal,
+        logical_and=np.logical_and, logical_or=np.logical_or, logical_not=np.logical_not,
+        isfinite=np.isfinite, isnan=np.isnan,
+        sum=reducer(np.add), prod=reducer(np.multiply), max=reducer(np.maximum),
+        min=reducer(np.minimum), any=reducer(np.logical_or), all=reducer(np.logical_and),
+        argmax=lambda x, axis=None, keepdims=False: np.argmax(x, axis=axis, keepdims=keepdims),
+        argmin=lambda x, axis=None, keepdims=False: np.argmin(x, axis=axis, keepdims=keepdims),
+        reshape=np.reshape, transpose=np.transpose, broadcast_to=np.broadcast_to,
+        expand_dims=np.expand_dims, squeeze=np.squeeze,
+        concat=lambda xs, axis: np.concatenate(xs, axis=axis),
+        stack=lambda xs, axis: np.stack(xs, axis=axis),
+        getitem=lambda x, index: x[index], setitem=setitem,
+        scatter_add=np.add.at, take=lambda x, indices, axis: np.take(x, indices, axis=axis),
+        take_along_axis=lambda x, indices, axis: np.take_along_axis(x, indices, axis=axis),
+        matmul=np.matmul, eigh=np.linalg.eigh, qr=np.linalg.qr,
+    )
+
+
+def _owns(obj):
+    return type(obj).__module__ == "numpy"
+
+
+@hookimpl
+def chainrule_backends():
+    return [BackendSpec("numpy", load=load, owns=_owns, description="NumPy arrays on the CPU")]

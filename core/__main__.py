@@ -1,0 +1,109 @@
+"""``python -m chainrule backends | plugins | ops | doctor | demo``."""
+import argparse
+import os
+import sys
+import warnings
+
+
+def _backends(args):
+    import chainrule as cr
+    from chainrule import pluginmanager
+    avail = cr.backends.available()
+    current = os.environ.get("CHAINRULE_BACKEND", "numpy")
+    print(f"{'backend':<12} {'status':<10} {'provider':<22} details")
+    for name in cr.backends.names():
+        reason = avail[name]
+        provider = pluginmanager.provider("backends", name)
+        info = next((i for i in pluginmanager.infos() if i.name == provider), None)
+        dist = f"{info.distribution} {info.version}" if info else "?"
+        status = "available" if reason is None else "missing"
+        mark = " (default)" if name == current.split(":")[0] else ""
+        print(f"{name:<12} {status:<10} {dist:<22} {reason or 'ok'}{mark}")
+    return 0
+
+
+def _plugins(args):
+    from chainrule import pluginmanager
+    print(f"{'plugin':<16} {'distribution':<22} {'version':<9} {'kind':<24} provides")
+    for info in pluginmanager.infos():
+        provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.provides.items())
+        state = " [blocked]" if info.blocked else (" [FAILED]" if info.error else "")
+        print(f"{info.name:<16} {info.distribution:<22} {info.version:<9} {info.kind:<24} "
+              f"{provides}{state}")
+    return 0
+
+
+def _ops(args):
+    import chainrule as cr
+    print(f"{'op':<18} {'provider':<14} {'kind':<18} rules")
+    for name in cr.ops.names():
+        op = cr.ops.get(name)
+        kind = ("non-differentiable" if not op.differentiable else
+                "composite" if op.composite else f"kernel {op.kernel}" if op.kernel else "primitive")
+        rules = ("vjp " if (op.vjp or op.vjps) else "") + ("jvp" if (op.jvp or op.jvps or op.linear) else "")
+        print(f"{name:<18} {op.provider:<14} {kind:<18} {rules if op.differentiable and not op.composite else '-'}")
+    return 0
+
+
+def _doctor(args):
+    import chainrule as cr
+    from chainrule import pluginmanager
+    import platform
+    problems = 0
+    print(f"chainrule {cr.__version__} on Python {platform.python_version()}")
+    print("backends:")
+    for name, reason in cr.backends.available().items():
+        if reason is None:
+            try:
+                b = cr.backend.load(name)
+                missing = f" ({len(b.missing)} kernels missing: {', '.join(b.missing)})" if b.missing else ""
+                print(f"  ok       {name}{missing}")
+            except Exception as exc:
+                problems += 1
+                print(f"  BROKEN   {name}: {exc}")
+        else:
+            print(f"  missing  {name}: {reason}")
+    try:
+        cr.get_backend()
+        print(f"  default: {cr.get_backend().name} (CHAINRULE_BACKEND={os.environ.get('CHAINRULE_BACKEND', 'unset')})")
+    except Exception as exc:
+        problems += 1
+        print(f"  default backend unusable: {exc}")
+    print("plugins:")
+    for info in pluginmanager.infos():
+        if info.blocked:
+            print(f"  blocked  {info.name} ({info.distribution}) by CHAINRULE_PLUGINS_BLOCK")
+        elif info.error:
+            problems += 1
+            print(f"  FAILED   {info.name} ({info.distribution} {info.version}): {info.error}")
+        else:
+            print(f"  ok       {info.name} ({info.distribution} {info.version}): {info.kind}")
+    print("no problems found" if not problems else f"{problems} problem(s) found")
+    return 1 if problems else 0
+
+
+def _demo(args):
+    from chainrule.demo import train
+    train(steps=args.steps)
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m chainrule", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("backends", help="list backends, whether they run here, and why not")
+    sub.add_parser("plugins", help="list plugins with their distribution and what they provide")
+    sub.add_parser("ops", help="list registered ops and their rules")
+    sub.add_parser("doctor", help="check the install: backends, plugins that failed and why")
+    demo = sub.add_parser("demo", help="train an MLP on the default backend, printing the loss")
+    demo.add_argument("--steps", type=int, default=300)
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        if args.command in ("doctor", "plugins", "backends"):
+            warnings.simplefilter("ignore")  # they report plugin failures themselves
+        return {"backends": _backends, "plugins": _plugins, "ops": _ops, "doctor": _doctor,
+                "demo": _demo}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Operators and methods of Tensor, each a thin call into the op functions."""
+from . import ops
+from .tensor import Tensor
+from . import inplace
+
+
+def _r(fn):
+    return lambda self, other: fn(other, self)
+
+
+def install():
+    T = Tensor
+    T.__add__, T.__radd__ = ops.add, _r(ops.add)
+    T.__sub__, T.__rsub__ = ops.subtract, _r(ops.subtract)
+    T.__mul__, T.__rmul__ = ops.multiply, _r(ops.multiply)
+    T.__truediv__, T.__rtruediv__ = ops.divide, _r(ops.divide)
+    T.__pow__, T.__rpow__ = ops.power, _r(ops.power)
+    T.__matmul__, T.__rmatmul__ = ops.matmul, _r(ops.matmul)
+    T.__neg__ = ops.negative
+    T.__pos__ = lambda self: self
+    T.__abs__ = ops.abs
+    T.__gt__, T.__ge__ = ops.greater, ops.greater_equal
+    T.__lt__, T.__le__ = ops.less, ops.less_equal
+    T.__eq__, T.__ne__ = ops.equal, ops.not_equal
+    T.__and__, T.__or__, T.__invert__ = ops.logical_and, ops.logical_or, ops.logical_not
+    T.__getitem__ = ops.getitem
+    T.__setitem__ = inplace.setitem
+    T.__iadd__ = lambda self, other: inplace.apply(self, ops.add, other, "__iadd__")
+    T.__isub__ = lambda self, other: inplace.apply(self, ops.subtract, other, "__isub__")
+    T.__imul__ = lambda self, other: inplace.apply(self, ops.multiply, other, "__imul__")
+    T.__itruediv__ = lambda self, other: inplace.apply(self, ops.divide, other, "__itruediv__")
+    T.add_ = lambda self, other, alpha=1: inplace.apply(self, ops.add, other if alpha == 1 else other * alpha, "add_")
+    T.sub_ = lambda self, other, alpha=1: inplace.apply(self, ops.subtract, other if alpha == 1 else other * alpha, "sub_")
+    T.mul_ = lambda self, other: inplace.apply(self, ops.multiply, other, "mul_")
+    T.div_ = lambda self, other: inplace.apply(self, ops.divide, other, "div_")
+    T.copy_ = inplace.copy_
+    T.zero_ = lambda self: inplace.copy_(self, 0)
+    T.fill_ = inplace.copy_
+
+    for name in ("exp", "log", "log1p", "expm1", "sqrt", "abs", "sign", "sin", "cos", "tan",
+                 "tanh", "sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin",
+                 "any", "all", "squeeze", "expand_dims", "flatten", "logsumexp", "astype",
+                 "clip", "permute_dims", "broadcast_to", "stop_gradient"):
+        setattr(T, name, getattr(ops, name))
+    T.reshape = lambda self, *shape: ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+    T.transpose = lambda self, *axes: ops.transpose(self, axes or None)
+    T.T = property(lambda self: ops.permute_dims(self, tuple(reversed(range(self.ndim)))))
+    T.mT = property(lambda self: ops.transpose(self))
+    T.detach = ops.stop_gradient
+    T.clone = lambda self: self + 0 if self.dtype.is_floating else ops.stop_gradient(self)
+    T.backward = _backward
+
+
+def _backward(self, grad=None, retain_graph=None, create_graph=False):
+    """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf with requires_grad.
+
+    ``grad`` is the cotangent of self (needed unless self has one element).
+    The graph is freed afterwards unless ``retain_graph``; with
+    ``create_graph`` the gradients are themselves differentiable.
+    """
+    from .autodiff import backprop, LeafNode
+    from .errors import GraphError, ShapeError
+    from ._state import no_grad
+    if self._trace is not None:
+        raise GraphError("backward() on a value traced by a transform; return it from the "
+                         "function and let cr.grad / cr.vjp differentiate it")
+    if self._node is None:
+        raise GraphError("backward() on a tensor that does not require grad: no input of the "
+                         "computation had requires_grad=True (or it ran under cr.no_grad())")
+    b = self._backend
+    if grad is None:
+        if self.size != 1:
+            raise GraphError(f"backward() on a tensor of shape {self.shape} needs grad= (the "
+                             "cotangent, same shape); or reduce it first, e.g. y.sum().backward()")
+        g = b.ones(self.shape, self.dtype)
+    else:
+        from .creation import asarray
+        gt = asarray(grad, backend=b)
+        if gt.shape != self.shape:
+            raise ShapeError(f"backward(grad=...) needs shape {self.shape}, got {gt.shape}")
+        g = gt._data if gt.dtype == self.dtype else b.astype(gt._data, self.dtype)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if create_graph:
+        from .tensor import make
+        g = make(g, b)
+    if isinstance(self._node, LeafNode):
+        leaves = {self._node: g}
+    else:
+        with no_grad() if not create_graph else _nullcontext():
+            leaves = backprop(self._node, g, create_graph=create_graph, retain_graph=retain_graph)
+    from .tensor import make
+    for leaf, ct in leaves.items():
+        t = leaf.ref() if leaf.ref is not None else None
+        if t is None:
+            continue
+        if type(ct) is not Tensor:
+            ct = make(ct, t._backend)
+        t.grad = ct if t.grad is None else t.grad + ct
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False

@@ -1,0 +1,59 @@
+"""Per-thread engine state: grad mode, the backend stack, the default float dtype.
+
+Thread-local like torch's grad mode, so a data-loader thread cannot switch the
+backend or turn off recording under the training thread's feet.
+"""
+import threading
+
+
+class _State(threading.local):
+    grad_enabled = True       # eager (level-0) recording, switched off by no_grad
+    backend_stack = ()        # (Backend, ...) pushed by use_backend; [-1] wins
+    default_dtype = "float32"  # set on the class: process-wide
+
+
+state = _State()
+
+
+class no_grad:
+    """Stop recording eager graphs (``requires_grad`` tensors), as a context or decorator.
+
+    Transforms (``cr.grad``, ``cr.jvp``...) entered inside still differentiate,
+    like ``torch.func.grad`` inside ``torch.no_grad``.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    _enable = False
+
+    def __enter__(self):
+        self._prev = state.grad_enabled
+        state.grad_enabled = self._enable
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._prev
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Turn eager recording back on inside a ``no_grad`` region."""
+
+    _enable = True
+
+
+def is_grad_enabled():
+    return state.grad_enabled

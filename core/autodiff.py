@@ -1,0 +1,310 @@
+"""The engine: dispatching an op, recording it, and walking the graph backward.
+
+Three ways a value can be differentiated, one mechanism each:
+
+* eager (PyTorch-style): a tensor with ``requires_grad`` records a ``Node`` per
+  op on itself; ``backward()`` walks those nodes.  With ``create_graph`` the
+  rules run on recorded tensors again, so the gradient is differentiable.
+* reverse transforms (``cr.grad``, ``cr.vjp``): a ``VJPTrace`` with its own
+  level boxes its inputs; each op on a box records a ``Node`` whose saved
+  values live one level down, so rules computed in backward are ordinary ops
+  on lower-level values: higher order is just more tracing.
+* forward transforms (``cr.jvp``): a ``JVPTrace`` boxes (primal, tangent)
+  pairs; each op computes its output tangent at once with its JVP rule.
+
+``bind`` sends an op to the highest-level trace among its arguments (levels
+grow with nesting, so each transform only sees its own perturbation: no
+perturbation confusion), else computes it with the backend kernel and, if an
+argument requires grad, records it eagerly.  With nothing traced and nothing
+requiring grad this is a short loop and one kernel call.
+"""
+import itertools
+import weakref
+
+from ._state import state, enable_grad, no_grad
+from .errors import BackendError, GraphError, InplaceError, RegistryError
+from .tensor import Tensor, make
+from . import backend as _backends
+
+_levels = itertools.count(1)
+
+
+# ------------------------------------------------------------------- nodes
+
+class Node:
+    """One recorded op: what its VJP rule needs later, and where cotangents go."""
+
+    __slots__ = ("op", "args", "params", "ans", "parents", "versions", "trace")
+
+    def __init__(self, op, args, params, ans, parents, versions, trace):
+        self.op, self.args, self.params, self.ans = op, args, params, ans
+        self.parents, self.versions, self.trace = parents, versions, trace
+
+    def __repr__(self):
+        return f"<Node {self.op.name}>"
+
+
+class LeafNode:
+    """Where cotangents of an input collect: an eager leaf (weakly) or a transform input."""
+
+    __slots__ = ("ref", "__weakref__")
+    parents = ()
+    op = None
+
+    def __init__(self, tensor=None):
+        self.ref = weakref.ref(tensor) if tensor is not None else None
+
+
+def _toposort(root):
+    """Nodes reachable from root, each before its parents (iterative: deep chains are fine).
+
+    A depth-first post-order: a node is finished only after every node it feeds
+    from, so reversed it lists each node after all the nodes that use it.
+    """
+    order, visited, stack = [], set(), [(root, False)]
+    push = stack.append
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in visited:
+            continue
+        visited.add(node)
+        push((node, True))
+        for parent in node.parents:
+            if parent is not None and parent not in visited:
+                push((parent, False))
+    order.reverse()
+    return order
+
+
+def backprop(root, g, create_graph=False, retain_graph=False):
+    """Walk the graph below ``root`` with output cotangent ``g``; return {LeafNode: cotangent}.
+
+    Eager graphs without create_graph run the rules on raw backend arrays
+    (``op.raw_rules``), which is the fast path of ``loss.backward()``.
+    """
+    order = _toposort(root)
+    grads = {root: g}
+    leaves = {}
+    for node in order:
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        if node.op is None:           # a LeafNode
+            leaves[node] = g
+            continue
+        if node.args is None:
+            raise GraphError(
+                f"backward through {node.op.name!r} a second time, but its saved values were "
+                "already freed; pass retain_graph=True to the first backward() if you need to "
+                "walk the graph twice")
+        cts = _run_vjp(node, g, create_graph)
+        for parent, ct, arg in zip(node.parents, cts, node.args):
+            if parent is None or ct is None:
+                continue
+            ct = _fit(ct, arg, node)
+            prev = grads.get(parent)
+            grads[parent] = ct if prev is None else prev + ct
+        if not retain_graph:
+            node.args = node.ans = node.params = None
+    return leaves
+
+
+def _run_vjp(node, g, create_graph):
+    op, args, params = node.op, node.args, node.params
+    if node.versions is not None:
+        _check_versions(node)
+    if node.trace is not None:            # a transform's node: values are lower-level tensors
+        ans = node.ans
+        return op.call_vjp(node.parents, ans, args, params, g)
+    if not create_graph and op.raw_rules:
+        raw = tuple(a._data if type(a) is Tensor else a for a in args)
+        return op.call_vjp(node.parents, node.ans, raw, params, g)
+    backend = _backend_of(args)
+    if create_graph:
+        ans = make(node.ans, backend, node)
+        with enable_grad():
+            return op.call_vjp(node.parents, ans, args, params, g)
+    # a plugin rule that wants tensors, in a plain backward: run it on detached tensors
+    ans = make(node.ans, backend)
+    wrapped = tuple(make(a._data, a._backend) if type(a) is Tensor else a for a in args)
+    with no_grad():
+        cts = op.call_vjp(node.parents, ans, wrapped, params, make(g, backend))
+    return tuple(c._data if type(c) is Tensor else c for c in cts)
+
+
+def _check_versions(node):
+    for i, (a, v) in enumerate(zip(node.args, node.versions)):
+        if type(a) is Tensor and a._version != v:
+            raise InplaceError(
+                f"argument {i} of {node.op.name!r} was saved for backward and then modified in "
+                f"place (version {v} -> {a._version}); compute it out of place "
+                "(y = x + 1 instead of x += 1) or clone it before modifying")
+
+
+def _backend_of(args):
+    for a in args:
+        if type(a) is Tensor:
+            return a._backend
+    raise GraphError("no tensor among the op's arguments")
+
+
+def _fit(ct, arg, node):
+    """Undo broadcasting and keep the primal's dtype: once, here, for every rule."""
+    if type(ct) is Tensor:
+        ref = arg if type(arg) is Tensor else None
+        if ref is None:
+            return ct
+        if ct._backend.shape(ct._data) != ref._backend.shape(ref._data):
+            ct = _ops().sum_to(ct, ref.shape)
+        if ct._backend.dtype(ct._data) != ref._backend.dtype(ref._data):
+            ct = _ops().astype(ct, ref.dtype)
+        return ct
+    b = arg._backend if type(arg) is Tensor else _backends.backend_of_raw(arg)
+    ref = arg._data if type(arg) is Tensor else arg
+    shape = b.shape(ref)
+    if b.shape(ct) != shape:
+        ct = _ops().sum_to(ct, tuple(shape))
+    dt = b.dtype(ref)
+    if b.dtype(ct) != dt:
+        ct = b.astype(ct, dt)
+    return ct
+
+
+_ops_module = None
+
+
+def _ops():
+    global _ops_module
+    if _ops_module is None:
+        from . import ops
+        _ops_module = ops
+    return _ops_module
+
+
+# ---------------------------------------------------------------- dispatch
+
+def bind(op, args, params):
+    """Apply ``op`` to ``args``: at the top trace, eagerly recorded, or straight to the kernel."""
+    top = None
+    backend = None
+    record = False
+    for a in args:
+        if type(a) is Tensor:
+            trace = a._trace
+            if trace is not None:
+                if top is None or trace.level > top.level:
+                    top = trace
+            elif a._node is not None:
+                record = True
+            if a._backend is not backend:
+                if backend is None:
+                    backend = a._backend
+                else:
+                    _mixed_backends(op, args)
+    if top is not None:
+        return top.process(op, args, params)
+    if backend is None:
+        return _bind_raw(op, args, params)
+    out = op.run(backend, args, params)
+    if op.kernel is None and type(out) is Tensor:   # a forward that moved backends (.to)
+        backend, out = out._backend, out._data
+    if record and state.grad_enabled and op.differentiable:
+        return make(out, backend, Node(
+            op, args, params, out,
+            tuple(a._node if type(a) is Tensor else None for a in args),
+            tuple(a._version if type(a) is Tensor else 0 for a in args), None))
+    if type(out) is tuple:
+        return tuple(make(o, backend) for o in out)
+    return make(out, backend)
+
+
+def _bind_raw(op, args, params):
+    """No Tensor among the arguments: raw backend arrays in, raw out (rules in backward),
+    or plain Python values, which become tensors on the current backend."""
+    for a in args:
+        if type(a) not in _PY_SCALARS and a is not None:
+            backend = _backends.backend_of_raw(a)
+            if backend is not None:
+                return op.run_raw(backend, args, params)
+    from .creation import tensor
+    first = next((i for i, a in enumerate(args) if type(a) in _PY_SCALARS or isinstance(a, (list, tuple))), None)
+    if first is None:
+        raise TypeError(f"{op.name}: expected tensors, got {', '.join(type(a).__name__ for a in args)}")
+    args = list(args)
+    args[first] = tensor(args[first])
+    return bind(op, tuple(args), params)
+
+
+_PY_SCALARS = (float, int, bool, complex)
+
+
+def _mixed_backends(op, args):
+    names = sorted({a._backend.name for a in args if type(a) is Tensor})
+    raise BackendError(
+        f"{op.name}: arguments live on different backends ({', '.join(names)}); move them to one "
+        f"with x.to({names[0]!r}) before combining them")
+
+
+# ------------------------------------------------------------------ traces
+
+def box(trace, primal, node=None, tangent=None):
+    t = make(primal._data, primal._backend, node)
+    t._trace = trace
+    t._primal = primal
+    t._tangent = tangent
+    return t
+
+
+class VJPTrace:
+    """Reverse mode at one level: records a Node per op on its boxes."""
+
+    def __init__(self):
+        self.level = next(_levels)
+
+    def lift(self, x):
+        return box(self, x, LeafNode())
+
+    def process(self, op, args, params):
+        primals = tuple(a._primal if type(a) is Tensor and a._trace is self else a for a in args)
+        out = bind(op, primals, params)
+        if not op.differentiable:
+            return out
+        parents = tuple(a._node if type(a) is Tensor and a._trace is self else None for a in args)
+        return box(self, out, Node(op, primals, params, out, parents, None, self))
+
+
+class JVPTrace:
+    """Forward mode at one level: carries a tangent with each box."""
+
+    def __init__(self):
+        self.level = next(_levels)
+
+    def lift(self, x, tangent):
+        return box(self, x, tangent=tangent)
+
+    def process(self, op, args, params):
+        primals = []
+        tangents = []
+        for a in args:
+            if type(a) is Tensor and a._trace is self:
+                primals.append(a._primal)
+                tangents.append(a._tangent)
+            else:
+                primals.append(a)
+                tangents.append(None)
+        primals = tuple(primals)
+        out = bind(op, primals, params)
+        if not op.differentiable or all(t is None for t in tangents):
+            return out
+        t = op.call_jvp(tangents, out, primals, params)
+        if t is None:
+            return out
+        if type(t) is Tensor:
+            if t.shape != out.shape:
+                t = _ops().broadcast_to(t, out.shape)
+            if t.dtype != out.dtype:
+                t = _ops().astype(t, out.dtype)
+        return box(self, out, tangent=t)

@@ -1,0 +1,257 @@
+"""Backends: the kernel table every backend fills, and choosing the backend in use.
+
+A backend plugin answers the ``chainrule_backends`` hook with ``BackendSpec``s.
+Nothing heavy happens until a backend is first used: then ``spec.load(device)``
+imports its library and returns a namespace whose attributes are the kernels
+named in ``KERNELS`` (a module, a class instance, anything with attributes).
+A kernel the namespace lacks becomes a stub raising ``NotImplementedError``
+naming the backend and the kernel, so a partial backend still runs every op it
+can.
+"""
+import contextlib
+import dataclasses
+import os
+from typing import Callable, Optional
+
+from ._state import state
+from .errors import BackendError, UnknownNameError
+
+# The one place that says what a backend must supply.  x, y: native arrays;
+# shape: tuple of ints; dtype: a chainrule dtype name ("float32"...); axis: int,
+# tuple of ints or None.  Python scalars may stand for arrays in binary kernels.
+KERNELS = {
+    # conversion and metadata
+    "asarray": "asarray(data, dtype) -> array from a Python scalar, nested list, NumPy array or native array; dtype None keeps it",
+    "to_numpy": "to_numpy(x) -> numpy.ndarray (a copy or a zero-copy view)",
+    "shape": "shape(x) -> tuple of ints",
+    "dtype": "dtype(x) -> chainrule dtype name",
+    "astype": "astype(x, dtype) -> x cast to dtype",
+    "copy": "copy(x) -> a new array with x's values",
+    "item": "item(x) -> the Python scalar of a one-element array",
+    "assign": "assign(dst, src) -> None; writes src (broadcast) into dst in place",
+    # creation
+    "zeros": "zeros(shape, dtype)", "ones": "ones(shape, dtype)",
+    "full": "full(shape, value, dtype)",
+    "arange": "arange(start, stop, step, dtype)",
+    "eye": "eye(n, m, dtype)",
+    # random numbers from the backend's own seeded generator
+    "seed": "seed(n) -> None; reseeds the backend generator",
+    "normal": "normal(shape, dtype) -> standard normal samples",
+    "uniform": "uniform(shape, dtype) -> samples in [0, 1)",
+    "randint": "randint(low, high, shape) -> int64 samples in [low, high)",
+    "permutation": "permutation(n) -> int64 random permutation of range(n)",
+    # elementwise, broadcasting like NumPy
+    "add": "add(x, y)", "subtract": "subtract(x, y)", "multiply": "multiply(x, y)",
+    "divide": "divide(x, y)", "power": "power(x, y)",
+    "maximum": "maximum(x, y)", "minimum": "minimum(x, y)",
+    "negative": "negative(x)", "exp": "exp(x)", "log": "log(x)", "log1p": "log1p(x)",
+    "expm1": "expm1(x)", "sqrt": "sqrt(x)", "abs": "abs(x)", "sign": "sign(x)",
+    "sin": "sin(x)", "cos": "cos(x)", "tan": "tan(x)", "tanh": "tanh(x)", "erf": "erf(x)",
+    "floor": "floor(x)",
+    "where": "where(cond, x, y)", "clip": "clip(x, lo, hi); lo or hi may be None",
+    "greater": "greater(x, y)", "greater_equal": "greater_equal(x, y)",
+    "less": "less(x, y)", "less_equal": "less_equal(x, y)",
+    "equal": "equal(x, y)", "not_equal": "not_equal(x, y)",
+    "logical_and": "logical_and(x, y)", "logical_or": "logical_or(x, y)",
+    "logical_not": "logical_not(x)", "isfinite": "isfinite(x)", "isnan": "isnan(x)",
+    # reductions
+    "sum": "sum(x, axis, keepdims)", "prod": "prod(x, axis, keepdims)",
+    "max": "max(x, axis, keepdims)", "min": "min(x, axis, keepdims)",
+    "argmax": "argmax(x, axis, keepdims) -> int64", "argmin": "argmin(x, axis, keepdims) -> int64",
+    "any": "any(x, axis, keepdims)", "all": "all(x, axis, keepdims)",
+    # shape and indexing
+    "reshape": "reshape(x, shape)", "transpose": "transpose(x, axes) with a full permutation",
+    "broadcast_to": "broadcast_to(x, shape)", "expand_dims": "expand_dims(x, axis)",
+    "squeeze": "squeeze(x, axis)", "concat": "concat(xs, axis)", "stack": "stack(xs, axis)",
+    "getitem": "getitem(x, index) -> x[index]; index: ints, slices, None, Ellipsis, int or bool arrays",
+    "setitem": "setitem(x, index, v) -> None; x[index] = v in place",
+    "scatter_add": "scatter_add(dst, index, values) -> None; dst[index] += values in place, repeated indices add up",
+    "take": "take(x, indices, axis)",
+    "take_along_axis": "take_along_axis(x, indices, axis)",
+    # linear algebra
+    "matmul": "matmul(x, y) with NumPy's matmul rules",
+    "eigh": "eigh(x) -> (eigenvalues, eigenvectors) of a symmetric matrix",
+    "qr": "qr(x) -> (q, r)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendSpec:
+    """What a backend plugin returns from ``chainrule_backends``.
+
+    name:        the backend's name (``"numpy"``); devices are ``name:device``.
+    load:        ``load(device) -> namespace of kernels``; imports the library.
+    unavailable: ``unavailable(device) -> str | None``: why it cannot run here
+                 ("cupy is not installed", "no CUDA device"); keep it cheap.
+    owns:        ``owns(obj) -> bool``: is a raw array this backend's?  Must not
+                 import the library (check ``type(obj).__module__``).
+    canonical_device: ``canonical_device(device) -> str | None`` normalizes a
+                 device string (``"cuda"`` -> ``"cuda:0"``); None is the default.
+    """
+
+    name: str
+    load: Callable
+    unavailable: Callable = lambda device=None: None
+    owns: Callable = lambda obj: False
+    canonical_device: Callable = lambda device: device
+    description: str = ""
+
+
+def _missing(backend_name, kernel):
+    def stub(*args, **kwargs):
+        raise NotImplementedError(
+            f"backend {backend_name!r} has no kernel {kernel!r}; implement it in the backend "
+            f"plugin (see chainrule.backend.KERNELS[{kernel!r}]: {KERNELS[kernel]})")
+    stub.__name__ = f"missing_{kernel}"
+    return stub
+
+
+class Backend:
+    """A loaded backend: its kernels as attributes, plus name, device and spec."""
+
+    def __init__(self, spec, device, namespace):
+        self.spec, self.device = spec, device
+        self.name = spec.name if device is None else f"{spec.name}:{device}"
+        self.namespace = namespace
+        self.missing = []
+        for kernel in KERNELS:
+            fn = getattr(namespace, kernel, None)
+            if fn is None:
+                self.missing.append(kernel)
+                fn = _missing(self.name, kernel)
+            setattr(self, kernel, fn)
+        self.array_types = tuple(getattr(namespace, "array_types", ()))
+
+    def __repr__(self):
+        return f"<chainrule backend {self.name}>"
+
+
+# ----------------------------------------------------------------- registry
+
+_loaded = {}      # canonical name -> Backend
+_raw_types = {}   # native array type -> Backend, filled as backends load
+
+
+def _specs():
+    from . import pluginmanager
+    return pluginmanager.collect("backends")
+
+
+def canonical_name(name):
+    """``"torch:cuda"`` -> ``"torch:cuda:0"``, ``"numpy:cpu"`` -> ``"numpy"``: one name per backend."""
+    if not isinstance(name, str) or not name:
+        raise BackendError(f"a backend name must be a non-empty string, got {name!r}")
+    base, _, device = name.strip().lower().partition(":")
+    specs = _specs()
+    if base not in specs:
+        raise UnknownNameError(f"unknown backend {name!r}; known backends: {', '.join(specs)}"
+                               " (install the plugin that provides it, or fix the name)")
+    device = specs[base].canonical_device(device or None)
+    return base if device is None else f"{base}:{device}"
+
+
+def load(name):
+    """The loaded ``Backend`` for a name, importing its library on first use."""
+    backend = _loaded.get(name)
+    if backend is not None:
+        return backend
+    cname = canonical_name(name)
+    backend = _loaded.get(cname)
+    if backend is None:
+        base, _, device = cname.partition(":")
+        spec = _specs()[base]
+        reason = spec.unavailable(device or None)
+        if reason:
+            raise BackendError(f"backend {cname!r} cannot run here: {reason}")
+        try:
+            namespace = spec.load(device or None)
+        except Exception as exc:
+            raise BackendError(f"backend {cname!r} failed to load: {type(exc).__name__}: {exc}") from exc
+        backend = Backend(spec, device or None, namespace)
+        _loaded[cname] = backend
+        for t in backend.array_types:
+            _raw_types.setdefault(t, backend)
+    _loaded[name] = backend
+    return backend
+
+
+def _default():
+    name = os.environ.get("CHAINRULE_BACKEND", "numpy")
+    try:
+        return load(name)
+    except UnknownNameError as exc:
+        raise UnknownNameError(f"CHAINRULE_BACKEND={name!r}: {exc}") from None
+
+
+def get_backend():
+    """The backend new tensors go to: the innermost ``use_backend``, else ``set_backend``,
+    else ``$CHAINRULE_BACKEND`` (read on first use), else numpy."""
+    stack = state.backend_stack
+    if stack:
+        return stack[-1]
+    global _global_backend
+    if _global_backend is None:
+        _global_backend = _default()
+    return _global_backend
+
+
+_global_backend = None
+
+
+def set_backend(name):
+    """Make ``name`` the default backend of this process."""
+    global _global_backend
+    _global_backend = load(name)
+    return _global_backend
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Use ``name`` for new tensors inside the block (this thread only)."""
+    backend = load(name) if isinstance(name, str) else name
+    prev = state.backend_stack
+    state.backend_stack = prev + (backend,)
+    try:
+        yield backend
+    finally:
+        state.backend_stack = prev
+
+
+def backend_of_raw(obj):
+    """The loaded backend whose native array type ``obj`` is, loading it if a spec owns it."""
+    backend = _raw_types.get(type(obj))
+    if backend is not None:
+        return backend
+    for t, b in list(_raw_types.items()):
+        if isinstance(obj, t):
+            _raw_types[type(obj)] = b
+            return b
+    for spec in _specs().values():
+        if spec.owns(obj):
+            b = load(spec.name if not hasattr(obj, "device") else _device_name(spec, obj))
+            _raw_types.setdefault(type(obj), b)
+            return b
+    return None
+
+
+def _device_name(spec, obj):
+    device = str(getattr(obj, "device", "") or "")
+    if not device or device == "cpu":
+        return spec.name
+    return f"{spec.name}:{device}"
+
+
+def names():
+    """Registered backend names, in registration order."""
+    return list(_specs())
+
+
+def available():
+    """``{name: None}`` for backends that can run here, ``{name: reason}`` for the others."""
+    out = {}
+    for name, spec in _specs().items():
+        try:
+            out[name] = spec.unavailable(None)
+        except Exception as exc:  # a broken probe must not take the listing down
+            out[name] = f"availability check failed: {type(exc).__name__}: {exc}"
+    return out

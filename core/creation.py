@@ -1,0 +1,176 @@
+"""Making tensors: from Python data, NumPy or backend arrays, and filled shapes."""
+from . import backend as _backends
+from ._state import state
+from .dtypes import ALL, canonical
+from .errors import BackendError, DTypeError
+from .tensor import Tensor, make
+
+
+def _resolve(backend):
+    if backend is None:
+        return _backends.get_backend()
+    if isinstance(backend, str):
+        return _backends.load(backend)
+    return backend
+
+
+def _python_dtype(data):
+    """Default dtype of Python data: any float -> default float, all bool -> bool, else int64."""
+    stack, kinds = [data], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, bool):
+            kinds.add("bool")
+        elif isinstance(item, int):
+            kinds.add("int")
+        elif isinstance(item, float):
+            kinds.add("float")
+        elif isinstance(item, Tensor):
+            kinds.add("float" if item.dtype.is_floating else "int")
+        else:
+            return None  # NumPy scalars and the like keep their own dtype
+    if "float" in kinds or not kinds:
+        return ALL[state.default_dtype]
+    return ALL["int64"] if "int" in kinds else ALL["bool"]
+
+
+def tensor(data, dtype=None, requires_grad=False, backend=None):
+    """A new leaf tensor holding a copy of ``data``.
+
+    ``data``: a Python scalar or nested list (floats become the default dtype,
+    float32), a NumPy array (keeps its dtype), a backend array (a torch tensor
+    picks the torch backend) or a Tensor.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> x.dtype, x.shape
+    (cr.float32, (2,))
+    """
+    dtype = canonical(dtype)
+    if isinstance(data, Tensor):
+        src = data._backend
+        target = _resolve(backend) if backend is not None else src
+        raw = data._data if target is src else target.asarray(src.to_numpy(data._data), None)
+        raw = target.copy(raw) if raw is data._data else raw
+        out = make(raw if dtype is None else target.astype(raw, dtype), target)
+    else:
+        if backend is None and not isinstance(data, (list, tuple, float, int, bool)):
+            owner = _backends.backend_of_raw(data)
+            if owner is not None and owner.name != "numpy":
+                backend = owner
+        target = _resolve(backend)
+        if dtype is None and isinstance(data, (list, tuple, float, int, bool)):
+            dtype = _python_dtype(data)
+        try:
+            raw = target.asarray(data, dtype)
+        except (TypeError, ValueError) as exc:
+            raise DTypeError(f"cannot make a tensor from {type(data).__name__} data: {exc}; pass "
+                             "numbers, nested lists of equal length, or an array") from exc
+        if raw is data:
+            raw = target.copy(raw)
+        out = make(raw, target)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def asarray(data, dtype=None, backend=None):
+    """Like ``tensor`` but without requires_grad; a Tensor on the right backend/dtype is returned as is."""
+    if isinstance(data, Tensor) and (backend is None or _resolve(backend) is data._backend) \
+            and (dtype is None or data.dtype == canonical(dtype)):
+        return data
+    return tensor(data, dtype=dtype, backend=backend)
+
+
+def _shape(shape):
+    if isinstance(shape, int):
+        return (shape,)
+    try:
+        return tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"a shape must be an int or a sequence of ints, got {shape!r}") from None
+
+
+def _float(dtype):
+    return canonical(dtype) or ALL[state.default_dtype]
+
+
+def zeros(shape, dtype=None, backend=None, requires_grad=False):
+    t = make(_resolve(backend).zeros(_shape(shape), _float(dtype)), _resolve(backend))
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def ones(shape, dtype=None, backend=None, requires_grad=False):
+    t = make(_resolve(backend).ones(_shape(shape), _float(dtype)), _resolve(backend))
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def full(shape, fill_value, dtype=None, backend=None, requires_grad=False):
+    if dtype is None:
+        dtype = _python_dtype(fill_value) if isinstance(fill_value, (bool, int, float)) else None
+    b = _resolve(backend)
+    t = make(b.full(_shape(shape), fill_value, _float(dtype)), b)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def arange(start, stop=None, step=1, dtype=None, backend=None):
+    """Like ``numpy.arange``: int64 for integer arguments, else the default float dtype."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        dtype = _python_dtype([start, stop, step])
+    b = _resolve(backend)
+    return make(b.arange(start, stop, step, canonical(dtype)), b)
+
+
+def eye(n, m=None, dtype=None, backend=None):
+    b = _resolve(backend)
+    return make(b.eye(n, n if m is None else m, _float(dtype)), b)
+
+
+def _like(x, dtype):
+    """Backend and dtype of ``x``, which may be a Tensor or a raw backend array."""
+    if type(x) is Tensor:
+        return x._backend, x._backend.shape(x._data), dtype or x.dtype
+    b = _backends.backend_of_raw(x)
+    return b, b.shape(x), dtype or b.dtype(x)
+
+
+def zeros_like(x, dtype=None):
+    """Zeros with x's shape, dtype and backend; raw in, raw out (for rules)."""
+    b, shape, dt = _like(x, dtype)
+    raw = b.zeros(tuple(shape), canonical(dt))
+    return make(raw, b) if type(x) is Tensor else raw
+
+
+def ones_like(x, dtype=None):
+    b, shape, dt = _like(x, dtype)
+    raw = b.ones(tuple(shape), canonical(dt))
+    return make(raw, b) if type(x) is Tensor else raw
+
+
+def full_like(x, fill_value, dtype=None):
+    b, shape, dt = _like(x, dtype)
+    raw = b.full(tuple(shape), fill_value, canonical(dt))
+    return make(raw, b) if type(x) is Tensor else raw
+
+
+def backend_name(x):
+    """The backend name of a Tensor or raw array."""
+    if type(x) is Tensor:
+        return x._backend.name
+    b = _backends.backend_of_raw(x)
+    if b is None:
+        raise BackendError(f"{type(x).__name__} is not an array of any loaded backend")
+    return b.name
+
+
+def to_backend(x, backend):
+    """Copy ``x`` to another backend; differentiable (the gradient comes back)."""
+    from .ops import get
+    name = _backends.load(backend).name if isinstance(backend, str) else backend.name
+    if name == x.backend:
+        return x
+    return get("to_backend").fn(x, target=name)

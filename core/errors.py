@@ -1,0 +1,52 @@
+"""One exception family per kind of failure; each message names the fault and the fix."""
+
+
+class ChainruleError(Exception):
+    """Base class of every error chainrule raises on purpose."""
+
+
+class ShapeError(ChainruleError, ValueError):
+    """Operand shapes do not fit the operation (broadcasting, matmul, reshape...)."""
+
+
+class DTypeError(ChainruleError, TypeError):
+    """A dtype is not allowed here (integer tensor asked for gradients, float index...)."""
+
+
+class BackendError(ChainruleError, RuntimeError):
+    """A backend is unknown, unavailable here, or two backends were mixed in one op."""
+
+
+class GraphError(ChainruleError, RuntimeError):
+    """The backward graph cannot be walked: freed, non-scalar root without grad, no path."""
+
+
+class InplaceError(GraphError):
+    """A tensor saved for backward was modified in place after it was saved."""
+
+
+class GradcheckError(ChainruleError, AssertionError):
+    """An analytic derivative disagrees with finite differences (or with the other mode)."""
+
+    def __init__(self, message, *, op=None, argnum=None, mode=None, max_error=None):
+        super().__init__(message)
+        self.op, self.argnum, self.mode, self.max_error = op, argnum, mode, max_error
+
+
+class RegistryError(ChainruleError, ValueError):
+    """An op, optimizer, initializer or schedule registration is invalid or clashes."""
+
+
+class UnknownNameError(ChainruleError, KeyError):
+    """A name (op, backend, optimizer, schedule, initializer) is not registered."""
+
+    def __str__(self):  # KeyError would repr() the message and add quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class HyperparameterError(ChainruleError, ValueError):
+    """A hyperparameter is out of range; the message shows its name and value."""
+
+
+class PluginError(ChainruleError, RuntimeError):
+    """A plugin failed to load or registered something invalid."""

@@ -1,0 +1,92 @@
+"""In-place updates with version counters.
+
+Without recording (no grad needed, or under no_grad, as optimizers run) the new
+value is written into the tensor's own buffer.  When the tensor is part of a
+recorded graph, the update is recorded like ``x = x + y`` and the tensor is
+rebased onto the new node; every in-place change bumps ``_version`` so a
+backward that saved the old value raises instead of using the new one.
+"""
+from ._state import state
+from .errors import DTypeError, GraphError, InplaceError
+from .tensor import Tensor
+
+
+def _check_target(x, opname):
+    if x._trace is not None:
+        raise InplaceError(f"{opname}: values traced by a transform cannot be modified in place; "
+                           "write x = x + y instead")
+    from .autodiff import LeafNode
+    if isinstance(x._node, LeafNode) and state.grad_enabled:
+        raise InplaceError(f"{opname}: a leaf tensor that requires grad cannot be modified in "
+                           "place while recording; do it under `with cr.no_grad():` (as "
+                           "optimizers do) or use x = x + y")
+
+
+def _commit(x, new, opname):
+    """Write ``new`` (a Tensor with x's shape) into x and bump its version."""
+    if new.shape != x.shape:
+        raise GraphError(f"{opname}: the result has shape {new.shape} but the tensor has shape "
+                         f"{x.shape}; an in-place op cannot change the shape")
+    if new.dtype != x.dtype:
+        if x.dtype.is_floating or not new.dtype.is_floating:
+            new_data = x._backend.astype(new._data, x.dtype)
+        else:
+            raise DTypeError(f"{opname}: result dtype {new.dtype} cannot be stored in a "
+                             f"{x.dtype} tensor in place; use x = x.astype(...) op ... instead")
+    else:
+        new_data = new._data
+    old_node = x._node
+    if new._node is not None:  # recorded: x now stands for the new node's output
+        from .autodiff import Node
+        if isinstance(old_node, Node) and old_node.ans is x._data:
+            old_node.ans = x._backend.copy(x._data)  # its rule still needs the old value
+        node = new._node
+        if node is not None:
+            # the new node saw x before the update: give it a copy of that value
+            from .tensor import make
+            before = make(x._backend.copy(x._data), x._backend, old_node)
+            node.args = tuple(before if a is x else a for a in node.args)
+            node.versions = tuple(0 if a is before else v for a, v in zip(node.args, node.versions))
+            node.ans = x._data  # the node's output is now x's buffer
+        x._node = node
+    x._backend.assign(x._data, new_data)
+    x._version += 1
+    return x
+
+
+def apply(x, fn, other, opname):
+    """x <- fn(x, other), in place."""
+    _check_target(x, opname)
+    return _commit(x, fn(x, other), opname)
+
+
+def copy_(x, value):
+    """Overwrite x's values with ``value`` (broadcast), in place."""
+    _check_target(x, "copy_")
+    if type(value) is Tensor:
+        if value._backend is not x._backend:
+            value = value.to(x.backend)
+        if value._node is not None and state.grad_enabled:
+            from . import ops
+            return _commit(x, ops.broadcast_to(value, x.shape) + 0, "copy_")
+        x._backend.assign(x._data, value._data)
+    else:
+        x._backend.assign(x._data, value)
+    x._version += 1
+    return x
+
+
+def setitem(x, index, value):
+    """``x[index] = value``; differentiable in x (zeroed at index) and in value."""
+    _check_target(x, "__setitem__")
+    from . import ops
+    needs_graph = state.grad_enabled and (x._node is not None or
+                                          (type(value) is Tensor and value._node is not None))
+    if not needs_graph:
+        v = value._data if type(value) is Tensor else value
+        x._backend.setitem(x._data, ops.shape.normalize_index(index), v)
+        x._version += 1
+        return
+    idx = ops.shape.normalize_index(index)
+    new = ops.index_update(x, value, index=idx)
+    _commit(x, new, "__setitem__")

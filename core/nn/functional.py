@@ -1,0 +1,264 @@
+"""Neural-network functions: activations, softmax family, losses, normalization.
+
+Activations and the softmax family are single ops with the local Jacobians of
+the lessons' table; the losses are fused where that makes the gradient exact
+and stable: cross_entropy's gradient is (softmax - onehot) / B.
+"""
+import math
+
+from ..ops.registry import register
+from ..ops import (where, exp, log, tanh as _tanh, erf, maximum, sum as _sum, mean as _mean,
+                   var as _var, sqrt, abs as _abs, logsumexp as _logsumexp)
+from ..ops.reduce import _sum as _sum_op, _logsumexp as _lse_op
+from ..ops._util import shape_of, dtype_of, normalize_axis
+from ..ops.elementwise import astype_op
+from ..errors import ShapeError, DTypeError
+from ..tensor import Tensor
+
+tanh = _tanh
+
+# ---------------------------------------------------------------- activations
+
+relu = register(
+    "relu", lambda x: maximum(x, 0),
+    vjp=lambda ans, x: lambda g: where(x > 0, g, 0),        # 1[x > 0]
+    jvp=lambda t, ans, x: where(x > 0, t[0], 0), raw_rules=True)
+
+
+def _leaky(x, negative_slope):
+    return where(x > 0, x, x * negative_slope)
+
+
+_leaky_relu = register(
+    "leaky_relu", _leaky,
+    vjp=lambda ans, x, negative_slope: lambda g: where(x > 0, g, g * negative_slope),
+    jvp=lambda t, ans, x, negative_slope: where(x > 0, t[0], t[0] * negative_slope),
+    raw_rules=True)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return _leaky_relu(x, negative_slope=negative_slope)
+
+
+def _sigmoid_forward(x):
+    e = exp(-_abs(x))               # never overflows
+    return where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+sigmoid = register(
+    "sigmoid", _sigmoid_forward,
+    vjp=lambda ans, x: lambda g: g * ans * (1 - ans),       # sigma(1 - sigma)
+    jvp=lambda t, ans, x: t[0] * ans * (1 - ans), raw_rules=True)
+
+_SQRT_HALF = 1 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def _gelu_forward(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + _tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1 + erf(x * _SQRT_HALF))
+
+
+def _gelu_slope(x, approximate):
+    if approximate == "tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        th = _tanh(inner)
+        return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+    # Phi(x) + x phi(x)
+    return 0.5 * (1 + erf(x * _SQRT_HALF)) + x * _INV_SQRT_2PI * exp(-0.5 * x * x)
+
+
+_gelu = register(
+    "gelu", _gelu_forward,
+    vjp=lambda ans, x, approximate: lambda g: g * _gelu_slope(x, approximate),
+    jvp=lambda t, ans, x, approximate: t[0] * _gelu_slope(x, approximate), raw_rules=True)
+
+
+def gelu(x, approximate="none"):
+    """GELU: x * Phi(x) (``approximate="none"``, erf form) or its tanh approximation."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _gelu(x, approximate=approximate)
+
+
+# ------------------------------------------------------------ softmax family
+
+def _keep(g, axis):
+    from ..ops.shape import expand_dims
+    return expand_dims(g, axis)
+
+
+_softmax = register(
+    "softmax", lambda x, axis: exp(x - _lse_op(x, axis=(axis,), keepdims=True)),
+    # J = diag(p) - p p^T  =>  J^T g = p * (g - <g, p>)
+    vjp=lambda ans, x, axis: lambda g: ans * (g - _sum_op(g * ans, axis=(axis,), keepdims=True)),
+    jvp=lambda t, ans, x, axis: ans * (t[0] - _sum_op(t[0] * ans, axis=(axis,), keepdims=True)),
+    raw_rules=True)
+
+_log_softmax = register(
+    "log_softmax", lambda x, axis: x - _lse_op(x, axis=(axis,), keepdims=True),
+    vjp=lambda ans, x, axis: lambda g: g - exp(ans) * _sum_op(g, axis=(axis,), keepdims=True),
+    jvp=lambda t, ans, x, axis: t[0] - _sum_op(exp(ans) * t[0], axis=(axis,), keepdims=True),
+    raw_rules=True)
+
+
+def _axis(x, axis):
+    return normalize_axis(axis, len(shape_of(x)))[0]
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along ``axis``, shifted so it never overflows."""
+    return _softmax(x, axis=_axis(x, axis))
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along ``axis``; stable for logits of any size."""
+    return _log_softmax(x, axis=_axis(x, axis))
+
+
+logsumexp = _logsumexp
+
+# --------------------------------------------------------------------- losses
+
+
+def _one_hot(labels, num_classes, dtype):
+    """Rows of the identity picked by integer labels (raw or Tensor, as given)."""
+    from .. import backend as _backends
+    from ..tensor import make
+    is_tensor = type(labels) is Tensor
+    b = labels._backend if is_tensor else _backends.backend_of_raw(labels)
+    raw = labels._data if is_tensor else labels
+    hot = b.equal(b.expand_dims(raw, -1), b.arange(0, num_classes, 1, "int64"))
+    hot = b.astype(hot, dtype)
+    return make(hot, b) if is_tensor else hot
+
+
+def _targets(logits, labels):
+    """Target probabilities: one-hot rows for integer labels, the labels themselves otherwise."""
+    if dtype_of(labels) in ("float16", "bfloat16", "float32", "float64"):
+        return labels
+    return _one_hot(labels, shape_of(logits)[-1], dtype_of(logits))
+
+
+def _batch(logits, reduction):
+    shape = shape_of(logits)
+    n = 1
+    for d in shape[:-1]:
+        n *= d
+    return n if reduction == "mean" else 1
+
+
+def _ce_forward(logits, labels, reduction):
+    logp = _log_softmax(logits, axis=len(logits.shape) - 1)
+    losses = -_sum_op(logp * _targets(logits, labels), axis=(len(logits.shape) - 1,))
+    if reduction == "none":
+        return losses
+    total = _sum_op(losses)
+    return total / _batch(logits, reduction) if reduction == "mean" else total
+
+
+def _ce_spread(g, logits, reduction):
+    """The incoming cotangent, shaped to broadcast against (..., C)."""
+    from ..ops.shape import expand_dims
+    return expand_dims(g, -1) if reduction == "none" else g
+
+
+def _ce_vjp_logits(ans, logits, labels, reduction):
+    # the lessons' magic gradient: (softmax(z) - onehot(y)) / B
+    def vjp(g):
+        p = _softmax(logits, axis=len(shape_of(logits)) - 1)
+        return (p - _targets(logits, labels)) * (_ce_spread(g, logits, reduction) / _batch(logits, reduction))
+    return vjp
+
+
+def _ce_vjp_labels(ans, logits, labels, reduction):
+    # only probability targets have a gradient: -log_softmax(z) / B
+    def vjp(g):
+        logp = _log_softmax(logits, axis=len(shape_of(logits)) - 1)
+        return -logp * (_ce_spread(g, logits, reduction) / _batch(logits, reduction))
+    return vjp
+
+
+def _ce_jvp_logits(t, ans, logits, labels, reduction):
+    p = _softmax(logits, axis=len(shape_of(logits)) - 1)
+    per = _sum_op((p - _targets(logits, labels)) * t, axis=(len(shape_of(logits)) - 1,))
+    return _reduce(per, logits, reduction)
+
+
+def _ce_jvp_labels(t, ans, logits, labels, reduction):
+    logp = _log_softmax(logits, axis=len(shape_of(logits)) - 1)
+    return _reduce(-_sum_op(logp * t, axis=(len(shape_of(logits)) - 1,)), logits, reduction)
+
+
+def _reduce(per, logits, reduction):
+    if reduction == "none":
+        return per
+    total = _sum_op(per)
+    return total / _batch(logits, reduction) if reduction == "mean" else total
+
+
+_cross_entropy = register(
+    "cross_entropy", _ce_forward,
+    vjp=(_ce_vjp_logits, _ce_vjp_labels), jvp=(_ce_jvp_logits, _ce_jvp_labels), raw_rules=True)
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Softmax cross-entropy from logits, fused: stable for logits of +-1000 and with the
+    gradient (softmax - onehot) / B.  ``labels``: integer classes of shape
+    ``logits.shape[:-1]``, or probabilities of the logits' shape.
+
+    >>> import chainrule as cr
+    >>> z = cr.tensor([[2.0, 0.0, -1.0]], requires_grad=True)
+    >>> cr.nn.cross_entropy(z, cr.tensor([0])).backward()
+    >>> [round(v, 4) for v in z.grad.tolist()[0]]
+    [-0.1576, 0.1142, 0.0420]
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not isinstance(labels, Tensor):
+        from ..creation import tensor
+        labels = tensor(labels, backend=logits._backend)
+    lshape, zshape = labels.shape, logits.shape
+    if labels.dtype.is_floating:
+        if lshape != zshape:
+            raise ShapeError(f"cross_entropy: probability targets must have the logits' shape "
+                             f"{zshape}, got {lshape}")
+    elif labels.dtype == "bool":
+        raise DTypeError("cross_entropy: labels must be integer classes or float probabilities, got bool")
+    elif lshape != zshape[:-1]:
+        raise ShapeError(f"cross_entropy: integer labels must have shape {zshape[:-1]} "
+                         f"(logits.shape[:-1]), got {lshape}; for one-hot targets pass floats")
+    return _cross_entropy(logits, labels, reduction=reduction)
+
+
+def mse_loss(pred, target, reduction="mean"):
+    """Mean (or sum) of squared errors."""
+    d = pred - target
+    if reduction == "none":
+        return d * d
+    return _mean(d * d) if reduction == "mean" else _sum(d * d)
+
+
+def layer_norm(x, eps=1e-5, weight=None, bias=None):
+    """Normalize the last axis to zero mean and unit variance, then scale and shift."""
+    mu = _mean(x, axis=-1, keepdims=True)
+    y = (x - mu) / sqrt(_var(x, axis=-1, keepdims=True) + eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each entry with probability p and scale the rest by 1/(1-p); identity when not
+    training.  The mask comes from ``cr.random`` (seeded)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    from .. import random
+    keep = random.uniform(x.shape, dtype=x.dtype, backend=x._backend) >= p
+    return where(keep, x / (1 - p), 0)

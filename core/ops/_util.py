@@ -1,0 +1,52 @@
+"""Small helpers rules share: shapes of tensors or raw arrays, axis normalization."""
+from ..tensor import Tensor
+from .. import backend as _backends
+
+
+def shape_of(x):
+    """Shape of a Tensor or of a raw backend array (rules see both)."""
+    if type(x) is Tensor:
+        return x._backend.shape(x._data)
+    b = _backends.backend_of_raw(x)
+    return () if b is None else tuple(b.shape(x))
+
+
+def ndim_of(x):
+    return len(shape_of(x))
+
+
+def normalize_axis(axis, ndim):
+    """None -> None; int or sequence -> sorted tuple of non-negative axes (checked)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1):
+            from ..errors import ShapeError
+            raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions; "
+                             f"use an axis in [{-ndim}, {ndim - 1}]")
+        out.append(a % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def kept_shape(shape, axis):
+    """Shape of a keepdims=True reduction of ``shape`` over ``axis`` (None = all)."""
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else d for i, d in enumerate(shape))
+
+
+def reduced_shape(shape, axis):
+    """Shape of a keepdims=False reduction of ``shape`` over ``axis`` (None = all)."""
+    if axis is None:
+        return ()
+    return tuple(d for i, d in enumerate(shape) if i not in axis)
+
+
+def dtype_of(x):
+    """Dtype name of a Tensor or raw backend array."""
+    if type(x) is Tensor:
+        return x._backend.dtype(x._data)
+    return _backends.backend_of_raw(x).dtype(x)

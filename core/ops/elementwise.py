@@ -1,0 +1,171 @@
+"""Elementwise ops: arithmetic, transcendental functions, selection.
+
+Each entry is the op's local Jacobian, as in the lessons' table.  Binary rules
+are per argument, so ``x * 2.0`` never computes a gradient for the 2.0.
+"""
+import math
+
+from .registry import register
+
+# ----------------------------------------------------------------- arithmetic
+
+add = register(
+    "add", "add",
+    vjp=(lambda ans, x, y: lambda g: g,
+         lambda ans, x, y: lambda g: g),
+    jvp=(lambda x_dot, ans, x, y: x_dot,
+         lambda y_dot, ans, x, y: y_dot), raw_rules=True)
+
+subtract = register(
+    "subtract", "subtract",
+    vjp=(lambda ans, x, y: lambda g: g,
+         lambda ans, x, y: lambda g: -g),
+    jvp=(lambda x_dot, ans, x, y: x_dot,
+         lambda y_dot, ans, x, y: -y_dot), raw_rules=True)
+
+multiply = register(
+    "multiply", "multiply",
+    vjp=(lambda ans, x, y: lambda g: g * y,
+         lambda ans, x, y: lambda g: g * x),
+    jvp=(lambda x_dot, ans, x, y: x_dot * y,
+         lambda y_dot, ans, x, y: x * y_dot), raw_rules=True)
+
+divide = register(
+    "divide", "divide",
+    vjp=(lambda ans, x, y: lambda g: g / y,
+         lambda ans, x, y: lambda g: -g * ans / y),
+    jvp=(lambda x_dot, ans, x, y: x_dot / y,
+         lambda y_dot, ans, x, y: -y_dot * ans / y), raw_rules=True)
+
+
+def _log_base(x):
+    """log(x), with log(0) taken as 0: d(0**y)/dy is 0 (as in torch), not nan."""
+    return log(where(x == 0, 1, x))
+
+
+power = register(
+    "power", "power",
+    vjp=(lambda ans, x, y: lambda g: g * y * x ** (y - 1),
+         lambda ans, x, y: lambda g: g * ans * _log_base(x)),
+    jvp=(lambda x_dot, ans, x, y: x_dot * y * x ** (y - 1),
+         lambda y_dot, ans, x, y: y_dot * ans * _log_base(x)), raw_rules=True)
+
+negative = register("negative", "negative", vjp=lambda ans, x: lambda g: -g,
+                    jvp="linear", raw_rules=True)
+
+# ------------------------------------------------------------- transcendental
+
+exp = register("exp", "exp", vjp=lambda ans, x: lambda g: g * ans,
+               jvp=lambda t, ans, x: t[0] * ans, raw_rules=True)
+log = register("log", "log", vjp=lambda ans, x: lambda g: g / x,
+               jvp=lambda t, ans, x: t[0] / x, raw_rules=True)
+log1p = register("log1p", "log1p", vjp=lambda ans, x: lambda g: g / (x + 1),
+                 jvp=lambda t, ans, x: t[0] / (x + 1), raw_rules=True)
+expm1 = register("expm1", "expm1", vjp=lambda ans, x: lambda g: g * (ans + 1),
+                 jvp=lambda t, ans, x: t[0] * (ans + 1), raw_rules=True)
+sqrt = register("sqrt", "sqrt", vjp=lambda ans, x: lambda g: g * 0.5 / ans,
+                jvp=lambda t, ans, x: t[0] * 0.5 / ans, raw_rules=True)
+abs = register("abs", "abs", vjp=lambda ans, x: lambda g: g * sign(x),
+               jvp=lambda t, ans, x: t[0] * sign(x), raw_rules=True)
+sin = register("sin", "sin", vjp=lambda ans, x: lambda g: g * cos(x),
+               jvp=lambda t, ans, x: t[0] * cos(x), raw_rules=True)
+cos = register("cos", "cos", vjp=lambda ans, x: lambda g: -g * sin(x),
+               jvp=lambda t, ans, x: -t[0] * sin(x), raw_rules=True)
+tan = register("tan", "tan", vjp=lambda ans, x: lambda g: g * (ans * ans + 1),
+               jvp=lambda t, ans, x: t[0] * (ans * ans + 1), raw_rules=True)
+tanh = register("tanh", "tanh", vjp=lambda ans, x: lambda g: g * (1 - ans * ans),
+                jvp=lambda t, ans, x: t[0] * (1 - ans * ans), raw_rules=True)
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+erf = register("erf", "erf", vjp=lambda ans, x: lambda g: g * _TWO_OVER_SQRT_PI * exp(-(x * x)),
+               jvp=lambda t, ans, x: t[0] * _TWO_OVER_SQRT_PI * exp(-(x * x)), raw_rules=True)
+
+# ----------------------------------------------------------------- selection
+# Ties split the gradient evenly between the two arguments, as torch does.
+
+
+def _pick(first, g, x, y):
+    """g where x wins the comparison, g/2 on ties, 0 elsewhere."""
+    wins = x > y if first == "max" else x < y
+    return where(wins, g, where(x == y, g * 0.5, 0))
+
+
+maximum = register(
+    "maximum", "maximum",
+    vjp=(lambda ans, x, y: lambda g: _pick("max", g, x, y),
+         lambda ans, x, y: lambda g: _pick("max", g, y, x)),
+    jvp=(lambda x_dot, ans, x, y: _pick("max", x_dot, x, y),
+         lambda y_dot, ans, x, y: _pick("max", y_dot, y, x)), raw_rules=True)
+
+minimum = register(
+    "minimum", "minimum",
+    vjp=(lambda ans, x, y: lambda g: _pick("min", g, x, y),
+         lambda ans, x, y: lambda g: _pick("min", g, y, x)),
+    jvp=(lambda x_dot, ans, x, y: _pick("min", x_dot, x, y),
+         lambda y_dot, ans, x, y: _pick("min", y_dot, y, x)), raw_rules=True)
+
+where = register(
+    "where", "where",
+    vjp=(None,
+         lambda ans, c, x, y: lambda g: where(c, g, 0),
+         lambda ans, c, x, y: lambda g: where(c, 0, g)),
+    jvp=(None,
+         lambda x_dot, ans, c, x, y: where(c, x_dot, 0),
+         lambda y_dot, ans, c, x, y: where(c, 0, y_dot)), raw_rules=True)
+
+
+def _inside(x, lo, hi):
+    keep = None
+    if lo is not None:
+        keep = x >= lo
+    if hi is not None:
+        keep = x <= hi if keep is None else logical_and(keep, x <= hi)
+    return keep
+
+
+_clip = register(
+    "clip", "clip",
+    vjp=lambda ans, x, lo=None, hi=None: lambda g: where(_inside(x, lo, hi), g, 0),
+    jvp=lambda t, ans, x, lo=None, hi=None: where(_inside(x, lo, hi), t[0], 0), raw_rules=True)
+
+
+def clip(x, min=None, max=None):
+    """Clamp into [min, max] (either may be None); the gradient is 1 inside, 0 outside."""
+    if min is None and max is None:
+        return x
+    return _clip(x, lo=min, hi=max)
+
+
+astype_op = register(
+    "astype", "astype",
+    # the engine casts the cotangent back to x's dtype; no gradient into integers
+    vjp=lambda ans, x, dtype: lambda g: g if dtype in _FLOATS else None,
+    jvp=lambda t, ans, x, dtype: astype_op(t[0], dtype=dtype) if dtype in _FLOATS else None,
+    raw_rules=True)
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+
+
+def astype(x, dtype):
+    """Cast to ``dtype`` (differentiable between floating dtypes)."""
+    from ..dtypes import canonical
+    return astype_op(x, dtype=canonical(dtype))
+
+
+# ----------------------------------------------------- non-differentiable
+# (listed in registry.NON_DIFFERENTIABLE)
+
+sign = register("sign", "sign")
+floor = register("floor", "floor")
+greater = register("greater", "greater")
+greater_equal = register("greater_equal", "greater_equal")
+less = register("less", "less")
+less_equal = register("less_equal", "less_equal")
+equal = register("equal", "equal")
+not_equal = register("not_equal", "not_equal")
+logical_and = register("logical_and", "logical_and")
+logical_or = register("logical_or", "logical_or")
+logical_not = register("logical_not", "logical_not")
+isfinite = register("isfinite", "isfinite")
+isnan = register("isnan", "isnan")
+stop_gradient = register("stop_gradient", lambda x: x, doc=(
+    "The value of x, treated as a constant by every transform and by backward."))

@@ -1,0 +1,130 @@
+"""Reductions.  A reduction's VJP broadcasts g back over the reduced axes."""
+from .registry import register
+from ._util import shape_of, normalize_axis, kept_shape
+from .elementwise import where, equal, exp, sqrt, isfinite, astype_op
+from ._util import dtype_of, reduced_shape
+from .shape import reshape, broadcast_to
+
+
+def _spread(g, x, axis, keepdims):
+    """g (the reduced shape) broadcast back to x's shape."""
+    shape = shape_of(x)
+    if not keepdims:
+        g = reshape(g, kept_shape(shape, axis))
+    return broadcast_to(g, shape)
+
+
+_sum = register(
+    "sum", "sum",
+    vjp=lambda ans, x, axis=None, keepdims=False: lambda g: _spread(g, x, axis, keepdims),
+    jvp="linear", raw_rules=True)
+
+
+def _extreme_vjp(ans, x, axis=None, keepdims=False):
+    # the gradient goes to the arg-extremes, split evenly between ties (like torch.amax)
+    def vjp(g):
+        mask = equal(x, _spread(ans, x, axis, keepdims))
+        count = _sum(astype_op(mask, dtype=dtype_of(x)), axis=axis, keepdims=True)
+        return where(mask, _spread(g, x, axis, keepdims) / count, 0)
+    return vjp
+
+
+def _extreme_jvp(t, ans, x, axis=None, keepdims=False):
+    mask = equal(x, _spread(ans, x, axis, keepdims))
+    count = _sum(astype_op(mask, dtype=dtype_of(x)), axis=axis, keepdims=keepdims)
+    return _sum(where(mask, t[0], 0), axis=axis, keepdims=keepdims) / count
+
+
+_max = register("max", "max", vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)
+_min = register("min", "min", vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)
+
+_prod = register(
+    "prod", "prod",
+    # d prod / d x_i = prod / x_i  (inputs are assumed nonzero, as in HIPS autograd)
+    vjp=lambda ans, x, axis=None, keepdims=False: lambda g: _spread(g * ans, x, axis, keepdims) / x,
+    jvp=lambda t, ans, x, axis=None, keepdims=False: _sum(
+        t[0] / x, axis=axis, keepdims=keepdims) * ans,
+    raw_rules=True)
+
+_argmax = register("argmax", "argmax")
+_argmin = register("argmin", "argmin")
+_any = register("any", "any")
+_all = register("all", "all")
+
+
+def _reducer(op, name):
+    def reduce(x, axis=None, keepdims=False):
+        return op(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=bool(keepdims))
+    reduce.__name__ = name
+    reduce.__doc__ = f"{name} over ``axis`` (None: all axes), keeping reduced axes if ``keepdims``."
+    return reduce
+
+
+sum = _reducer(_sum, "sum")
+max = _reducer(_max, "max")
+min = _reducer(_min, "min")
+prod = _reducer(_prod, "prod")
+any = _reducer(_any, "any")
+all = _reducer(_all, "all")
+
+
+def argmax(x, axis=None, keepdims=False):
+    return _argmax(x, axis=axis, keepdims=keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    return _argmin(x, axis=axis, keepdims=keepdims)
+
+
+def _count(x, axis):
+    shape = shape_of(x)
+    n = 1
+    for i, d in enumerate(shape):
+        if axis is None or i in axis:
+            n *= d
+    return n
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis``."""
+    axis = normalize_axis(axis, len(shape_of(x)))
+    return _sum(x, axis=axis, keepdims=bool(keepdims)) / _count(x, axis)
+
+
+def var(x, axis=None, correction=0, keepdims=False):
+    """Variance, ``sum((x - mean)^2) / (N - correction)`` (correction=0 as in NumPy)."""
+    axis = normalize_axis(axis, len(shape_of(x)))
+    centered = x - _sum(x, axis=axis, keepdims=True) / _count(x, axis)
+    return _sum(centered * centered, axis=axis, keepdims=bool(keepdims)) / (_count(x, axis) - correction)
+
+
+def std(x, axis=None, correction=0, keepdims=False):
+    """Standard deviation, ``sqrt(var)``."""
+    return sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
+
+
+def logsumexp_vjp(ans, x, axis=None, keepdims=False):
+    return lambda g: _spread(g, x, axis, keepdims) * exp(x - _spread(ans, x, axis, keepdims))
+
+
+def logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
+    return _sum(t[0] * exp(x - _spread(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims)
+
+
+def _logsumexp_forward(x, axis=None, keepdims=False):
+    # shift by the max so exp never overflows: stable for logits of +-1000
+    m = _max(x, axis=axis, keepdims=True)
+    m = where(isfinite(m), m, 0)  # an infinite max would give inf - inf = nan
+    top = m if keepdims else reshape(m, reduced_shape(shape_of(x), axis))
+    return top + _log(_sum(exp(x - m), axis=axis, keepdims=keepdims))
+
+
+from .elementwise import log as _log  # noqa: E402  (after the helpers that use it)
+
+_logsumexp = register("logsumexp", _logsumexp_forward, vjp=logsumexp_vjp, jvp=logsumexp_jvp,
+                      raw_rules=True)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
+    return _logsumexp(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=bool(keepdims))

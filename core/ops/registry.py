@@ -1,0 +1,228 @@
+"""The op registry: every op is one entry holding its forward, VJP and JVP.
+
+``register(name, forward, vjp=None, jvp=None)``
+
+forward
+    A backend kernel name (``"exp"``: the fast path, see ``chainrule.backend.KERNELS``)
+    or ``forward(*args, **params)``, called with concrete (untraced, unrecorded)
+    tensors, computing with chainrule ops.  With no ``vjp`` and no ``jvp`` the op
+    is a *composite*: forward is called on whatever it gets and differentiated
+    through.
+vjp
+    Reverse mode.  Runs later than the forward, so it is curried: it first gets
+    what it keeps, ``vjp(ans, *args, **params)``, and returns a function of the
+    output cotangent ``g`` giving one cotangent per positional argument (None =
+    zero).  Or a tuple with one such maker per argument, each returning a
+    function of ``g`` giving that argument's cotangent: only the makers of
+    arguments that need a gradient run (``matmul`` skips ``X^T g`` for data).
+jvp
+    Forward mode.  Runs at once, so it takes the tangents directly:
+    ``jvp(tangents, ans, *args, **params)`` with one tangent per positional
+    argument (None = zero) returns the output tangent.  Or a tuple of
+    per-argument rules ``jvp_i(x_dot, ans, *args, **params)`` whose results are
+    summed, or ``"linear"`` when the op is linear in its arguments (the JVP is
+    the op applied to the tangents).
+
+Rules are written with chainrule ops, so a gradient of a gradient is just
+more tracing.  Broadcasting is undone and dtypes restored once, by the engine,
+not in each rule.  Cotangents ``g``, tangents ``x_dot``, output ``ans``.
+"""
+from ..backend import KERNELS
+from ..errors import RegistryError, ShapeError, DTypeError, UnknownNameError
+from ..tensor import Tensor, make
+from .. import autodiff
+
+# Ops whose outputs never carry a gradient: comparisons, indices, rounding.
+NON_DIFFERENTIABLE = (
+    "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
+    "logical_and", "logical_or", "logical_not", "isfinite", "isnan",
+    "sign", "floor", "argmax", "argmin", "any", "all", "stop_gradient",
+    "eigh", "qr",
+)
+
+
+class Op:
+    """A registry entry. ``fn`` is the public function that applies it."""
+
+    __slots__ = ("name", "kernel", "forward", "vjp", "vjps", "jvp", "jvps", "linear",
+                 "differentiable", "raw_rules", "provider", "fn", "composite", "__dict__")
+
+    def __repr__(self):
+        return f"<op {self.name} from {self.provider}>"
+
+    # --- forward ---------------------------------------------------------
+    def run(self, backend, args, params):
+        """Compute on concrete tensors (and Python scalars); returns raw output."""
+        try:
+            if self.kernel is not None:
+                return getattr(backend, self.kernel)(
+                    *[a._data if type(a) is Tensor else a for a in args], **params)
+            out = self.forward(*[make(a._data, backend) if type(a) is Tensor else a
+                                 for a in args], **params)
+        except (NotImplementedError, RegistryError, ShapeError, DTypeError):
+            raise
+        except Exception as exc:
+            raise explain(self, exc, args, params) from exc
+        if type(out) is tuple:
+            return tuple(o._data if type(o) is Tensor else o for o in out)
+        return out
+
+    def run_raw(self, backend, args, params):
+        """Compute on raw backend arrays (inside a plain backward); returns raw output."""
+        if self.kernel is not None:
+            return getattr(backend, self.kernel)(*args, **params)
+        wrapped = [a if type(a) in autodiff._PY_SCALARS or a is None else make(a, backend) for a in args]
+        out = self.forward(*wrapped, **params)
+        return out._data if type(out) is Tensor else out
+
+    # --- rules -----------------------------------------------------------
+    def call_vjp(self, parents, ans, args, params, g):
+        if self.vjps is not None:
+            if len(self.vjps) != len(args):
+                raise RegistryError(f"op {self.name!r} has {len(self.vjps)} per-argument VJPs "
+                                    f"but was called with {len(args)} arguments")
+            return tuple(None if p is None or maker is None else maker(ans, *args, **params)(g)
+                         for p, maker in zip(parents, self.vjps))
+        if self.vjp is None:
+            raise NotImplementedError(f"op {self.name!r} (from {self.provider}) has no VJP rule; "
+                                      "register one with cr.ops.register(..., vjp=..., replace=True)")
+        cts = self.vjp(ans, *args, **params)(g)
+        if type(cts) is not tuple:
+            if len(args) != 1:
+                raise RegistryError(f"the VJP of {self.name!r} must return a tuple of {len(args)} "
+                                    f"cotangents (one per argument), got {type(cts).__name__}")
+            cts = (cts,)
+        elif len(cts) != len(args):
+            raise RegistryError(f"the VJP of {self.name!r} returned {len(cts)} cotangents for "
+                                f"{len(args)} arguments; return one per positional argument (None = zero)")
+        return cts
+
+    def call_jvp(self, tangents, ans, primals, params):
+        if self.linear:
+            from .. import creation
+            filled = tuple(t if t is not None else
+                           (creation.zeros_like(p) if type(p) is Tensor else p)
+                           for t, p in zip(tangents, primals))
+            return autodiff.bind(self, filled, params)
+        if self.jvps is not None:
+            out = None
+            for t, rule in zip(tangents, self.jvps):
+                if t is None or rule is None:
+                    continue
+                term = rule(t, ans, *primals, **params)
+                out = term if out is None else out + term
+            return out
+        if self.jvp is None:
+            raise NotImplementedError(f"op {self.name!r} (from {self.provider}) has no JVP rule; "
+                                      "register one with cr.ops.register(..., jvp=..., replace=True)")
+        return self.jvp(tangents, ans, *primals, **params)
+
+
+_registry = {}
+
+
+def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rules=False,
+             replace=False, provider="chainrule", doc=None):
+    """Register an op; returns its public function (see the module docstring).
+
+    >>> import chainrule as cr
+    >>> softplus = cr.ops.register(
+    ...     "doc_softplus", lambda x: cr.log1p(cr.exp(x)),
+    ...     vjp=lambda ans, x: lambda g: g * cr.nn.sigmoid(x),
+    ...     jvp=lambda t, ans, x: t[0] * cr.nn.sigmoid(x))
+    >>> float(cr.grad(lambda x: softplus(x))(cr.tensor(0.0)))
+    0.5
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise RegistryError(f"op names must be identifiers, got {name!r}")
+    if name in _registry and not replace:
+        raise RegistryError(f"op {name!r} is already registered by {_registry[name].provider!r}; "
+                            "pick another name, or pass replace=True to override it")
+    if differentiable is None:
+        differentiable = name not in NON_DIFFERENTIABLE
+    op = Op()
+    op.name, op.provider = name, provider
+    op.differentiable, op.raw_rules = differentiable, raw_rules
+    if isinstance(forward, str):
+        if forward not in KERNELS:
+            raise RegistryError(f"op {name!r}: forward {forward!r} is not a kernel name; "
+                                f"use one of chainrule.backend.KERNELS or pass a function")
+        op.kernel, op.forward = forward, None
+    elif callable(forward):
+        op.kernel, op.forward = None, forward
+    else:
+        raise RegistryError(f"op {name!r}: forward must be a kernel name or a function, got {forward!r}")
+    op.composite = differentiable and vjp is None and jvp is None and op.kernel is None
+    op.vjp = op.vjps = op.jvp = op.jvps = None
+    if isinstance(vjp, (tuple, list)):
+        op.vjps = tuple(vjp)
+    elif vjp is not None:
+        op.vjp = vjp
+    op.linear = jvp == "linear"
+    if isinstance(jvp, (tuple, list)):
+        op.jvps = tuple(jvp)
+    elif jvp is not None and not op.linear:
+        op.jvp = jvp
+    for rule in (op.vjp, op.jvp, *(op.vjps or ()), *(op.jvps or ())):
+        if rule is not None and not callable(rule):
+            raise RegistryError(f"op {name!r}: rules must be callables, got {rule!r}")
+    if op.composite:
+        fn = forward
+    else:
+        def fn(*args, **params):
+            return autodiff.bind(op, args, params)
+    fn.__name__ = name
+    fn.__doc__ = doc or getattr(forward, "__doc__", None) or f"The {name} op."
+    op.fn = fn
+    _registry[name] = op
+    return fn
+
+
+def get(name):
+    """The ``Op`` registered under ``name`` (looking into plugins when built-ins lack it)."""
+    op = _registry.get(name)
+    if op is None:
+        from .. import pluginmanager
+        pluginmanager.collect("ops")
+        op = _registry.get(name)
+    if op is None:
+        import difflib
+        close = difflib.get_close_matches(name, _registry, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see cr.ops.names()"
+        raise UnknownNameError(f"no op named {name!r}{hint}")
+    return op
+
+
+def names():
+    """Every registered op name, sorted (plugins included)."""
+    from .. import pluginmanager
+    pluginmanager.collect("ops")
+    return sorted(_registry)
+
+
+def explain(op, exc, args, params):
+    """Turn a kernel's exception into one that names the op, the operands and the fix."""
+    parts = []
+    for a in args:
+        if type(a) is Tensor:
+            parts.append(f"{a.dtype}{list(a.shape)}")
+        else:
+            parts.append(type(a).__name__)
+    operands = ", ".join(parts)
+    text = str(exc)
+    if "broadcast" in text or "shape" in text or "size" in text or "dimension" in text or "axis" in text:
+        hint = ("shapes must broadcast (trailing axes equal or 1): reshape, expand_dims or "
+                "transpose an operand" if op.name != "matmul" else
+                "matmul needs x.shape[-1] == y.shape[-2]: transpose an operand")
+        return ShapeError(f"{op.name}({operands}) failed: {text}; {hint}")
+    if "dtype" in text or "type" in text or "cast" in text:
+        return DTypeError(f"{op.name}({operands}) failed: {text}; cast operands with .astype(...)")
+    return type(exc)(f"{op.name}({operands}): {text}") if _rebuildable(exc) else exc
+
+
+def _rebuildable(exc):
+    try:
+        type(exc)("x")
+        return True
+    except Exception:
+        return False

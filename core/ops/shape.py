@@ -1,0 +1,267 @@
+"""Shape ops and indexing.  All are linear, so each JVP is the op itself."""
+from .registry import register
+from ._util import shape_of, normalize_axis
+from ..tensor import Tensor
+from ..errors import ShapeError, DTypeError
+
+_reshape = register("reshape", "reshape",
+                    vjp=lambda ans, x, shape: lambda g: _reshape(g, shape=shape_of(x)),
+                    jvp="linear", raw_rules=True)
+
+
+def reshape(x, shape):
+    """View x with a new shape (one entry may be -1)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    return _reshape(x, shape=shape)
+
+
+def _inverse(axes):
+    inv = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inv[a] = i
+    return tuple(inv)
+
+
+_permute = register("permute_dims", "transpose",
+                    vjp=lambda ans, x, axes: lambda g: _permute(g, axes=_inverse(axes)),
+                    jvp="linear", raw_rules=True)
+
+
+def permute_dims(x, axes):
+    """Reorder axes with a full permutation (Array API ``permute_dims``)."""
+    ndim = len(shape_of(x))
+    axes = tuple(int(a) % ndim for a in axes) if ndim else ()
+    if sorted(axes) != list(range(ndim)):
+        raise ShapeError(f"permute_dims needs a permutation of range({ndim}), got {axes}")
+    return _permute(x, axes=axes)
+
+
+def transpose(x, axes=None):
+    """Swap the last two axes (or the two given axes, or apply a full permutation)."""
+    ndim = len(shape_of(x))
+    if axes is None:
+        if ndim < 2:
+            return x
+        axes = (ndim - 2, ndim - 1)
+    axes = tuple(axes)
+    if len(axes) == 2 and ndim != 2 or (len(axes) == 2 and ndim == 2):
+        perm = list(range(ndim))
+        i, j = (a % ndim for a in axes)
+        perm[i], perm[j] = perm[j], perm[i]
+        return _permute(x, axes=tuple(perm))
+    return permute_dims(x, axes)
+
+
+# broadcast_to's cotangent is g itself: the engine's unbroadcast sums it back to x's shape
+_broadcast_to = register("broadcast_to", "broadcast_to", vjp=lambda ans, x, shape: lambda g: g,
+                         jvp="linear", raw_rules=True)
+
+
+def broadcast_to(x, shape):
+    return _broadcast_to(x, shape=tuple(int(s) for s in shape))
+
+
+def _sum_to_forward(x, shape):
+    from .reduce import _sum
+    xshape = x.shape
+    lead = len(xshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and xshape[i + lead] != 1)
+    out = _sum(x, axis=axes, keepdims=True) if axes else x
+    return _reshape(out, shape=tuple(shape)) if lead or out.shape != tuple(shape) else out
+
+
+sum_to = register("sum_to", _sum_to_forward,
+                  vjp=lambda ans, x, shape: lambda g: _broadcast_to(g, shape=shape_of(x)),
+                  jvp="linear", raw_rules=True,
+                  doc="Sum x down to ``shape`` (undo broadcasting); used by the backward walk.")
+_sum_to = sum_to
+sum_to = lambda x, shape: _sum_to(x, shape=tuple(shape))  # noqa: E731
+sum_to.__name__ = "sum_to"
+
+_expand_dims = register("expand_dims", "expand_dims",
+                        vjp=lambda ans, x, axis: lambda g: _reshape(g, shape=shape_of(x)),
+                        jvp="linear", raw_rules=True)
+_squeeze = register("squeeze", "squeeze",
+                    vjp=lambda ans, x, axis: lambda g: _reshape(g, shape=shape_of(x)),
+                    jvp="linear", raw_rules=True)
+
+
+def expand_dims(x, axis=0):
+    """Insert a length-1 axis at ``axis``."""
+    return _expand_dims(x, axis=int(axis))
+
+
+def squeeze(x, axis=None):
+    """Remove length-1 axes (all of them, or the given ones)."""
+    shape = shape_of(x)
+    if axis is None:
+        axis = tuple(i for i, d in enumerate(shape) if d == 1)
+    axis = normalize_axis(axis, len(shape))
+    bad = [a for a in axis if shape[a] != 1]
+    if bad:
+        raise ShapeError(f"squeeze: axis {bad[0]} has length {shape[bad[0]]}, not 1")
+    return _squeeze(x, axis=axis)
+
+
+def flatten(x):
+    return _reshape(x, shape=(-1,))
+
+
+# ---------------------------------------------------------- joining, splitting
+
+def _slices(parts, axis, ndim, sizes):
+    """Index tuples cutting an axis into consecutive pieces of the given sizes."""
+    out, start = [], 0
+    for size in sizes:
+        out.append((slice(None),) * axis + (slice(start, start + size),))
+        start += size
+    return out
+
+
+def _concat_vjp(ans, *xs, axis):
+    sizes = [shape_of(x)[axis] for x in xs]
+    return lambda g: tuple(getitem(g, idx) for idx in _slices(None, axis, 0, sizes))
+
+
+_concat = register("concat", lambda *xs, axis: Tensor_from(xs, "concat", axis),
+                   vjp=_concat_vjp, jvp="linear", raw_rules=True)
+
+
+def Tensor_from(xs, kernel, axis):
+    b = xs[0]._backend
+    from ..tensor import make
+    return make(getattr(b, kernel)([x._data for x in xs], axis), b)
+
+
+def concat(tensors, axis=0):
+    """Join tensors along an existing axis."""
+    tensors = tuple(tensors)
+    if not tensors:
+        raise ShapeError("concat needs at least one tensor")
+    return _concat(*tensors, axis=int(axis) % len(shape_of(tensors[0])))
+
+
+def _stack_vjp(ans, *xs, axis):
+    n = len(xs)
+    return lambda g: tuple(getitem(g, (slice(None),) * axis + (i,)) for i in range(n))
+
+
+_stack = register("stack", lambda *xs, axis: Tensor_from(xs, "stack", axis),
+                  vjp=_stack_vjp, jvp="linear", raw_rules=True)
+
+
+def stack(tensors, axis=0):
+    """Join tensors along a new axis."""
+    tensors = tuple(tensors)
+    if not tensors:
+        raise ShapeError("stack needs at least one tensor")
+    return _stack(*tensors, axis=int(axis) % (len(shape_of(tensors[0])) + 1))
+
+
+def split(x, indices_or_sections, axis=0):
+    """Split like ``numpy.array_split``: n near-equal pieces, or cut at the given indices."""
+    n = shape_of(x)[axis]
+    axis = axis % len(shape_of(x))
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        if k <= 0:
+            raise ShapeError(f"split: the number of sections must be positive, got {k}")
+        q, r = divmod(n, k)
+        sizes = [q + 1] * r + [q] * (k - r)
+        cuts, acc = [], 0
+        for s in sizes[:-1]:
+            acc += s
+            cuts.append(acc)
+    else:
+        cuts = list(indices_or_sections)
+    bounds = [0] + cuts + [n]
+    return [getitem(x, (slice(None),) * axis + (slice(bounds[i], bounds[i + 1]),))
+            for i in range(len(bounds) - 1)]
+
+
+# ----------------------------------------------------------------- indexing
+
+def _is_basic(index):
+    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in index)
+
+
+def _is_int_array(part, b):
+    if isinstance(part, (int, slice)) or part is None or part is Ellipsis:
+        return False
+    return b.dtype(part) != "bool"
+
+
+def _scatter_forward(g, shape, index):
+    """zeros(shape) with g added at index: the transpose of x[index]."""
+    from ..tensor import make
+    b = g._backend
+    out = b.zeros(tuple(shape), b.dtype(g._data))
+    if not any(_is_int_array(p, b) for p in index):  # no repeats possible: plain write
+        b.setitem(out, index, g._data)
+    else:
+        b.scatter_add(out, index, g._data)
+    return make(out, b)
+
+
+_getitem = register("getitem", "getitem",
+                    vjp=lambda ans, x, index: lambda g: _scatter(g, shape=shape_of(x), index=index),
+                    jvp="linear", raw_rules=True)
+_scatter = register("index_scatter", _scatter_forward,
+                    vjp=lambda ans, g, shape, index: lambda gg: _getitem(gg, index=index),
+                    jvp="linear", raw_rules=True,
+                    doc="zeros(shape) with g scatter-added at index (getitem's transpose).")
+
+
+def _raw_index(part):
+    if type(part) is Tensor:
+        if part.dtype.is_floating:
+            raise DTypeError(f"tensors used as indices must be integer or bool, got {part.dtype}; "
+                             "cast with .astype('int64')")
+        return part._data
+    if isinstance(part, list):
+        return _raw_index_list(part)
+    return part
+
+
+def _raw_index_list(part):
+    from ..creation import tensor
+    return tensor(part)._data if part and not isinstance(part[0], (Tensor,)) else part
+
+
+def normalize_index(index):
+    """A tuple index with Tensor parts replaced by raw integer/bool arrays."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    return tuple(_raw_index(p) for p in index)
+
+
+def getitem(x, index):
+    """``x[index]``: ints, slices, None, Ellipsis, integer or bool arrays; backward scatter-adds."""
+    return _getitem(x, index=normalize_index(index) if not isinstance(index, tuple) or
+                    not _is_basic(index) else index)
+
+
+def take(x, indices, axis=0):
+    """Gather along ``axis`` (like numpy.take); repeated indices accumulate in backward."""
+    axis = axis % len(shape_of(x))
+    return getitem(x, (slice(None),) * axis + (indices,))
+
+
+def _index_update_forward(x, v, index):
+    from ..tensor import make
+    b = x._backend
+    out = b.copy(x._data)
+    b.setitem(out, index, v._data if type(v) is Tensor else v)
+    return make(out, b)
+
+
+_index_update = register(
+    "index_update", _index_update_forward,
+    vjp=(lambda ans, x, v, index: lambda g: _index_update(g, 0, index=index),
+         lambda ans, x, v, index: lambda g: _getitem(g, index=index)),
+    jvp="linear", raw_rules=True,
+    doc="A copy of x with x[index] = v (what ``x[index] = v`` records).")
+
+
+def index_update(x, v, index):
+    return _index_update(x, v, index=index)

@@ -1,0 +1,169 @@
+"""The Tensor: a backend array plus what autodiff needs to know about it.
+
+Fields (slots, for a fast path):
+  _data     the raw backend array (always the concrete value, even when traced)
+  _backend  the loaded Backend whose kernels compute on _data
+  _node     eager graph: the Node that produced it, or a LeafNode when it is a
+            leaf with requires_grad; None when it needs no gradient.
+            Traced by a reverse transform: that transform's Node / LeafNode.
+  _trace    None, or the transform (JVPTrace / VJPTrace) whose value this is
+  _primal   when traced: the same value one level down
+  _tangent  when traced by a JVPTrace: the tangent (a lower-level value)
+  _version  bumped by every in-place change, checked by backward
+  grad      accumulated gradient of an eager leaf (None until the first backward)
+"""
+
+
+class Tensor:
+    __slots__ = ("_data", "_backend", "_node", "_trace", "_primal", "_tangent",
+                 "_version", "grad", "__weakref__")
+    __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
+
+    # Construction is through cr.tensor / ops; _make is the fast internal path.
+    def __init__(self, *args, **kwargs):
+        from .creation import tensor
+        t = tensor(*args, **kwargs)
+        for slot in Tensor.__slots__[:-1]:
+            object.__setattr__(self, slot, getattr(t, slot))
+
+    # --- metadata --------------------------------------------------------
+    @property
+    def data(self):
+        """The raw backend array (a NumPy array on the numpy backend)."""
+        return self._data
+
+    @property
+    def shape(self):
+        return tuple(self._backend.shape(self._data))
+
+    @property
+    def ndim(self):
+        return len(self._backend.shape(self._data))
+
+    @property
+    def size(self):
+        n = 1
+        for d in self._backend.shape(self._data):
+            n *= d
+        return n
+
+    @property
+    def dtype(self):
+        from .dtypes import ALL
+        return ALL[self._backend.dtype(self._data)]
+
+    @property
+    def backend(self):
+        """The backend's name (``"numpy"``, ``"torch:cuda:0"``...)."""
+        return self._backend.name
+
+    @property
+    def requires_grad(self):
+        return self._node is not None and self._trace is None
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, flag=True):
+        """Make this tensor a leaf that accumulates ``.grad`` (floating dtypes only)."""
+        from .autodiff import LeafNode
+        from .errors import DTypeError, GraphError
+        if self._trace is not None:
+            raise GraphError("requires_grad cannot be changed on a value traced by a transform")
+        if not flag:
+            if isinstance(self._node, LeafNode) or self._node is None:
+                self._node = None
+                return self
+            raise GraphError("requires_grad=False on a non-leaf tensor would cut the graph "
+                             "silently; use y = x.detach() instead")
+        if self._node is None:
+            if not self.dtype.is_floating:
+                raise DTypeError(f"only floating-point tensors can require gradients, got dtype "
+                                 f"{self.dtype}; create it with dtype='float32' (or cast with .astype)")
+            self._node = LeafNode(self)
+        return self
+
+    @property
+    def is_leaf(self):
+        from .autodiff import LeafNode
+        return self._node is None or isinstance(self._node, LeafNode)
+
+    def __len__(self):
+        shape = self._backend.shape(self._data)
+        if not shape:
+            raise TypeError("len() of a 0-d tensor")
+        return shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use cr.any(x) or cr.all(x)")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.is_floating:
+            raise TypeError("only integer tensors can be used as an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    # --- conversion -------------------------------------------------------
+    def numpy(self):
+        """A NumPy array with the values (a copy unless the backend shares memory)."""
+        return self._backend.to_numpy(self._data)
+
+    def item(self):
+        return self._backend.item(self._data)
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def to(self, backend):
+        """Copy to another backend (``"numpy"``, ``"torch"``, ``"torch:cuda"``, ``"cupy"``).
+
+        Differentiable: the gradient flows back to this tensor's backend.
+        """
+        from .creation import to_backend
+        return to_backend(self, backend)
+
+    def __repr__(self):
+        body = repr(self.numpy()).replace("array(", "tensor(", 1)
+        if body.startswith("tensor("):
+            body = body[:-1]
+        else:
+            body = f"tensor({body}"
+        extras = []
+        if "dtype=" not in body:
+            extras.append(f"dtype={self.dtype}")
+        if self._backend.name != "numpy":
+            extras.append(f"backend={self._backend.name!r}")
+        if self._trace is not None:
+            extras.append(f"traced={type(self._trace).__name__}@{self._trace.level}")
+        elif self._node is not None:
+            extras.append("requires_grad=True")
+        return body + "".join(", " + e for e in extras) + ")"
+
+
+def make(data, backend, node=None):
+    """Wrap a raw array without checks (the internal fast path)."""
+    t = object.__new__(Tensor)
+    t._data = data
+    t._backend = backend
+    t._node = node
+    t._trace = None
+    t._primal = None
+    t._tangent = None
+    t._version = 0
+    t.grad = None
+    return t
