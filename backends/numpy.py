@@ -61,6 +61,11 @@ def load(device=None):
             return ufunc.reduce(x, axis=axis, keepdims=keepdims)
         return reduce
 
+    def inplace(ufunc):
+        def update(x, y):
+            ufunc(x, y, out=x, casting="same_kind")
+        return update
+
     def assign(dst, src):
         np.copyto(dst, src, casting="same_kind")
 
@@ -78,6 +83,8 @@ def load(device=None):
         array_types=(np.ndarray, np.generic),
         asarray=asarray, to_numpy=np.asarray, shape=operator.attrgetter("shape"), dtype=dtype, astype=astype,
         copy=np.copy, item=lambda x: x.item(), assign=assign,
+        iadd=inplace(np.add), isub=inplace(np.subtract), imul=inplace(np.multiply),
+        idiv=inplace(np.true_divide),
         zeros=lambda shape, dtype: np.zeros(shape, np_dtype(dtype)),
         ones=lambda shape, dtype: np.ones(shape, np_dtype(dtype)),
         full=lambda shape, value, dtype: np.full(shape, value, np_dtype(dtype)),

@@ -25,14 +25,16 @@ def install():
     T.__and__, T.__or__, T.__invert__ = ops.logical_and, ops.logical_or, ops.logical_not
     T.__getitem__ = ops.getitem
     T.__setitem__ = inplace.setitem
-    T.__iadd__ = lambda self, other: inplace.apply(self, ops.add, other, "__iadd__")
-    T.__isub__ = lambda self, other: inplace.apply(self, ops.subtract, other, "__isub__")
-    T.__imul__ = lambda self, other: inplace.apply(self, ops.multiply, other, "__imul__")
-    T.__itruediv__ = lambda self, other: inplace.apply(self, ops.divide, other, "__itruediv__")
-    T.add_ = lambda self, other, alpha=1: inplace.apply(self, ops.add, other if alpha == 1 else other * alpha, "add_")
-    T.sub_ = lambda self, other, alpha=1: inplace.apply(self, ops.subtract, other if alpha == 1 else other * alpha, "sub_")
-    T.mul_ = lambda self, other: inplace.apply(self, ops.multiply, other, "mul_")
-    T.div_ = lambda self, other: inplace.apply(self, ops.divide, other, "div_")
+    T.__iadd__ = lambda self, other: inplace.apply(self, ops.add, other, "__iadd__", "iadd")
+    T.__isub__ = lambda self, other: inplace.apply(self, ops.subtract, other, "__isub__", "isub")
+    T.__imul__ = lambda self, other: inplace.apply(self, ops.multiply, other, "__imul__", "imul")
+    T.__itruediv__ = lambda self, other: inplace.apply(self, ops.divide, other, "__itruediv__", "idiv")
+    T.add_ = lambda self, other, alpha=1: inplace.apply(
+        self, ops.add, other if alpha == 1 else other * alpha, "add_", "iadd")
+    T.sub_ = lambda self, other, alpha=1: inplace.apply(
+        self, ops.subtract, other if alpha == 1 else other * alpha, "sub_", "isub")
+    T.mul_ = lambda self, other: inplace.apply(self, ops.multiply, other, "mul_", "imul")
+    T.div_ = lambda self, other: inplace.apply(self, ops.divide, other, "div_", "idiv")
     T.copy_ = inplace.copy_
     T.zero_ = lambda self: inplace.copy_(self, 0)
     T.fill_ = inplace.copy_

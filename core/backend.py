@@ -29,6 +29,10 @@ KERNELS = {
     "copy": "copy(x) -> a new array with x's values",
     "item": "item(x) -> the Python scalar of a one-element array",
     "assign": "assign(dst, src) -> None; writes src (broadcast) into dst in place",
+    # optional in-place arithmetic (optimizers' hot path); without them the engine
+    # computes out of place and assigns
+    "iadd": "iadd(x, y) -> None; x += y in place", "isub": "isub(x, y) -> None; x -= y in place",
+    "imul": "imul(x, y) -> None; x *= y in place", "idiv": "idiv(x, y) -> None; x /= y in place",
     # creation
     "zeros": "zeros(shape, dtype)", "ones": "ones(shape, dtype)",
     "full": "full(shape, value, dtype)",

@@ -38,8 +38,7 @@ def _commit(x, new, opname):
     old_node = x._node
     if new._node is not None:  # recorded: x now stands for the new node's output
         from .autodiff import Node
-        if isinstance(old_node, Node) and old_node.ans is x._data:
-            old_node.ans = x._backend.copy(x._data)  # its rule still needs the old value
+        _protect_saved_output(x)  # its rule still needs the old value
         node = new._node
         if node is not None:
             # the new node saw x before the update: give it a copy of that value
@@ -54,10 +53,36 @@ def _commit(x, new, opname):
     return x
 
 
-def apply(x, fn, other, opname):
-    """x <- fn(x, other), in place."""
+def apply(x, fn, other, opname, kernel=None):
+    """x <- fn(x, other), in place: recorded when a gradient needs it, else a kernel
+    writing straight into x's buffer (the optimizers' path)."""
     _check_target(x, opname)
-    return _commit(x, fn(x, other), opname)
+    recorded = type(other) is Tensor and (other._node is not None or other._trace is not None)
+    if (state.grad_enabled and (x._node is not None or recorded)) or kernel is None \
+            or kernel in x._backend.missing or recorded:
+        return _commit(x, fn(x, other), opname)
+    b = x._backend
+    if type(other) is Tensor:
+        if other._backend is not b:
+            from . import autodiff
+            autodiff._mixed_backends(fn, (x, other))
+        other = other._data
+    _protect_saved_output(x)
+    try:
+        getattr(b, kernel)(x._data, other)
+    except TypeError as exc:  # numpy's casting="same_kind" refusal, say float into int
+        raise DTypeError(f"{opname}: cannot store the result in a {x.dtype} tensor in place "
+                         f"({exc}); cast first or compute out of place") from None
+    x._version += 1
+    return x
+
+
+def _protect_saved_output(x):
+    """x's own producer node saved x's buffer as its output; keep a copy for it."""
+    from .autodiff import Node
+    node = x._node
+    if isinstance(node, Node) and node.ans is x._data:
+        node.ans = x._backend.copy(x._data)
 
 
 def copy_(x, value):

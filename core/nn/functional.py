@@ -6,7 +6,7 @@ and stable: cross_entropy's gradient is (softmax - onehot) / B.
 """
 import math
 
-from ..ops.registry import register
+from ..ops.registry import register, on_kernels
 from ..ops import (where, exp, log, tanh as _tanh, erf, maximum, sum as _sum, mean as _mean,
                    var as _var, sqrt, abs as _abs, logsumexp as _logsumexp)
 from ..ops.reduce import _sum as _sum_op, _logsumexp as _lse_op
@@ -20,13 +20,15 @@ tanh = _tanh
 # ---------------------------------------------------------------- activations
 
 relu = register(
-    "relu", lambda x: maximum(x, 0),
-    vjp=lambda ans, x: lambda g: where(x > 0, g, 0),        # 1[x > 0]
-    jvp=lambda t, ans, x: where(x > 0, t[0], 0), raw_rules=True)
+    "relu", on_kernels(lambda k, x: k.maximum(x, 0)),
+    # 1[x > 0]; a mask product, not where(): NumPy's where is 15x slower here
+    vjp=lambda ans, x: lambda g: g * (x > 0),
+    jvp=lambda t, ans, x: t[0] * (x > 0), raw_rules=True)
 
 
-def _leaky(x, negative_slope):
-    return where(x > 0, x, x * negative_slope)
+@on_kernels
+def _leaky(k, x, negative_slope):
+    return k.where(k.greater(x, 0), x, k.multiply(x, negative_slope))
 
 
 _leaky_relu = register(
@@ -40,9 +42,10 @@ def leaky_relu(x, negative_slope=0.01):
     return _leaky_relu(x, negative_slope=negative_slope)
 
 
-def _sigmoid_forward(x):
-    e = exp(-_abs(x))               # never overflows
-    return where(x >= 0, 1 / (1 + e), e / (1 + e))
+@on_kernels
+def _sigmoid_forward(k, x):
+    e = k.exp(k.negative(k.abs(x)))          # never overflows
+    return k.where(k.greater_equal(x, 0), k.divide(1, k.add(e, 1)), k.divide(e, k.add(e, 1)))
 
 
 sigmoid = register(
@@ -90,15 +93,27 @@ def _keep(g, axis):
     return expand_dims(g, axis)
 
 
+@on_kernels
+def _softmax_forward(k, x, axis):
+    e = k.exp(k.subtract(x, k.max(x, axis, True)))
+    return k.divide(e, k.sum(e, axis, True))
+
+
+@on_kernels
+def _log_softmax_forward(k, x, axis):
+    shifted = k.subtract(x, k.max(x, axis, True))
+    return k.subtract(shifted, k.log(k.sum(k.exp(shifted), axis, True)))
+
+
 _softmax = register(
-    "softmax", lambda x, axis: exp(x - _lse_op(x, axis=(axis,), keepdims=True)),
+    "softmax", _softmax_forward,
     # J = diag(p) - p p^T  =>  J^T g = p * (g - <g, p>)
     vjp=lambda ans, x, axis: lambda g: ans * (g - _sum_op(g * ans, axis=(axis,), keepdims=True)),
     jvp=lambda t, ans, x, axis: ans * (t[0] - _sum_op(t[0] * ans, axis=(axis,), keepdims=True)),
     raw_rules=True)
 
 _log_softmax = register(
-    "log_softmax", lambda x, axis: x - _lse_op(x, axis=(axis,), keepdims=True),
+    "log_softmax", _log_softmax_forward,
     vjp=lambda ans, x, axis: lambda g: g - exp(ans) * _sum_op(g, axis=(axis,), keepdims=True),
     jvp=lambda t, ans, x, axis: t[0] - _sum_op(exp(ans) * t[0], axis=(axis,), keepdims=True),
     raw_rules=True)
@@ -150,13 +165,29 @@ def _batch(logits, reduction):
     return n if reduction == "mean" else 1
 
 
-def _ce_forward(logits, labels, reduction):
-    logp = _log_softmax(logits, axis=len(logits.shape) - 1)
-    losses = -_sum_op(logp * _targets(logits, labels), axis=(len(logits.shape) - 1,))
+@on_kernels
+def _ce_forward(k, logits, labels, reduction):
+    last = len(k.shape(logits)) - 1
+    logp = _log_softmax_forward(k, logits, last)
+    if k.dtype(labels) in _FLOAT_NAMES:
+        losses = k.negative(k.sum(k.multiply(logp, labels), last, False))
+    else:
+        picked = k.take_along_axis(logp, k.expand_dims(labels, -1), -1)
+        losses = k.negative(k.reshape(picked, k.shape(labels)))
     if reduction == "none":
         return losses
-    total = _sum_op(losses)
-    return total / _batch(logits, reduction) if reduction == "mean" else total
+    total = k.sum(losses, None, False)
+    return k.divide(total, _batch_shape(k.shape(logits))) if reduction == "mean" else total
+
+
+_FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _batch_shape(shape):
+    n = 1
+    for d in shape[:-1]:
+        n *= d
+    return n
 
 
 def _ce_spread(g, logits, reduction):

@@ -1,5 +1,5 @@
 """The op registry (``register``, ``get``, ``names``) and the built-in op families."""
-from .registry import register, get, names, Op, NON_DIFFERENTIABLE
+from .registry import register, get, names, Op, NON_DIFFERENTIABLE, on_kernels
 from . import elementwise, shape, reduce, linalg
 from .elementwise import *  # noqa: F401,F403
 from .shape import (reshape, permute_dims, transpose, broadcast_to, sum_to, expand_dims, squeeze,

@@ -1,5 +1,5 @@
 """Reductions.  A reduction's VJP broadcasts g back over the reduced axes."""
-from .registry import register
+from .registry import register, on_kernels
 from ._util import shape_of, normalize_axis, kept_shape
 from .elementwise import where, equal, exp, sqrt, isfinite, astype_op
 from ._util import dtype_of, reduced_shape
@@ -111,12 +111,13 @@ def logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
     return _sum(t[0] * exp(x - _spread(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims)
 
 
-def _logsumexp_forward(x, axis=None, keepdims=False):
+@on_kernels
+def _logsumexp_forward(k, x, axis=None, keepdims=False):
     # shift by the max so exp never overflows: stable for logits of +-1000
-    m = _max(x, axis=axis, keepdims=True)
-    m = where(isfinite(m), m, 0)  # an infinite max would give inf - inf = nan
-    top = m if keepdims else reshape(m, reduced_shape(shape_of(x), axis))
-    return top + _log(_sum(exp(x - m), axis=axis, keepdims=keepdims))
+    m = k.max(x, axis, True)
+    m = k.where(k.isfinite(m), m, 0)  # an infinite max would give inf - inf = nan
+    out = k.log(k.sum(k.exp(k.subtract(x, m)), axis, True)) + m
+    return out if keepdims else k.reshape(out, reduced_shape(k.shape(x), axis))
 
 
 from .elementwise import log as _log  # noqa: E402  (after the helpers that use it)

@@ -5,9 +5,12 @@
 forward
     A backend kernel name (``"exp"``: the fast path, see ``chainrule.backend.KERNELS``)
     or ``forward(*args, **params)``, called with concrete (untraced, unrecorded)
-    tensors, computing with chainrule ops.  With no ``vjp`` and no ``jvp`` the op
-    is a *composite*: forward is called on whatever it gets and differentiated
-    through.
+    tensors, computing with chainrule ops.  A forward decorated with
+    ``@on_kernels`` is instead called as ``forward(kernels, *raw_args, **params)``
+    with the backend's kernel namespace and raw arrays: no tensor is wrapped on
+    the way, which is what a fused op like ``cross_entropy`` wants.  With no
+    ``vjp`` and no ``jvp`` the op is a *composite*: forward is called on whatever
+    it gets and differentiated through.
 vjp
     Reverse mode.  Runs later than the forward, so it is curried: it first gets
     what it keeps, ``vjp(ans, *args, **params)``, and returns a function of the
@@ -44,7 +47,7 @@ NON_DIFFERENTIABLE = (
 class Op:
     """A registry entry. ``fn`` is the public function that applies it."""
 
-    __slots__ = ("name", "kernel", "forward", "vjp", "vjps", "jvp", "jvps", "linear",
+    __slots__ = ("name", "kernel", "kforward", "forward", "vjp", "vjps", "jvp", "jvps", "linear",
                  "differentiable", "raw_rules", "provider", "fn", "composite", "__dict__")
 
     def __repr__(self):
@@ -57,6 +60,9 @@ class Op:
             if self.kernel is not None:
                 return getattr(backend, self.kernel)(
                     *[a._data if type(a) is Tensor else a for a in args], **params)
+            if self.kforward is not None:
+                return self.kforward(backend, *[a._data if type(a) is Tensor else a for a in args],
+                                     **params)
             out = self.forward(*[make(a._data, backend) if type(a) is Tensor else a
                                  for a in args], **params)
         except (NotImplementedError, RegistryError, ShapeError, DTypeError):
@@ -71,6 +77,8 @@ class Op:
         """Compute on raw backend arrays (inside a plain backward); returns raw output."""
         if self.kernel is not None:
             return getattr(backend, self.kernel)(*args, **params)
+        if self.kforward is not None:
+            return self.kforward(backend, *args, **params)
         wrapped = [a if type(a) in autodiff._PY_SCALARS or a is None else make(a, backend) for a in args]
         out = self.forward(*wrapped, **params)
         return out._data if type(out) is Tensor else out
@@ -99,9 +107,8 @@ class Op:
 
     def call_jvp(self, tangents, ans, primals, params):
         if self.linear:
-            from .. import creation
             filled = tuple(t if t is not None else
-                           (creation.zeros_like(p) if type(p) is Tensor else p)
+                           (_zeros_like(p) if type(p) is Tensor else p)
                            for t, p in zip(tangents, primals))
             return autodiff.bind(self, filled, params)
         if self.jvps is not None:
@@ -119,6 +126,16 @@ class Op:
 
 
 _registry = {}
+
+
+def _zeros_like(x):
+    return make(x._backend.zeros(x._backend.shape(x._data), x._backend.dtype(x._data)), x._backend)
+
+
+def on_kernels(forward):
+    """Mark a forward as ``forward(kernels, *raw_args, **params)`` (see the module docstring)."""
+    forward._on_kernels = True
+    return forward
 
 
 def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rules=False,
@@ -143,6 +160,7 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
     op = Op()
     op.name, op.provider = name, provider
     op.differentiable, op.raw_rules = differentiable, raw_rules
+    op.kforward = None
     if isinstance(forward, str):
         if forward not in KERNELS:
             raise RegistryError(f"op {name!r}: forward {forward!r} is not a kernel name; "
@@ -150,9 +168,12 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
         op.kernel, op.forward = forward, None
     elif callable(forward):
         op.kernel, op.forward = None, forward
+        if getattr(forward, "_on_kernels", False):
+            op.kforward = forward
     else:
         raise RegistryError(f"op {name!r}: forward must be a kernel name or a function, got {forward!r}")
-    op.composite = differentiable and vjp is None and jvp is None and op.kernel is None
+    op.composite = (differentiable and vjp is None and jvp is None and op.kernel is None
+                   and op.kforward is None)
     op.vjp = op.vjps = op.jvp = op.jvps = None
     if isinstance(vjp, (tuple, list)):
         op.vjps = tuple(vjp)

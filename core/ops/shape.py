@@ -1,5 +1,5 @@
 """Shape ops and indexing.  All are linear, so each JVP is the op itself."""
-from .registry import register
+from .registry import register, on_kernels
 from ._util import shape_of, normalize_axis
 from ..tensor import Tensor
 from ..errors import ShapeError, DTypeError
@@ -61,13 +61,14 @@ def broadcast_to(x, shape):
     return _broadcast_to(x, shape=tuple(int(s) for s in shape))
 
 
-def _sum_to_forward(x, shape):
-    from .reduce import _sum
-    xshape = x.shape
+@on_kernels
+def _sum_to_forward(k, x, shape):
+    xshape = tuple(k.shape(x))
     lead = len(xshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and xshape[i + lead] != 1)
-    out = _sum(x, axis=axes, keepdims=True) if axes else x
-    return _reshape(out, shape=tuple(shape)) if lead or out.shape != tuple(shape) else out
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape)
+                                      if d == 1 and xshape[i + lead] != 1)
+    out = k.sum(x, axes, True) if axes else x
+    return k.reshape(out, shape) if lead or tuple(k.shape(out)) != shape else out
 
 
 sum_to = register("sum_to", _sum_to_forward,
@@ -123,14 +124,8 @@ def _concat_vjp(ans, *xs, axis):
     return lambda g: tuple(getitem(g, idx) for idx in _slices(None, axis, 0, sizes))
 
 
-_concat = register("concat", lambda *xs, axis: Tensor_from(xs, "concat", axis),
+_concat = register("concat", on_kernels(lambda k, *xs, axis: k.concat(list(xs), axis)),
                    vjp=_concat_vjp, jvp="linear", raw_rules=True)
-
-
-def Tensor_from(xs, kernel, axis):
-    b = xs[0]._backend
-    from ..tensor import make
-    return make(getattr(b, kernel)([x._data for x in xs], axis), b)
 
 
 def concat(tensors, axis=0):
@@ -146,7 +141,7 @@ def _stack_vjp(ans, *xs, axis):
     return lambda g: tuple(getitem(g, (slice(None),) * axis + (i,)) for i in range(n))
 
 
-_stack = register("stack", lambda *xs, axis: Tensor_from(xs, "stack", axis),
+_stack = register("stack", on_kernels(lambda k, *xs, axis: k.stack(list(xs), axis)),
                   vjp=_stack_vjp, jvp="linear", raw_rules=True)
 
 
@@ -191,16 +186,15 @@ def _is_int_array(part, b):
     return b.dtype(part) != "bool"
 
 
-def _scatter_forward(g, shape, index):
+@on_kernels
+def _scatter_forward(k, g, shape, index):
     """zeros(shape) with g added at index: the transpose of x[index]."""
-    from ..tensor import make
-    b = g._backend
-    out = b.zeros(tuple(shape), b.dtype(g._data))
-    if not any(_is_int_array(p, b) for p in index):  # no repeats possible: plain write
-        b.setitem(out, index, g._data)
+    out = k.zeros(tuple(shape), k.dtype(g))
+    if not any(_is_int_array(p, k) for p in index):  # no repeats possible: plain write
+        k.setitem(out, index, g)
     else:
-        b.scatter_add(out, index, g._data)
-    return make(out, b)
+        k.scatter_add(out, index, g)
+    return out
 
 
 _getitem = register("getitem", "getitem",
@@ -247,12 +241,11 @@ def take(x, indices, axis=0):
     return getitem(x, (slice(None),) * axis + (indices,))
 
 
-def _index_update_forward(x, v, index):
-    from ..tensor import make
-    b = x._backend
-    out = b.copy(x._data)
-    b.setitem(out, index, v._data if type(v) is Tensor else v)
-    return make(out, b)
+@on_kernels
+def _index_update_forward(k, x, v, index):
+    out = k.copy(x)
+    k.setitem(out, index, v)
+    return out
 
 
 _index_update = register(
