@@ -66,6 +66,12 @@ def load(device=None):
             ufunc(x, y, out=x, casting="same_kind")
         return update
 
+    def expand_dims(x, axis):  # np.expand_dims spends microseconds normalizing its axis
+        shape = np.shape(x)
+        if axis < 0:
+            axis += len(shape) + 1
+        return np.asarray(x).reshape(shape[:axis] + (1,) + shape[axis:])
+
     def assign(dst, src):
         np.copyto(dst, src, casting="same_kind")
 
@@ -106,8 +112,9 @@ def load(device=None):
         min=reducer(np.minimum), any=reducer(np.logical_or), all=reducer(np.logical_and),
         argmax=lambda x, axis=None, keepdims=False: np.argmax(x, axis=axis, keepdims=keepdims),
         argmin=lambda x, axis=None, keepdims=False: np.argmin(x, axis=axis, keepdims=keepdims),
-        reshape=np.reshape, transpose=np.transpose, broadcast_to=np.broadcast_to,
-        expand_dims=np.expand_dims, squeeze=np.squeeze,
+        reshape=lambda x, shape: np.asarray(x).reshape(shape),
+        transpose=lambda x, axes: np.asarray(x).transpose(axes), broadcast_to=np.broadcast_to,
+        expand_dims=expand_dims, squeeze=lambda x, axis: np.asarray(x).squeeze(axis),
         concat=lambda xs, axis: np.concatenate(xs, axis=axis),
         stack=lambda xs, axis: np.stack(xs, axis=axis),
         getitem=lambda x, index: x[index], setitem=setitem,

@@ -1,7 +1,10 @@
 """Operators and methods of Tensor, each a thin call into the op functions."""
 from . import ops
-from .tensor import Tensor
+from .tensor import Tensor, make
 from . import inplace
+from .autodiff import backprop, LeafNode
+from .errors import GraphError, ShapeError
+from ._state import no_grad
 
 
 def _r(fn):
@@ -60,9 +63,6 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
     The graph is freed afterwards unless ``retain_graph``; with
     ``create_graph`` the gradients are themselves differentiable.
     """
-    from .autodiff import backprop, LeafNode
-    from .errors import GraphError, ShapeError
-    from ._state import no_grad
     if self._trace is not None:
         raise GraphError("backward() on a value traced by a transform; return it from the "
                          "function and let cr.grad / cr.vjp differentiate it")
@@ -71,10 +71,12 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
                          "computation had requires_grad=True (or it ran under cr.no_grad())")
     b = self._backend
     if grad is None:
-        if self.size != 1:
-            raise GraphError(f"backward() on a tensor of shape {self.shape} needs grad= (the "
-                             "cotangent, same shape); or reduce it first, e.g. y.sum().backward()")
-        g = b.ones(self.shape, self.dtype)
+        shape = b.shape(self._data)
+        for d in shape:
+            if d != 1:
+                raise GraphError(f"backward() on a tensor of shape {self.shape} needs grad= (the "
+                                 "cotangent, same shape); or reduce it first, e.g. y.sum().backward()")
+        g = b.ones(shape, b.dtype(self._data))
     else:
         from .creation import asarray
         gt = asarray(grad, backend=b)
@@ -84,14 +86,12 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
     if retain_graph is None:
         retain_graph = create_graph
     if create_graph:
-        from .tensor import make
         g = make(g, b)
     if isinstance(self._node, LeafNode):
         leaves = {self._node: g}
     else:
         with no_grad() if not create_graph else _nullcontext():
             leaves = backprop(self._node, g, create_graph=create_graph, retain_graph=retain_graph)
-    from .tensor import make
     for leaf, ct in leaves.items():
         t = leaf.ref() if leaf.ref is not None else None
         if t is None:

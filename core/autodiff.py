@@ -18,6 +18,7 @@ perturbation confusion), else computes it with the backend kernel and, if an
 argument requires grad, records it eagerly.  With nothing traced and nothing
 requiring grad this is a short loop and one kernel call.
 """
+import heapq
 import itertools
 import weakref
 
@@ -34,11 +35,32 @@ _levels = itertools.count(1)
 class Node:
     """One recorded op: what its VJP rule needs later, and where cotangents go."""
 
-    __slots__ = ("op", "args", "params", "ans", "parents", "versions", "trace")
+    __slots__ = ("op", "args", "params", "ans", "parents", "stamp", "trace", "seq")
 
-    def __init__(self, op, args, params, ans, parents, versions, trace):
+    def __init__(self, op, args, params, ans, parents, stamp, trace):
         self.op, self.args, self.params, self.ans = op, args, params, ans
-        self.parents, self.versions, self.trace = parents, versions, trace
+        self.parents, self.stamp, self.trace = parents, stamp, trace
+        self.seq = next(_sequence)
+
+
+# Every node gets a number in creation order.  A node's inputs always exist
+# before it, so walking nodes from the highest number down visits each one
+# after every node that feeds it a cotangent: a topological order for free,
+# with no graph search (PyTorch orders its backward by sequence numbers too).
+_sequence = itertools.count()
+
+
+# In-place changes are stamped with a global clock: a node remembers the clock when it
+# saved its inputs, and backward compares.  When no in-place op ran since (the
+# common case) the check is one integer comparison, not a loop over inputs.
+_clock = 0
+
+
+def bump_version(x):
+    """Record an in-place change of x (called by every in-place op)."""
+    global _clock
+    _clock += 1
+    x._version = _clock
 
     def __repr__(self):
         return f"<Node {self.op.name}>"
@@ -47,51 +69,29 @@ class Node:
 class LeafNode:
     """Where cotangents of an input collect: an eager leaf (weakly) or a transform input."""
 
-    __slots__ = ("ref", "__weakref__")
+    __slots__ = ("ref", "seq", "__weakref__")
     parents = ()
     op = None
 
     def __init__(self, tensor=None):
         self.ref = weakref.ref(tensor) if tensor is not None else None
-
-
-def _toposort(root):
-    """Nodes reachable from root, each before its parents (iterative: deep chains are fine).
-
-    A depth-first post-order: a node is finished only after every node it feeds
-    from, so reversed it lists each node after all the nodes that use it.
-    """
-    order, visited, stack = [], set(), [(root, False)]
-    push = stack.append
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in visited:
-            continue
-        visited.add(node)
-        push((node, True))
-        for parent in node.parents:
-            if parent is not None and parent not in visited:
-                push((parent, False))
-    order.reverse()
-    return order
+        self.seq = next(_sequence)
 
 
 def backprop(root, g, create_graph=False, retain_graph=False):
     """Walk the graph below ``root`` with output cotangent ``g``; return {LeafNode: cotangent}.
 
-    Eager graphs without create_graph run the rules on raw backend arrays
-    (``op.raw_rules``), which is the fast path of ``loss.backward()``.
+    Nodes are taken newest first from a heap (see ``_sequence``), each when it has
+    received all its cotangents.  Eager graphs without create_graph run the rules
+    on raw backend arrays (``op.raw_rules``): the fast path of ``loss.backward()``.
     """
-    order = _toposort(root)
     grads = {root: g}
+    heap = [(-root.seq, root)]
     leaves = {}
-    for node in order:
-        g = grads.pop(node, None)
-        if g is None:
-            continue
+    pop, push = heapq.heappop, heapq.heappush
+    while heap:
+        node = pop(heap)[1]
+        g = grads.pop(node)
         if node.op is None:           # a LeafNode
             leaves[node] = g
             continue
@@ -104,9 +104,13 @@ def backprop(root, g, create_graph=False, retain_graph=False):
         for parent, ct, arg in zip(node.parents, cts, node.args):
             if parent is None or ct is None:
                 continue
-            ct = _fit(ct, arg, node)
+            ct = _fit(ct, arg)
             prev = grads.get(parent)
-            grads[parent] = ct if prev is None else prev + ct
+            if prev is None:
+                grads[parent] = ct
+                push(heap, (-parent.seq, parent))
+            else:
+                grads[parent] = prev + ct
         if not retain_graph:
             node.args = node.ans = node.params = None
     return leaves
@@ -114,13 +118,13 @@ def backprop(root, g, create_graph=False, retain_graph=False):
 
 def _run_vjp(node, g, create_graph):
     op, args, params = node.op, node.args, node.params
-    if node.versions is not None:
+    if node.stamp is not None and node.stamp != _clock:
         _check_versions(node)
     if node.trace is not None:            # a transform's node: values are lower-level tensors
         ans = node.ans
         return op.call_vjp(node.parents, ans, args, params, g)
     if not create_graph and op.raw_rules:
-        raw = tuple(a._data if type(a) is Tensor else a for a in args)
+        raw = [a._data if type(a) is Tensor else a for a in args]
         return op.call_vjp(node.parents, node.ans, raw, params, g)
     backend = _backend_of(args)
     if create_graph:
@@ -136,11 +140,11 @@ def _run_vjp(node, g, create_graph):
 
 
 def _check_versions(node):
-    for i, (a, v) in enumerate(zip(node.args, node.versions)):
-        if type(a) is Tensor and a._version != v:
+    for i, a in enumerate(node.args):
+        if type(a) is Tensor and a._version > node.stamp:
             raise InplaceError(
                 f"argument {i} of {node.op.name!r} was saved for backward and then modified in "
-                f"place (version {v} -> {a._version}); compute it out of place "
+                f"place (by an in-place op such as +=, add_ or x[i] = v); compute it out of place "
                 "(y = x + 1 instead of x += 1) or clone it before modifying")
 
 
@@ -151,7 +155,7 @@ def _backend_of(args):
     raise GraphError("no tensor among the op's arguments")
 
 
-def _fit(ct, arg, node):
+def _fit(ct, arg):
     """Undo broadcasting and keep the primal's dtype: once, here, for every rule."""
     if type(ct) is Tensor:
         ref = arg if type(arg) is Tensor else None
@@ -214,8 +218,7 @@ def bind(op, args, params):
     if record and state.grad_enabled and op.differentiable:
         return make(out, backend, Node(
             op, args, params, out,
-            tuple(a._node if type(a) is Tensor else None for a in args),
-            tuple(a._version if type(a) is Tensor else 0 for a in args), None))
+            tuple([a._node if type(a) is Tensor else None for a in args]), _clock, None))
     if type(out) is tuple:
         return tuple(make(o, backend) for o in out)
     return make(out, backend)

@@ -9,6 +9,7 @@ backward that saved the old value raises instead of using the new one.
 from ._state import state
 from .errors import DTypeError, GraphError, InplaceError
 from .tensor import Tensor
+from .autodiff import bump_version
 
 
 def _check_target(x, opname):
@@ -45,11 +46,10 @@ def _commit(x, new, opname):
             from .tensor import make
             before = make(x._backend.copy(x._data), x._backend, old_node)
             node.args = tuple(before if a is x else a for a in node.args)
-            node.versions = tuple(0 if a is before else v for a, v in zip(node.args, node.versions))
             node.ans = x._data  # the node's output is now x's buffer
         x._node = node
     x._backend.assign(x._data, new_data)
-    x._version += 1
+    bump_version(x)
     return x
 
 
@@ -73,7 +73,7 @@ def apply(x, fn, other, opname, kernel=None):
     except TypeError as exc:  # numpy's casting="same_kind" refusal, say float into int
         raise DTypeError(f"{opname}: cannot store the result in a {x.dtype} tensor in place "
                          f"({exc}); cast first or compute out of place") from None
-    x._version += 1
+    bump_version(x)
     return x
 
 
@@ -97,7 +97,7 @@ def copy_(x, value):
         x._backend.assign(x._data, value._data)
     else:
         x._backend.assign(x._data, value)
-    x._version += 1
+    bump_version(x)
     return x
 
 
@@ -110,7 +110,7 @@ def setitem(x, index, value):
     if not needs_graph:
         v = value._data if type(value) is Tensor else value
         x._backend.setitem(x._data, ops.shape.normalize_index(index), v)
-        x._version += 1
+        bump_version(x)
         return
     idx = ops.shape.normalize_index(index)
     new = ops.index_update(x, value, index=idx)

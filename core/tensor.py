@@ -9,7 +9,8 @@ Fields (slots, for a fast path):
   _trace    None, or the transform (JVPTrace / VJPTrace) whose value this is
   _primal   when traced: the same value one level down
   _tangent  when traced by a JVPTrace: the tangent (a lower-level value)
-  _version  bumped by every in-place change, checked by backward
+  _version  the engine clock at this tensor's last in-place change (0: never);
+            backward compares it with the clock when a node saved it
   grad      accumulated gradient of an eager leaf (None until the first backward)
 """
 

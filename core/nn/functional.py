@@ -13,7 +13,9 @@ from ..ops.reduce import _sum as _sum_op, _logsumexp as _lse_op
 from ..ops._util import shape_of, dtype_of, normalize_axis
 from ..ops.elementwise import astype_op
 from ..errors import ShapeError, DTypeError
-from ..tensor import Tensor
+from ..tensor import Tensor, make
+from ..ops.shape import expand_dims
+from .. import backend as _backends
 
 tanh = _tanh
 
@@ -88,11 +90,6 @@ def gelu(x, approximate="none"):
 
 # ------------------------------------------------------------ softmax family
 
-def _keep(g, axis):
-    from ..ops.shape import expand_dims
-    return expand_dims(g, axis)
-
-
 @on_kernels
 def _softmax_forward(k, x, axis):
     e = k.exp(k.subtract(x, k.max(x, axis, True)))
@@ -140,8 +137,6 @@ logsumexp = _logsumexp
 
 def _one_hot(labels, num_classes, dtype):
     """Rows of the identity picked by integer labels (raw or Tensor, as given)."""
-    from .. import backend as _backends
-    from ..tensor import make
     is_tensor = type(labels) is Tensor
     b = labels._backend if is_tensor else _backends.backend_of_raw(labels)
     raw = labels._data if is_tensor else labels
@@ -171,8 +166,10 @@ def _ce_forward(k, logits, labels, reduction):
     logp = _log_softmax_forward(k, logits, last)
     if k.dtype(labels) in _FLOAT_NAMES:
         losses = k.negative(k.sum(k.multiply(logp, labels), last, False))
-    else:
-        picked = k.take_along_axis(logp, k.expand_dims(labels, -1), -1)
+    else:  # logp[i, y_i] on rows flattened to 2-D
+        rows = k.reshape(logp, (-1, k.shape(logp)[-1]))
+        n = k.shape(rows)[0]
+        picked = k.getitem(rows, (k.arange(0, n, 1, "int64"), k.reshape(labels, (n,))))
         losses = k.negative(k.reshape(picked, k.shape(labels)))
     if reduction == "none":
         return losses
@@ -192,7 +189,6 @@ def _batch_shape(shape):
 
 def _ce_spread(g, logits, reduction):
     """The incoming cotangent, shaped to broadcast against (..., C)."""
-    from ..ops.shape import expand_dims
     return expand_dims(g, -1) if reduction == "none" else g
 
 

@@ -2,7 +2,7 @@
 from .registry import register, get, names, Op, NON_DIFFERENTIABLE, on_kernels
 from . import elementwise, shape, reduce, linalg
 from .elementwise import *  # noqa: F401,F403
-from .shape import (reshape, permute_dims, transpose, broadcast_to, sum_to, expand_dims, squeeze,
+from .shape import (reshape, permute_dims, transpose, matrix_transpose, broadcast_to, sum_to, expand_dims, squeeze,
                     flatten, concat, stack, split, getitem, take, index_update)
 from .reduce import sum, max, min, prod, mean, var, std, logsumexp, argmax, argmin, any, all
 from .linalg import matmul, eigh, qr

@@ -7,6 +7,9 @@ def shape_of(x):
     """Shape of a Tensor or of a raw backend array (rules see both)."""
     if type(x) is Tensor:
         return x._backend.shape(x._data)
+    shape = getattr(x, "shape", None)  # the Array API attribute every backend array has
+    if shape is not None:
+        return shape
     b = _backends.backend_of_raw(x)
     return () if b is None else tuple(b.shape(x))
 

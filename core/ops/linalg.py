@@ -1,7 +1,7 @@
 """Linear algebra: matmul, whose backward is two more matmuls (Y = XW: dX = g W^T, dW = X^T g)."""
 from .registry import register
 from ._util import shape_of
-from .shape import _reshape, transpose, expand_dims
+from .shape import _reshape, matrix_transpose as transpose, expand_dims
 
 
 def _matmul_vjp_x(ans, x, y):

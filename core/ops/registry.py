@@ -31,6 +31,7 @@ more tracing.  Broadcasting is undone and dtypes restored once, by the engine,
 not in each rule.  Cotangents ``g``, tangents ``x_dot``, output ``ans``.
 """
 from ..backend import KERNELS
+from .. import backend as _backends
 from ..errors import RegistryError, ShapeError, DTypeError, UnknownNameError
 from ..tensor import Tensor, make
 from .. import autodiff
@@ -89,8 +90,8 @@ class Op:
             if len(self.vjps) != len(args):
                 raise RegistryError(f"op {self.name!r} has {len(self.vjps)} per-argument VJPs "
                                     f"but was called with {len(args)} arguments")
-            return tuple(None if p is None or maker is None else maker(ans, *args, **params)(g)
-                         for p, maker in zip(parents, self.vjps))
+            return [None if p is None or maker is None else maker(ans, *args, **params)(g)
+                    for p, maker in zip(parents, self.vjps)]
         if self.vjp is None:
             raise NotImplementedError(f"op {self.name!r} (from {self.provider}) has no VJP rule; "
                                       "register one with cr.ops.register(..., vjp=..., replace=True)")
@@ -189,6 +190,8 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
             raise RegistryError(f"op {name!r}: rules must be callables, got {rule!r}")
     if op.composite:
         fn = forward
+    elif op.kernel is not None or op.kforward is not None:
+        fn = _kernel_op_function(op)
     else:
         def fn(*args, **params):
             return autodiff.bind(op, args, params)
@@ -196,6 +199,28 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
     fn.__doc__ = doc or getattr(forward, "__doc__", None) or f"The {name} op."
     op.fn = fn
     _registry[name] = op
+    return fn
+
+
+def _kernel_op_function(op):
+    """The public function of a kernel op, with the raw-array path inlined: inside a plain
+    backward, rules call ops on raw arrays, and this is their whole dispatch."""
+    bind, raw_types = autodiff.bind, _backends._raw_types
+    kernel, kforward = op.kernel, op.kforward
+
+    def fn(*args, **params):
+        for a in args:
+            backend = raw_types.get(type(a))
+            if backend is not None:
+                break
+        else:
+            return bind(op, args, params)
+        for a in args:
+            if type(a) is Tensor:
+                return bind(op, args, params)
+        if kernel is not None:
+            return getattr(backend, kernel)(*args, **params)
+        return kforward(backend, *args, **params)
     return fn
 
 

@@ -38,11 +38,9 @@ def permute_dims(x, axes):
 
 def transpose(x, axes=None):
     """Swap the last two axes (or the two given axes, or apply a full permutation)."""
-    ndim = len(shape_of(x))
     if axes is None:
-        if ndim < 2:
-            return x
-        axes = (ndim - 2, ndim - 1)
+        return matrix_transpose(x)
+    ndim = len(shape_of(x))
     axes = tuple(axes)
     if len(axes) == 2 and ndim != 2 or (len(axes) == 2 and ndim == 2):
         perm = list(range(ndim))
@@ -50,6 +48,18 @@ def transpose(x, axes=None):
         perm[i], perm[j] = perm[j], perm[i]
         return _permute(x, axes=tuple(perm))
     return permute_dims(x, axes)
+
+
+@on_kernels
+def _swap_last(k, x):
+    n = len(k.shape(x))
+    return k.transpose(x, tuple(range(n - 2)) + (n - 1, n - 2)) if n >= 2 else x
+
+
+matrix_transpose = register("matrix_transpose", _swap_last,
+                            vjp=lambda ans, x: lambda g: matrix_transpose(g),
+                            jvp="linear", raw_rules=True,
+                            doc="Swap the last two axes (Array API ``matrix_transpose``).")
 
 
 # broadcast_to's cotangent is g itself: the engine's unbroadcast sums it back to x's shape
