@@ -227,17 +227,27 @@ def hvp(f, primals, tangents):
 def checkpoint(f):
     """Activation checkpointing: ``checkpoint(f)(*xs)`` computes ``f`` but keeps only its
     inputs and output for backward, recomputing the inside when the gradient is needed
-    (memory for compute, as in the lessons).  ``f`` takes and returns tensors."""
-    from .ops.registry import Op, register
+    (memory for compute, as in the lessons).  ``f`` takes and returns tensors.
+
+    Parameters ``f`` closes over (a module's, for ``checkpoint(net.forward)``) get their
+    gradients too: they are found and passed to the op as extra inputs.
+    """
     name = "checkpoint_" + "".join(c if c.isalnum() else "_" for c in getattr(f, "__name__", "f"))
 
-    def forward(*xs):
-        return f(*xs)
+    def forward(*inputs, n):
+        out = f(*inputs[:n])
+        if type(out) is Tensor and out._trace is not None:
+            raise GraphError("checkpoint: the function closes over a value traced by a transform; "
+                             "pass that value as an argument of the checkpointed function")
+        return out
 
-    def ckpt_vjp(ans, *xs):
-        return lambda g: vjp(f, *xs)[1](g)
+    def ckpt_vjp(ans, *inputs, n):
+        if not any(type(x) is Tensor and x._trace is not None for x in inputs):
+            return lambda g: _recompute_eager(f, inputs, n, g)
+        return lambda g: tuple(vjp(f, *inputs[:n])[1](g)) + (None,) * (len(inputs) - n)
 
-    def ckpt_jvp(tangents, ans, *xs):
+    def ckpt_jvp(tangents, ans, *inputs, n):
+        xs = inputs[:n]
         filled = tuple(t if t is not None else zeros_like(x) for t, x in zip(tangents, xs))
         return jvp(f, xs, filled)[1]
 
@@ -245,8 +255,52 @@ def checkpoint(f):
 
     @functools.wraps(f)
     def wrapped(*xs):
-        return autodiff.bind(op, tuple(_as_tensor(x) for x in xs), {})
+        xs = tuple(_as_tensor(x) for x in xs)
+        captured = tuple(t for t in _closed_over_tensors(f) if all(t is not x for x in xs))
+        return autodiff.bind(op, xs + captured, {"n": len(xs)})
     return wrapped
+
+
+def _closed_over_tensors(f):
+    """Tensors requiring grad that ``f`` reaches through its closure or its module."""
+    from .nn import Module
+    found, seen = [], set()
+    owners = [getattr(f, "__self__", None)]
+    owners += [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if _has_contents(c)]
+    code, globs = getattr(f, "__code__", None), getattr(f, "__globals__", {})
+    owners += [globs.get(name) for name in (code.co_names if code else ())]
+    for obj in owners:
+        items = obj.parameters() if isinstance(obj, Module) else [obj]
+        for t in items:
+            if type(t) is Tensor and t._node is not None and id(t) not in seen:
+                seen.add(id(t))
+                found.append(t)
+    return found
+
+
+def _has_contents(cell):
+    try:
+        cell.cell_contents
+        return True
+    except ValueError:
+        return False
+
+
+def _recompute_eager(f, inputs, n, g):
+    """Run f again, recording, from fresh leaves; cotangents for inputs and captured params."""
+    from ._state import enable_grad
+    from .tensor import make
+    leaves = [make(x._data, x._backend).requires_grad_() if type(x) is Tensor and x.dtype.is_floating
+              else x for x in inputs[:n]]
+    with enable_grad():
+        out = f(*leaves)
+    if out._node is None:
+        return (None,) * len(inputs)
+    found = backprop(out._node, g if type(g) is Tensor else make(g, out._backend))
+    # captured params arrive here as detached copies sharing their buffers: match by buffer
+    by_data = {id(leaf.ref()._data): ct for leaf, ct in found.items()
+               if leaf.ref is not None and leaf.ref() is not None}
+    return tuple(by_data.get(id(x._data)) if type(x) is Tensor else None for x in leaves + list(inputs[n:]))
 
 
 def _make_private_op(name, forward, vjp_rule, jvp_rule):
