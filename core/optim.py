@@ -1,0 +1,461 @@
+"""``cr.optim``: optimizers as small pure updates behind a familiar object.
+
+An optimizer *algorithm* (what a plugin provides) is optax-shaped::
+
+    algorithm.defaults                      # {"lr": 1e-3, "betas": (0.9, 0.999), ...}
+    algorithm.validate(hparams)             # raises HyperparameterError naming the value
+    algorithm.init(param, hparams) -> state # e.g. {"step": 0, "exp_avg": zeros_like(param)}
+    algorithm.update(grad, state, param, hparams) -> (step, state)
+
+``param``, ``grad`` and the arrays in ``state`` are *raw* backend arrays (NumPy,
+torch, CuPy...).  ``update`` computes with Python operators and chainrule ops
+(``cr.sqrt``, ``cr.maximum``... accept raw arrays and return raw arrays), so one
+rule runs on every backend; it may update its state arrays in place (``m *= b1``)
+and returns ``step``, which the optimizer *adds* to the parameter in place.
+Nothing is recorded: optimizers run at raw-array speed.
+
+The object users hold is the ``Optimizer`` that ``create`` returns: ``step()``,
+``zero_grad()``, ``state_dict()`` / ``load_state_dict()`` (state keyed by
+parameter name) and ``param_groups`` (a list of dicts, as in torch).
+
+>>> import chainrule as cr
+>>> w = cr.tensor([1.0, -2.0], requires_grad=True)
+>>> opt = cr.optim.create("sgd", [w], lr=0.5)
+>>> (w * w).sum().backward(); opt.step()
+>>> w.tolist()
+[0.0, 0.0]
+"""
+import difflib
+import math
+
+from . import pluginmanager
+from ._state import no_grad, enable_grad
+from .errors import ChainruleError, HyperparameterError, UnknownNameError, RegistryError
+from .tensor import Tensor, make
+
+
+class StateDictError(ChainruleError, ValueError):
+    """An optimizer state does not fit this optimizer (other parameters, shapes, algorithm)."""
+
+
+# ------------------------------------------------------------- algorithms
+
+class Algorithm:
+    """An optimizer algorithm: ``defaults``, ``validate``, ``init``, ``update``.
+
+    Subclass it (override the three methods) or build one from functions:
+    ``Algorithm(defaults={"lr": 0.1}, init=..., update=..., validate=...)``.
+    ``needs_hvp`` marks algorithms that use Hessian-vector products: the
+    optimizer then calls ``hessian_refresh(state_count, hparams)`` and, when it
+    answers True, puts a Hutchinson sample ``u * (H u)`` in
+    ``state["hessian_sample"]`` before ``update`` (see ``Optimizer.step``).
+    """
+
+    defaults = {}
+    needs_hvp = False
+
+    def __init__(self, defaults=None, init=None, update=None, validate=None, doc=None):
+        if defaults is not None:
+            self.defaults = dict(defaults)
+        for name, fn in (("init", init), ("update", update), ("validate", validate)):
+            if fn is not None:
+                setattr(self, name, fn)
+        if doc:
+            self.__doc__ = doc
+
+    def validate(self, hparams):
+        """Raise HyperparameterError for an out-of-range value (default: lr >= 0)."""
+        check_nonnegative(hparams, "lr")
+
+    def init(self, param, hparams):
+        return {}
+
+    def update(self, grad, state, param, hparams):
+        raise NotImplementedError(f"{type(self).__name__} must define update()")
+
+
+def check_nonnegative(hparams, *names):
+    """HyperparameterError unless every named value is a number >= 0 (a schedule lr is skipped)."""
+    for name in names:
+        value = hparams.get(name)
+        if name == "lr" and callable(value):
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+            raise HyperparameterError(f"{name} must be a number >= 0, got {value!r}")
+
+
+def check_range(hparams, name, lo, hi, lo_open=False, hi_open=True):
+    """HyperparameterError unless lo <= value < hi (bounds' openness configurable)."""
+    value = hparams.get(name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        raise HyperparameterError(f"{name} must be in {interval}, got {value!r}")
+
+
+def check_betas(hparams, name="betas", count=2):
+    """Each beta in [0, 1)."""
+    betas = hparams.get(name)
+    if not isinstance(betas, (tuple, list)) or len(betas) != count:
+        raise HyperparameterError(f"{name} must be a tuple of {count} numbers in [0, 1), got {betas!r}")
+    for i, b in enumerate(betas):
+        check_range({f"{name}[{i}]": b}, f"{name}[{i}]", 0.0, 1.0)
+
+
+def _validate_algorithm(name, obj):
+    missing = [m for m in ("init", "update", "validate") if not callable(getattr(obj, m, None))]
+    if missing or not isinstance(getattr(obj, "defaults", None), dict):
+        raise RegistryError(f"optimizer {name!r} must be a chainrule.optim.Algorithm (defaults dict, "
+                            f"init, update, validate); {type(obj).__name__} lacks "
+                            f"{', '.join(missing) or 'a defaults dict'}")
+
+
+pluginmanager.add_validator("optimizers", _validate_algorithm)
+
+
+def _algorithms():
+    return pluginmanager.collect("optimizers")
+
+
+def names():
+    """Every optimizer name (built-ins and installed plugins), sorted."""
+    return sorted(_algorithms())
+
+
+def get(name):
+    """The ``Algorithm`` registered under ``name``."""
+    algos = _algorithms()
+    if name not in algos:
+        close = difflib.get_close_matches(str(name), algos, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(algos))}"
+        raise UnknownNameError(f"no optimizer named {name!r}; {hint}")
+    return algos[name]
+
+
+def create(name, params, **hparams):
+    """An ``Optimizer`` running algorithm ``name`` on ``params``.
+
+    ``params``: a list of tensors (named "0", "1", ...), ``(name, tensor)`` pairs
+    (``module.named_parameters()``), or a list of param-group dicts
+    (``{"params": ..., "lr": ...}``; missing hyperparameters come from ``hparams``).
+    ``lr`` may be a number or a schedule (a callable of the step count).
+    """
+    return Optimizer(name, params, **hparams)
+
+
+# ------------------------------------------------------------ the optimizer
+
+def _named(params, start):
+    """[(name, tensor)] from tensors or (name, tensor) pairs."""
+    if isinstance(params, Tensor):
+        params = [params]
+    out = []
+    for i, item in enumerate(params):
+        if type(item) is tuple and len(item) == 2 and isinstance(item[0], str):
+            name, p = item
+        else:
+            name, p = str(start + i), item
+        if not isinstance(p, Tensor):
+            raise TypeError(f"optimizer parameters must be chainrule Tensors, got {type(p).__name__} "
+                            f"for parameter {name!r}")
+        if not p.dtype.is_floating:
+            raise TypeError(f"parameter {name!r} has dtype {p.dtype}; only floating tensors can be optimized")
+        out.append((name, p))
+    return out
+
+
+class Optimizer:
+    """The object users hold; it keeps per-parameter states, keyed by parameter name."""
+
+    def __init__(self, name, params, **hparams):
+        self.name = name
+        self.algorithm = algo = get(name)
+        unknown = [k for k in hparams if k not in algo.defaults]
+        if unknown:
+            raise HyperparameterError(f"optimizer {name!r} has no hyperparameter {unknown[0]!r}; "
+                                      f"its hyperparameters are {', '.join(algo.defaults)}")
+        self.defaults = {**algo.defaults, **hparams}
+        params = list(params)
+        if not params:
+            raise ValueError(f"optimizer {name!r} got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups, self.state, self._count = [], {}, 0
+        seen = {}
+        for group in groups:
+            self.add_param_group(group, _seen=seen)
+
+    def add_param_group(self, group, _seen=None):
+        """Add ``{"params": ..., **hyperparameters}``; validated before it is added."""
+        seen = _seen if _seen is not None else {n: p for g in self.param_groups
+                                                for n, p in zip(g["param_names"], g["params"])}
+        unknown = [k for k in group if k not in self.algorithm.defaults and k not in ("params", "param_names")]
+        if unknown:
+            raise HyperparameterError(f"optimizer {self.name!r} has no hyperparameter {unknown[0]!r}; "
+                                      f"its hyperparameters are {', '.join(self.algorithm.defaults)}")
+        named = _named(group["params"], start=len(seen))
+        if "param_names" in group:
+            named = [(n, p) for n, (_, p) in zip(group["param_names"], named)]
+        full = {**self.defaults, **{k: v for k, v in group.items() if k not in ("params", "param_names")}}
+        self.algorithm.validate(full)
+        for n, p in named:
+            if n in seen or any(p is q for q in seen.values()):
+                raise ValueError(f"parameter {n!r} appears twice in the optimizer's parameters; "
+                                 "each parameter may belong to one group only")
+            seen[n] = p
+        full["params"] = [p for _, p in named]
+        full["param_names"] = [n for n, _ in named]
+        self.param_groups.append(full)
+
+    # --- the step --------------------------------------------------------
+    def zero_grad(self, set_to_none=True):
+        """Reset every parameter's ``.grad`` to None."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self, closure=None):
+        """Apply one update to every parameter that has a ``.grad``; returns the closure's loss.
+
+        ``closure``: for most algorithms, as in torch, a function that recomputes
+        the loss (it is called with gradients enabled and its value returned).
+        For algorithms with ``needs_hvp`` (sophia) it is the loss as a pure
+        function of the parameters, ``closure(*params) -> loss`` in this
+        optimizer's parameter order; on refresh steps the optimizer takes a
+        Hutchinson sample of the Hessian diagonal with ``cr.hvp`` through it.
+        """
+        algo = self.algorithm
+        loss = None
+        if algo.needs_hvp:
+            loss = self._hessian_samples(closure)
+        elif closure is not None:
+            with enable_grad():
+                loss = closure()
+        count, state = self._count, self.state
+        with no_grad():
+            for group in self.param_groups:
+                hp = group
+                if callable(group["lr"]):
+                    hp = dict(group)
+                    hp["lr"] = float(group["lr"](count))
+                update = algo.update
+                for name, p in zip(group["param_names"], group["params"]):
+                    g = p.grad
+                    if g is None:
+                        continue
+                    data = p._data
+                    st = state.get(name)
+                    if st is None:
+                        st = algo.init(data, hp)
+                    delta, state[name] = update(g._data, st, data, hp)
+                    data += delta  # in place for numpy, torch and cupy arrays
+                    if data is not p._data:  # an immutable array type: write it back
+                        p._backend.assign(p._data, data)
+                    p._version += 1
+        self._count = count + 1
+        return loss
+
+    def _hessian_samples(self, closure):
+        """u * (H u) with Rademacher u, for every parameter, on the algorithm's refresh steps."""
+        refresh = [g for g in self.param_groups if self.algorithm.hessian_refresh(self._count, g)]
+        if not refresh:
+            return None
+        if closure is None:
+            raise TypeError(f"optimizer {self.name!r} estimates the Hessian diagonal on this step and "
+                            "needs opt.step(closure) with closure(*params) -> loss, a pure function "
+                            "of the parameters in the optimizer's order")
+        from . import random, transforms
+        params = [p for g in self.param_groups for p in g["params"]]
+        primals = [make(p._data, p._backend) for p in params]
+        us = []
+        for p in params:
+            bits = random.randint(0, 2, p.shape, backend=p._backend)
+            us.append((bits * 2 - 1).astype(p.dtype))
+        loss, hvs = transforms.hvp(closure, primals, us)
+        if len(params) == 1:
+            hvs = (hvs,)
+        names = [n for g in self.param_groups for n in g["param_names"]]
+        groups_refreshed = {id(g) for g in refresh}
+        owner = {n: id(g) for g in self.param_groups for n in g["param_names"]}
+        with no_grad():
+            for name, p, u, hv in zip(names, params, us, hvs):
+                if owner[name] in groups_refreshed:
+                    st = self.state.get(name)
+                    if st is None:
+                        group = next(g for g in self.param_groups if id(g) == owner[name])
+                        st = self.state[name] = self.algorithm.init(p._data, group)
+                    st["hessian_sample"] = (u * hv)._data
+        return loss
+
+    # --- state -----------------------------------------------------------
+    def _params_by_name(self):
+        return {n: (p, g) for g in self.param_groups for n, p in zip(g["param_names"], g["params"])}
+
+    def state_dict(self):
+        """``{"algorithm", "step", "state": {param name: {key: Tensor | number}}, "param_groups"}``.
+
+        Arrays are copied: the dict does not change as training goes on.
+        Schedules (callable ``lr``) are stored as their ``spec`` when they have one.
+        """
+        by_name = self._params_by_name()
+        state = {}
+        for name, st in self.state.items():
+            b = by_name[name][0]._backend
+            state[name] = {k: (make(b.copy(v), b) if isinstance(v, b.array_types) else v)
+                           for k, v in st.items()}
+        groups = []
+        for g in self.param_groups:
+            out = {}
+            for k, v in g.items():
+                if k == "params":
+                    continue
+                if callable(v):
+                    spec = getattr(v, "spec", None)
+                    if spec is None:
+                        continue
+                    v = dict(spec)
+                out[k] = list(v) if isinstance(v, (list, tuple)) else v
+            groups.append(out)
+        return {"algorithm": self.name, "step": self._count, "state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Load a ``state_dict()``; everything is checked before anything changes."""
+        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise StateDictError("load_state_dict expects the dict that Optimizer.state_dict() returns "
+                                 "(keys 'state' and 'param_groups')")
+        algo_name = state_dict.get("algorithm", self.name)
+        if algo_name != self.name:
+            raise StateDictError(f"this state was saved by optimizer {algo_name!r} but this optimizer is "
+                                 f"{self.name!r}; create a {algo_name!r} optimizer to load it")
+        saved_groups = state_dict["param_groups"]
+        mine = [g["param_names"] for g in self.param_groups]
+        theirs = [list(g.get("param_names", ())) for g in saved_groups]
+        if mine != theirs:
+            raise StateDictError(f"the state is for parameters {theirs} but this optimizer has {mine}; "
+                                 "load it into an optimizer built on the same (named) parameters, "
+                                 "in the same groups")
+        by_name = self._params_by_name()
+        other = [n for n in state_dict["state"] if n not in by_name]
+        if other:
+            raise StateDictError(f"the state holds parameters {other} that this optimizer does not have")
+        new_hparams = []
+        for g, saved in zip(self.param_groups, saved_groups):
+            hp = {k: v for k, v in saved.items() if k != "param_names"}
+            hp = {k: (tuple(v) if isinstance(g.get(k), tuple) else v) for k, v in hp.items()
+                  if k in self.algorithm.defaults and not callable(g.get(k))}
+            trial = {**g, **hp}
+            self.algorithm.validate(trial)
+            new_hparams.append(hp)
+        new_state = {}
+        for name, saved in state_dict["state"].items():
+            p, group = by_name[name]
+            new_state[name] = self._convert_state(name, saved, p, group)
+        # everything checked: commit
+        for g, hp in zip(self.param_groups, new_hparams):
+            g.update(hp)
+        self.state = new_state
+        self._count = int(state_dict.get("step", self._count))
+        return self
+
+    def _convert_state(self, name, saved, p, group):
+        b = p._backend
+        fresh = self.algorithm.init(p._data, group)
+        if set(saved) - {"hessian_sample"} != set(fresh) - {"hessian_sample"}:
+            raise StateDictError(f"state of parameter {name!r} has keys {sorted(saved)} but "
+                                 f"{self.name!r} keeps {sorted(fresh)}; it was saved by another algorithm "
+                                 "or with other options")
+        out = {}
+        for k, v in saved.items():
+            ref = fresh.get(k)
+            if isinstance(ref, b.array_types):
+                if isinstance(v, Tensor):
+                    v = v.to(p.backend)._data if v.backend != p.backend else v._data
+                raw = b.asarray(v, None)
+                if tuple(b.shape(raw)) != tuple(b.shape(ref)):
+                    raise StateDictError(f"state {k!r} of parameter {name!r} has shape "
+                                         f"{tuple(b.shape(raw))}, expected {tuple(b.shape(ref))}; "
+                                         "the state belongs to a parameter of another shape")
+                out[k] = b.copy(b.astype(raw, b.dtype(ref)))
+            elif isinstance(v, Tensor):
+                out[k] = type(ref)(v.item()) if ref is not None else v.item()
+            else:
+                out[k] = v
+        return out
+
+    def __repr__(self):
+        n = sum(len(g["params"]) for g in self.param_groups)
+        hp = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items()
+                       if k not in ("params", "param_names"))
+        return f"Optimizer({self.name!r}, {n} parameters, {hp})"
+
+
+# ------------------------------------------------------------- clipping
+
+def _grads(params):
+    if isinstance(params, Tensor):
+        params = [params]
+    out = []
+    for item in params:
+        p = item[1] if type(item) is tuple else item
+        if p.grad is not None:
+            out.append(p.grad)
+    return out
+
+
+def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale the gradients so that their joint ``norm_type``-norm is at most ``max_norm``
+    (as torch: by ``max_norm / (total + 1e-6)`` when that is below 1).  Returns the total
+    norm before clipping, a 0-d tensor.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([3.0, 4.0], requires_grad=True); (w * w).sum().backward()
+    >>> float(cr.optim.clip_grad_norm_([w], 1.0))
+    10.0
+    """
+    from . import ops
+    max_norm, norm_type = float(max_norm), float(norm_type)
+    grads = _grads(params)
+    if not grads:
+        from .creation import tensor
+        return tensor(0.0)
+    with no_grad():
+        if norm_type == math.inf:
+            norms = [ops.max(ops.abs(g)) for g in grads]
+        elif norm_type == 2.0:
+            norms = [ops.sqrt(ops.sum(g * g)) for g in grads]
+        else:
+            norms = [ops.sum(ops.abs(g) ** norm_type) ** (1.0 / norm_type) for g in grads]
+        same = all(n._backend is norms[0]._backend for n in norms)
+        if not same:
+            norms = [make(norms[0]._backend.asarray(float(n), norms[0].dtype.name), norms[0]._backend)
+                     for n in norms]
+        stacked = ops.stack([n.astype(norms[0].dtype) for n in norms])
+        if norm_type == math.inf:
+            total = ops.max(stacked)
+        else:
+            total = ops.sum(stacked ** norm_type) ** (1.0 / norm_type)
+        value = float(total)
+        if error_if_nonfinite and not math.isfinite(value):
+            raise FloatingPointError(f"the total norm of order {norm_type} of the gradients is {value}; "
+                                     "the gradients were not clipped (pass error_if_nonfinite=False "
+                                     "to clip anyway, or find where the non-finite values come from)")
+        coef = max_norm / (value + 1e-6)
+        if coef < 1.0:
+            for g in grads:
+                raw = g._data
+                raw *= coef
+                if raw is not g._data:
+                    g._backend.assign(g._data, raw)
+    return total
+
+
+def clip_grad_value_(params, clip_value):
+    """Clip every gradient element into [-clip_value, clip_value], in place."""
+    v = float(clip_value)
+    for g in _grads(params):
+        b = g._backend
+        b.assign(g._data, b.clip(g._data, -v, v))
+
+
+__all__ = ["Algorithm", "Optimizer", "StateDictError", "check_betas", "check_nonnegative",
+           "check_range", "clip_grad_norm_", "clip_grad_value_", "create", "get", "names"]

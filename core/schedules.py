@@ -1,0 +1,89 @@
+"""``cr.schedules``: learning-rate schedules, plain callables of the step.
+
+``create(name, **hyperparameters)`` returns a ``Schedule``; ``schedule(step)``
+is the learning rate at that step (steps count from 0, the first
+``opt.step()``).  An optimizer takes a schedule as ``lr=`` and follows it.
+Schedules compose with ``join``: warmup + cosine is a linear ramp joined to a
+cosine decay at the end of warmup.
+
+>>> import chainrule as cr
+>>> s = cr.schedules.create("warmup_cosine", peak_lr=3e-4, warmup=2000, total=100000, min_lr=3e-5)
+>>> [f"{s(t):.2e}" for t in (0, 2000, 100000)]
+['0.00e+00', '3.00e-04', '3.00e-05']
+"""
+import bisect
+import difflib
+
+from . import pluginmanager
+from .errors import HyperparameterError, RegistryError, UnknownNameError
+
+
+class Schedule:
+    """A callable ``step -> float`` that remembers how it was made (``spec``, JSON-able)."""
+
+    def __init__(self, fn, spec):
+        self.fn, self.spec = fn, spec
+
+    def __call__(self, step):
+        return float(self.fn(step))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.spec.items() if k != "name")
+        return f"Schedule({self.spec.get('name')!r}, {args})"
+
+
+def join(schedules, boundaries):
+    """``schedules[i]`` from ``boundaries[i-1]`` on, counting its steps from that boundary.
+
+    >>> import chainrule as cr
+    >>> up = cr.schedules.create("linear", lr=1.0, start_factor=0.0, end_factor=1.0, total_iters=10)
+    >>> s = join([up, cr.schedules.create("constant", lr=1.0)], [10])
+    >>> s(5), s(10), s(50)
+    (0.5, 1.0, 1.0)
+    """
+    schedules, boundaries = list(schedules), [int(b) for b in boundaries]
+    if len(boundaries) != len(schedules) - 1 or boundaries != sorted(boundaries):
+        raise HyperparameterError(f"join needs len(schedules) - 1 increasing boundaries, got "
+                                  f"{len(schedules)} schedules and boundaries {boundaries}")
+    starts = [0] + boundaries
+
+    def joined(step):
+        i = bisect.bisect_right(boundaries, step)
+        return schedules[i](step - starts[i])
+
+    return Schedule(joined, {"name": "join", "schedules": [getattr(s, "spec", repr(s)) for s in schedules],
+                             "boundaries": boundaries})
+
+
+def _validate_factory(name, obj):
+    if not callable(obj):
+        raise RegistryError(f"schedule {name!r} must be a factory: a callable returning "
+                            f"schedule(step) -> float, got {type(obj).__name__}")
+
+
+pluginmanager.add_validator("schedules", _validate_factory)
+
+
+def names():
+    """Every schedule name (built-ins and installed plugins), sorted."""
+    return sorted(pluginmanager.collect("schedules"))
+
+
+def create(name, **hyperparameters):
+    """The schedule ``name`` with these hyperparameters (see ``names()``)."""
+    factories = pluginmanager.collect("schedules")
+    if name not in factories:
+        close = difflib.get_close_matches(str(name), factories, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(factories))}"
+        raise UnknownNameError(f"no schedule named {name!r}; {hint}")
+    try:
+        fn = factories[name](**hyperparameters)
+    except TypeError as exc:
+        raise HyperparameterError(f"schedule {name!r}: {exc}") from None
+    if isinstance(fn, Schedule):
+        fn.spec = {"name": name, **hyperparameters}
+        return fn
+    return Schedule(fn, {"name": name, **hyperparameters})
+
+
+__all__ = ["Schedule", "create", "join", "names"]
