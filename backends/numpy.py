@@ -103,7 +103,7 @@ def load(device=None):
         power=np.power, maximum=np.maximum, minimum=np.minimum, negative=np.negative,
         exp=np.exp, log=np.log, log1p=np.log1p, expm1=np.expm1, sqrt=np.sqrt, abs=np.abs,
         sign=np.sign, sin=np.sin, cos=np.cos, tan=np.tan, tanh=np.tanh, erf=erf, floor=np.floor,
-        where=np.where, clip=np.clip,
+        where=np.where, clip=lambda x, lo=None, hi=None: np.clip(x, lo, hi),
         greater=np.greater, greater_equal=np.greater_equal, less=np.less,
         less_equal=np.less_equal, equal=np.equal, not_equal=np.not_equal,
         logical_and=np.logical_and, logical_or=np.logical_or, logical_not=np.logical_not,

@@ -222,20 +222,33 @@ def use_backend(name):
 
 
 def backend_of_raw(obj):
-    """The loaded backend whose native array type ``obj`` is, loading it if a spec owns it."""
+    """The loaded backend whose native array type ``obj`` is, loading it if a spec owns it.
+
+    A type shared by several devices (a torch tensor on the CPU or a GPU) is looked up
+    by its ``device`` each time; other types are cached by type.
+    """
     backend = _raw_types.get(type(obj))
     if backend is not None:
         return backend
+    spec = _raw_device_types.get(type(obj))
+    if spec is not None:
+        return load(_device_name(spec, obj))
     for t, b in list(_raw_types.items()):
         if isinstance(obj, t):
             _raw_types[type(obj)] = b
             return b
     for spec in _specs().values():
         if spec.owns(obj):
-            b = load(spec.name if not hasattr(obj, "device") else _device_name(spec, obj))
-            _raw_types.setdefault(type(obj), b)
-            return b
+            if not hasattr(obj, "device"):
+                b = load(spec.name)
+                _raw_types.setdefault(type(obj), b)
+                return b
+            _raw_device_types[type(obj)] = spec
+            return load(_device_name(spec, obj))
     return None
+
+
+_raw_device_types = {}   # native array type -> BackendSpec, for types that carry a device
 
 
 def _device_name(spec, obj):

@@ -56,10 +56,10 @@ def tensor(data, dtype=None, requires_grad=False, backend=None):
         raw = target.copy(raw) if raw is data._data else raw
         out = make(raw if dtype is None else target.astype(raw, dtype), target)
     else:
-        if backend is None and not isinstance(data, (list, tuple, float, int, bool)):
-            owner = _backends.backend_of_raw(data)
-            if owner is not None and owner.name != "numpy":
-                backend = owner
+        python_data = isinstance(data, (list, tuple, float, int, bool))
+        owner = None if python_data else _backends.backend_of_raw(data)
+        if backend is None and owner is not None and owner.name != "numpy":
+            backend = owner     # a torch tensor picks torch, a CuPy array cupy
         target = _resolve(backend)
         if dtype is None and isinstance(data, (list, tuple, float, int, bool)):
             dtype = _python_dtype(data)
@@ -68,8 +68,8 @@ def tensor(data, dtype=None, requires_grad=False, backend=None):
         except (TypeError, ValueError) as exc:
             raise DTypeError(f"cannot make a tensor from {type(data).__name__} data: {exc}; pass "
                              "numbers, nested lists of equal length, or an array") from exc
-        if raw is data:
-            raw = target.copy(raw)
+        if raw is data or (not python_data and owner is not target):
+            raw = target.copy(raw)  # conversions between libraries may share memory: never with the caller
         out = make(raw, target)
     if requires_grad:
         out.requires_grad_(True)

@@ -1,0 +1,169 @@
+"""The CuPy backend: NumPy's kernels on a CUDA device (``pip install 'chainrule[cupy]'``).
+
+Names: ``cupy`` is the first GPU, ``cupy:1`` (or ``cupy:cuda:1``) the second.  CuPy
+follows NumPy's semantics, so most kernels are CuPy's ufuncs themselves.  CuPy is
+imported on first use; ``unavailable`` answers without importing it when it can.
+"""
+import importlib.util
+import operator
+import re
+import types
+
+from chainrule.backend import BackendSpec
+from chainrule.errors import BackendError
+from chainrule.hookspecs import hookimpl
+
+
+def canonical_device(device):
+    """None, "0", "cuda", "cuda:0" -> None (the first GPU); "1", "cuda:1" -> "cuda:1"."""
+    if device is None:
+        return None
+    m = re.search(r"(\d+)\D*$", str(device))
+    d = str(device).strip().lower()
+    if m is None and d not in ("", "cuda", "gpu"):
+        raise BackendError(f"unknown cupy device {device!r}; use cupy, cupy:cuda:N or cupy:N")
+    index = int(m.group(1)) if m else 0
+    return None if index == 0 else f"cuda:{index}"
+
+
+def _index(device):
+    return 0 if device is None else int(device.rpartition(":")[2])
+
+
+def unavailable(device=None):
+    if importlib.util.find_spec("cupy") is None:
+        return "cupy is not installed (pip install 'chainrule[cupy]', which installs cupy-cuda12x)"
+    import ctypes.util
+    if ctypes.util.find_library("cuda") is None and ctypes.util.find_library("nvcuda") is None:
+        import os
+        if not os.path.exists("/dev/nvidiactl"):
+            return "no CUDA device (no NVIDIA driver found); use the numpy or torch backend"
+    try:
+        import cupy
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # no driver, or a CUDA version mismatch
+        return f"no CUDA device ({type(exc).__name__}: {exc})"
+    if count <= _index(device):
+        return f"no CUDA device {_index(device)} (CuPy sees {count})"
+    return None
+
+
+def _owns(obj):
+    return type(obj).__module__.startswith("cupy")
+
+
+def load(device=None):
+    import cupy as cp
+    import cupyx
+    import numpy as np
+
+    names = ["bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64"]
+    to_cp = {n: np.dtype(n) for n in names}
+    to_name = {dt: n for n, dt in to_cp.items()}
+    gpu = cp.cuda.Device(_index(device))
+    with gpu:
+        rng = [cp.random.RandomState()]
+
+    def cp_dtype(dtype):
+        try:
+            return to_cp[dtype]
+        except KeyError:
+            raise TypeError(f"the cupy backend has no dtype {dtype} (CuPy has no bfloat16)") from None
+
+    def asarray(data, dtype=None):
+        with gpu:
+            return cp.asarray(data, dtype=None if dtype is None else cp_dtype(dtype))
+
+    def from_dlpack(obj):
+        with gpu:
+            out = cp.from_dlpack(obj)
+        if out.device.id != gpu.id:
+            with gpu:
+                out = cp.asarray(out)
+        return out
+
+    def seed(n):
+        with gpu:
+            rng[0] = cp.random.RandomState(int(n))
+
+    def sampler(method):
+        def sample(shape, dtype):
+            dt = cp_dtype(dtype)
+            draw = getattr(rng[0], method)
+            if dt in (np.float32, np.float64):
+                return draw(size=shape, dtype=dt)
+            return draw(size=shape, dtype=np.float32).astype(dt)
+        return sample
+
+    def reducer(fn):
+        def reduce(x, axis=None, keepdims=False):
+            return fn(x, axis=axis, keepdims=keepdims)
+        return reduce
+
+    def inplace(ufunc):
+        def update(x, y):
+            ufunc(x, y, out=x, casting="same_kind")
+        return update
+
+    def setitem(x, index, v):
+        x[index] = v
+
+    def on_device(ns):
+        """Every kernel runs with this backend's GPU current (only needed off device 0)."""
+        def wrap(fn):
+            def kernel(*args, **kwargs):
+                with gpu:
+                    return fn(*args, **kwargs)
+            return kernel
+        for k, v in vars(ns).items():
+            if callable(v) and k != "array_types":
+                setattr(ns, k, wrap(v))
+        return ns
+
+    ns = types.SimpleNamespace(
+        array_types=(),   # arrays of every GPU share a type: backend_of_raw asks the device
+        asarray=asarray, from_dlpack=from_dlpack, to_numpy=cp.asnumpy, shape=operator.attrgetter("shape"),
+        dtype=lambda x: to_name[x.dtype], astype=lambda x, dtype: x.astype(cp_dtype(dtype), copy=False),
+        copy=cp.copy, item=lambda x: x.item(), assign=lambda dst, src: cp.copyto(dst, src, casting="same_kind"),
+        iadd=inplace(cp.add), isub=inplace(cp.subtract), imul=inplace(cp.multiply), idiv=inplace(cp.true_divide),
+        zeros=lambda shape, dtype: cp.zeros(shape, cp_dtype(dtype)),
+        ones=lambda shape, dtype: cp.ones(shape, cp_dtype(dtype)),
+        full=lambda shape, value, dtype: cp.full(shape, value, cp_dtype(dtype)),
+        arange=lambda start, stop, step, dtype: cp.arange(start, stop, step, dtype=cp_dtype(dtype)),
+        eye=lambda n, m, dtype: cp.eye(n, m, dtype=cp_dtype(dtype)),
+        seed=seed, normal=sampler("standard_normal"), uniform=sampler("random_sample"),
+        randint=lambda low, high, shape: rng[0].randint(low, high, size=shape, dtype=np.int64),
+        permutation=lambda n: rng[0].permutation(n).astype(np.int64),
+        add=cp.add, subtract=cp.subtract, multiply=cp.multiply, divide=cp.true_divide,
+        power=cp.power, maximum=cp.maximum, minimum=cp.minimum, negative=cp.negative,
+        exp=cp.exp, log=cp.log, log1p=cp.log1p, expm1=cp.expm1, sqrt=cp.sqrt, abs=cp.abs,
+        sign=cp.sign, sin=cp.sin, cos=cp.cos, tan=cp.tan, tanh=cp.tanh, floor=cp.floor,
+        erf=lambda x: cupyx.scipy.special.erf(x),
+        where=cp.where, clip=lambda x, lo=None, hi=None: x.copy() if lo is None and hi is None
+        else cp.clip(x, lo, hi),
+        greater=cp.greater, greater_equal=cp.greater_equal, less=cp.less,
+        less_equal=cp.less_equal, equal=cp.equal, not_equal=cp.not_equal,
+        logical_and=cp.logical_and, logical_or=cp.logical_or, logical_not=cp.logical_not,
+        isfinite=cp.isfinite, isnan=cp.isnan,
+        sum=reducer(cp.sum), prod=reducer(cp.prod), max=reducer(cp.max), min=reducer(cp.min),
+        any=reducer(cp.any), all=reducer(cp.all),
+        argmax=lambda x, axis=None, keepdims=False: cp.argmax(x, axis=axis, keepdims=keepdims),
+        argmin=lambda x, axis=None, keepdims=False: cp.argmin(x, axis=axis, keepdims=keepdims),
+        reshape=lambda x, shape: cp.reshape(x, shape), transpose=lambda x, axes=None: cp.transpose(x, axes),
+        broadcast_to=lambda x, shape: cp.broadcast_to(x, shape),
+        expand_dims=lambda x, axis: cp.expand_dims(x, axis), squeeze=lambda x, axis=None: cp.squeeze(x, axis),
+        concat=lambda xs, axis=0: cp.concatenate(xs, axis=axis), stack=lambda xs, axis=0: cp.stack(xs, axis=axis),
+        getitem=lambda x, index: x[index], setitem=setitem,
+        scatter_add=lambda dst, index, values: cupyx.scatter_add(dst, index, values),
+        take=lambda x, indices, axis=None: cp.take(x, indices, axis=axis),
+        take_along_axis=lambda x, indices, axis: cp.take_along_axis(x, indices, axis=axis),
+        matmul=cp.matmul, eigh=lambda x: tuple(cp.linalg.eigh(x)), qr=lambda x: tuple(cp.linalg.qr(x)),
+    )
+    return ns if gpu.id == 0 else on_device(ns)
+
+
+@hookimpl
+def chainrule_backends():
+    return [BackendSpec("cupy", load=load, unavailable=unavailable, owns=_owns,
+                        canonical_device=canonical_device,
+                        description="CuPy arrays on a CUDA device")]
