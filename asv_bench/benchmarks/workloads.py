@@ -20,16 +20,14 @@ LR = 0.01
 # -- choosing a backend -----------------------------------------------------
 
 def require_backend(name):
-    """Raise NotImplementedError (asv: "skipped") unless chainrule backend ``name`` runs here."""
+    """Raise NotImplementedError (asv: "skipped") with the reason unless chainrule backend
+    ``name`` (a device form like "torch:cuda" included) runs here; returns chainrule."""
     import chainrule as cr
+    from chainrule import backend
     try:
-        available = cr.backends.available()
-    except Exception as exc:  # noqa: BLE001 - an old commit may lack the listing
-        raise NotImplementedError(f"cannot list backends: {exc}") from None
-    if name not in available:
-        raise NotImplementedError(f"backend {name!r} is not registered (have {sorted(available)})")
-    if available[name] is not None:
-        raise NotImplementedError(f"backend {name!r} unavailable: {available[name]}")
+        backend.load(name)
+    except Exception as exc:  # noqa: BLE001 - unknown name, missing library, no device
+        raise NotImplementedError(f"backend {name!r} unavailable: {exc}") from None
     return cr
 
 
