@@ -100,7 +100,7 @@ def check_betas(hparams, name="betas", count=2):
     if not isinstance(betas, (tuple, list)) or len(betas) != count:
         raise HyperparameterError(f"{name} must be a tuple of {count} numbers in [0, 1), got {betas!r}")
     for i, b in enumerate(betas):
-        check_range({f"{name}[{i}]": b}, f"{name}[{i}]", 0.0, 1.0)
+        check_range({f"{name}[{i}]": b}, f"{name}[{i}]", 0, 1)
 
 
 def _validate_algorithm(name, obj):
