@@ -293,8 +293,8 @@ def test_adamw_decay_is_independent_of_the_gradient():
     not rescaled by sqrt(v_hat).  With zero gradients w_T = w_0 (1 - lr*wd)^T."""
     lr, wd = 0.1, 0.5
     rng = np.random.default_rng(8)
-    w = cr.tensor([1.0, -2.0, 0.5], requires_grad=True)
-    v = cr.tensor([7.0, 3.0, -1.0], requires_grad=True)   # Adam's direction ignores w
+    w = cr.tensor(np.array([1.0, -2.0, 0.5]), requires_grad=True)
+    v = cr.tensor(np.array([7.0, 3.0, -1.0]), requires_grad=True)   # Adam's direction ignores w
     adamw = cr.optim.create("adamw", [w], lr=lr, weight_decay=wd)
     adam = cr.optim.create("adam", [v], lr=lr)
     for scale in (1e-3, 1.0, 1e3):
@@ -305,7 +305,7 @@ def test_adamw_decay_is_independent_of_the_gradient():
             adamw.step()
             adam.step()
             np.testing.assert_allclose(w.numpy() - w0, (v.numpy() - v0) - lr * wd * w0, rtol=1e-9, atol=1e-15)
-    z = cr.tensor([1.0, -2.0], requires_grad=True)
+    z = cr.tensor(np.array([1.0, -2.0]), requires_grad=True)
     opt = cr.optim.create("adamw", [z], lr=lr, weight_decay=wd)
     for _ in range(10):
         z.grad = cr.zeros(2, dtype="float64")
