@@ -183,7 +183,7 @@ def load(device=None):
         common, out = numpy_rule(npname, args)
         if common is None:
             return [a if isinstance(a, T) else torch.tensor(a, device=dev) for a in args], None
-        if arithmetic and out in FLOATS and common not in FLOATS:
+        if arithmetic and out is not None and out is not torch.bool:
             common = out                        # int / int: divide in float64, as NumPy does
         cast = [a.to(common) if isinstance(a, T) else torch.tensor(a, dtype=common, device=dev)
                 for a in args]
@@ -207,9 +207,9 @@ def load(device=None):
             return tx is int or tx is bool
         return False
 
-    def binary(fn, npname, scalar_first=True, arithmetic=True):
+    def binary(fn, npname, scalar_first=True, arithmetic=True, scalars=True):
         def kernel(x, y):
-            if plain(x, y) and (scalar_first or type(x) is T):
+            if plain(x, y) and (scalar_first or type(x) is T) and (scalars or type(y) is T):
                 return fn(x, y)
             args, out = promote(npname, (x, y), arithmetic)
             return finish(fn(*args), out)
@@ -221,6 +221,12 @@ def load(device=None):
             return torch.div(x, y)
         args, out = promote("true_divide", (x, y))
         return finish(torch.div(*args), out)
+
+    def power(x, y):
+        if plain(x, y) and (x.dtype if type(x) is T else y.dtype) is not torch.bool:
+            return torch.pow(x, y)
+        args, out = promote("power", (x, y))   # bool ** bool is int8 in NumPy
+        return finish(torch.pow(*args), out)
 
     def _maximum(x, y):
         return torch.clamp_min(x, y) if type(y) is not T else torch.maximum(x, y)
@@ -464,7 +470,7 @@ def load(device=None):
                                                        dtype=torch.int64, device=dev),
         permutation=lambda n: torch.randperm(n, generator=gen, device=dev),
         add=binary(torch.add, "add"), subtract=binary(torch.sub, "subtract"),
-        multiply=binary(torch.mul, "multiply"), divide=divide, power=binary(torch.pow, "power"),
+        multiply=binary(torch.mul, "multiply"), divide=divide, power=power,
         maximum=maximum, minimum=minimum,
         negative=unary(torch.neg, "negative"), exp=unary(torch.exp, "exp"), log=unary(torch.log, "log"),
         log1p=unary(torch.log1p, "log1p"), expm1=unary(torch.expm1, "expm1"),
@@ -477,8 +483,8 @@ def load(device=None):
         greater_equal=binary(torch.ge, "greater_equal", False, False),
         less=binary(torch.lt, "less", False, False), less_equal=binary(torch.le, "less_equal", False, False),
         equal=binary(torch.eq, "equal", False, False), not_equal=binary(torch.ne, "not_equal", False, False),
-        logical_and=binary(torch.logical_and, "logical_and", False, False),
-        logical_or=binary(torch.logical_or, "logical_or", False, False),
+        logical_and=binary(torch.logical_and, "logical_and", False, False, False),
+        logical_or=binary(torch.logical_or, "logical_or", False, False, False),
         logical_not=torch.logical_not, isfinite=torch.isfinite, isnan=torch.isnan,
         sum=reducer(_sum), prod=reducer(_prod), max=reducer(_amax), min=reducer(_amin),
         any=reducer(_logical(torch.any)), all=reducer(_logical(torch.all)),
