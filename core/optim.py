@@ -301,8 +301,7 @@ class Optimizer:
         state = {}
         for name, st in self.state.items():
             b = by_name[name][0]._backend
-            state[name] = {k: (make(b.copy(v), b) if isinstance(v, b.array_types) else v)
-                           for k, v in st.items()}
+            state[name] = {k: (v if _is_plain(v) else make(b.copy(v), b)) for k, v in st.items()}
         groups = []
         for g in self.param_groups:
             out = {}
@@ -367,7 +366,7 @@ class Optimizer:
         out = {}
         for k, v in saved.items():
             ref = fresh.get(k)
-            if isinstance(ref, b.array_types):
+            if ref is not None and not _is_plain(ref):
                 if isinstance(v, Tensor):
                     v = v.to(p.backend)._data if v.backend != p.backend else v._data
                 raw = b.asarray(v, None)
@@ -387,6 +386,11 @@ class Optimizer:
         hp = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items()
                        if k not in ("params", "param_names"))
         return f"Optimizer({self.name!r}, {n} parameters, {hp})"
+
+
+def _is_plain(value):
+    """A Python value in a state (a step count), as opposed to a backend array."""
+    return value is None or isinstance(value, (bool, int, float, str, tuple, list))
 
 
 # ------------------------------------------------------------- clipping

@@ -413,15 +413,29 @@ def test_loading_a_state_for_other_parameters_is_an_error_and_changes_nothing():
     assert after["param_groups"][0]["lr"] == 0.1
 
 
-def test_state_lives_on_the_parameters_dtype_and_backend():
-    w = cr.tensor(np.ones((3, 2), dtype=np.float32), requires_grad=True)
-    opt = cr.optim.create("adam", [w], lr=0.1)
+def _backends():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        avail = cr.backends.available()
+    return [pytest.param(n, marks=() if r is None else pytest.mark.skip(reason=f"backend {n}: {r}"))
+            for n, r in avail.items()]
+
+
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("name", ["sgd", "adam", "adafactor", "shampoo", "lion"])
+def test_state_lives_on_the_parameters_dtype_and_backend(backend, name):
+    w = cr.tensor(np.ones((3, 2), dtype=np.float32), requires_grad=True, backend=backend)
+    opt = cr.optim.create(name, [w], lr=0.1, **({"momentum": 0.9} if name == "sgd" else {}))
     (w * w).sum().backward()
     opt.step()
-    assert w.dtype == cr.float32
-    for key in ("exp_avg", "exp_avg_sq"):
-        t = opt.state_dict()["state"]["0"][key]
-        assert t.dtype == cr.float32 and t.backend == w.backend and t.shape == (3, 2)
+    assert w.dtype == cr.float32 and w.backend == backend and not np.allclose(w.numpy(), 1.0)
+    arrays = {k: t for k, t in opt.state_dict()["state"]["0"].items() if isinstance(t, cr.Tensor)}
+    assert arrays
+    for t in arrays.values():
+        assert t.dtype == cr.float32 and t.backend == w.backend
+    opt.load_state_dict(opt.state_dict())
+    opt.step()
 
 
 def test_param_groups_like_torch():
