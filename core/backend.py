@@ -74,8 +74,8 @@ KERNELS = {
     "take_along_axis": "take_along_axis(x, indices, axis)",
     # linear algebra
     "matmul": "matmul(x, y) with NumPy's matmul rules",
-    "eigh": "eigh(x) -> (eigenvalues, eigenvectors) of a symmetric matrix",
-    "qr": "qr(x) -> (q, r)",
+    "eigh": "eigh(x) -> (eigenvalues, eigenvectors) of a symmetric matrix, a plain tuple",
+    "qr": "qr(x) -> (q, r), a plain tuple",
 }
 
 

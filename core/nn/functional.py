@@ -7,7 +7,7 @@ and stable: cross_entropy's gradient is (softmax - onehot) / B.
 import math
 
 from ..ops.registry import register, on_kernels
-from ..ops import (where, exp, log, tanh as _tanh, erf, maximum, sum as _sum, mean as _mean,
+from ..ops import (multiply, where, exp, log, tanh as _tanh, erf, maximum, sum as _sum, mean as _mean,
                    var as _var, sqrt, abs as _abs, logsumexp as _logsumexp)
 from ..ops.reduce import _sum as _sum_op, _logsumexp as _lse_op
 from ..ops._util import shape_of, dtype_of, normalize_axis
@@ -24,8 +24,9 @@ tanh = _tanh
 relu = register(
     "relu", on_kernels(lambda k, x: k.maximum(x, 0)),
     # 1[x > 0]; a mask product, not where(): NumPy's where is 15x slower here
-    vjp=lambda ans, x: lambda g: g * (x > 0),
-    jvp=lambda t, ans, x: t[0] * (x > 0), raw_rules=True)
+    # (the multiply kernel, not the raw array's *, so strict Array-API backends may cast the bool)
+    vjp=lambda ans, x: lambda g: multiply(g, x > 0),
+    jvp=lambda t, ans, x: multiply(t[0], x > 0), raw_rules=True)
 
 
 @on_kernels
@@ -202,6 +203,9 @@ def _ce_vjp_logits(ans, logits, labels, reduction):
 
 def _ce_vjp_labels(ans, logits, labels, reduction):
     # only probability targets have a gradient: -log_softmax(z) / B
+    if dtype_of(labels) not in _FLOAT_NAMES:
+        return lambda g: None
+
     def vjp(g):
         logp = _log_softmax(logits, axis=len(shape_of(logits)) - 1)
         return -logp * (_ce_spread(g, logits, reduction) / _batch(logits, reduction))
@@ -215,6 +219,8 @@ def _ce_jvp_logits(t, ans, logits, labels, reduction):
 
 
 def _ce_jvp_labels(t, ans, logits, labels, reduction):
+    if dtype_of(labels) not in _FLOAT_NAMES:
+        return None
     logp = _log_softmax(logits, axis=len(shape_of(logits)) - 1)
     return _reduce(-_sum_op(logp * t, axis=(len(shape_of(logits)) - 1,)), logits, reduction)
 

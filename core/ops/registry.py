@@ -118,7 +118,8 @@ class Op:
                 if t is None or rule is None:
                     continue
                 term = rule(t, ans, *primals, **params)
-                out = term if out is None else out + term
+                if term is not None:
+                    out = term if out is None else out + term
             return out
         if self.jvp is None:
             raise NotImplementedError(f"op {self.name!r} (from {self.provider}) has no JVP rule; "
