@@ -181,8 +181,9 @@ def collect(kind):
     with _lock:
         found = {}
         hook = getattr(pm.hook, KINDS[kind])
-        # pluggy returns implementations last-registered-first; built-ins were registered first
-        for impl in reversed(hook.get_hookimpls()):
+        # get_hookimpls() lists implementations in registration order (pluggy *calls* them
+        # last-first); built-ins were registered first, so the first provider of a name wins
+        for impl in hook.get_hookimpls():
             info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
             try:
                 if kind == "ops":
