@@ -1,0 +1,205 @@
+"""The torch and CuPy backends: names, availability, moving data, mixing, same training curve."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.backend import backend_of_raw, canonical_name
+from chainrule.errors import BackendError, UnknownNameError
+
+torch = pytest.importorskip("torch", reason="torch is not installed")
+
+from backend_fixtures import backend  # noqa: E402,F401  (fixture)
+
+
+# ------------------------------------------------------------------ names
+
+@pytest.mark.parametrize("name, canonical", [
+    ("torch", "torch"), ("torch:cpu", "torch"), ("TORCH", "torch"), ("torch:cuda", "torch:cuda:0"),
+    ("torch:cuda:0", "torch:cuda:0"), ("torch:cuda:1", "torch:cuda:1"), ("cupy", "cupy"),
+    ("cupy:cuda:0", "cupy"), ("cupy:1", "cupy:cuda:1")])
+def test_canonical_names(name, canonical):
+    assert canonical_name(name) == canonical
+
+
+def test_bad_device_and_unknown_backend():
+    with pytest.raises(BackendError, match="torch:cuda:N"):
+        canonical_name("torch:tpu")
+    with pytest.raises(UnknownNameError, match="known backends"):
+        canonical_name("jax")
+
+
+def test_listing_and_reasons():
+    names = cr.backends.names()
+    assert {"numpy", "torch", "cupy"} <= set(names)
+    avail = cr.backends.available()
+    assert avail["numpy"] is None and avail["torch"] is None
+    if avail["cupy"]:
+        assert "cupy is not installed" in avail["cupy"] or "no CUDA device" in avail["cupy"]
+
+
+def test_unavailable_backends_raise_saying_why():
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="no CUDA device"):
+            cr.tensor([1.0], backend="torch:cuda")
+    reason = cr.backends.available()["cupy"]
+    if reason:
+        with pytest.raises(BackendError, match="cannot run here") as info:
+            cr.zeros((2,), backend="cupy")
+        assert reason in str(info.value) and "pip install" in str(info.value) or "no CUDA" in str(info.value)
+
+
+def test_import_chainrule_does_not_import_torch():
+    code = "import chainrule as cr, sys; cr.tensor([1.0]) + 1; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_cli_lists_backends_with_reasons():
+    out = subprocess.run([sys.executable, "-m", "chainrule", "backends"], capture_output=True,
+                         text=True, check=True).stdout
+    for name in ("numpy", "torch", "cupy"):
+        assert name in out
+    if cr.backends.available()["cupy"]:
+        assert "cupy is not installed" in out or "no CUDA device" in out
+
+
+# ------------------------------------------------------------ moving data
+
+def test_tensor_of_torch_tensor_picks_torch_and_copies():
+    t = torch.arange(4.0)
+    x = cr.tensor(t)
+    assert x.backend == "torch" and x.dtype == cr.float32
+    t[0] = 100.0
+    assert x.numpy()[0] == 0.0                     # a copy, never the caller's memory
+    a = np.arange(3.0)
+    y = cr.tensor(a, backend="torch")
+    a[0] = 7.0
+    assert y.backend == "torch" and y.dtype == cr.float64 and y.numpy()[0] == 0.0
+
+
+def test_backend_of_raw_tells_devices_apart():
+    assert backend_of_raw(torch.zeros(2)).name == "torch"
+    assert backend_of_raw(torch.nn.Parameter(torch.zeros(2), requires_grad=False)).name == "torch"
+    assert backend_of_raw(np.zeros(2)).name == "numpy"
+
+
+def test_to_moves_zero_copy_on_cpu_and_back():
+    x = cr.tensor([1.0, 2.0, 3.0])
+    y = x.to("torch")
+    assert y.backend == "torch" and y.dtype == cr.float32
+    assert np.shares_memory(x.numpy(), y.numpy())   # DLPack: no copy between NumPy and torch CPU
+    z = y.to("numpy")
+    assert z.backend == "numpy" and np.array_equal(z.numpy(), [1.0, 2.0, 3.0])
+    for dtype in ("bool", "int32", "int64", "float16", "bfloat16", "float64"):
+        v = cr.tensor([1, 0, 1], dtype=dtype)
+        w = v.to("torch").to("numpy")
+        assert w.dtype == dtype and np.array_equal(w.numpy().astype(np.float64), [1, 0, 1])
+
+
+def test_gradient_flows_back_through_to():
+    w = cr.tensor([1.0, -2.0], requires_grad=True)
+    loss = cr.sum(w.to("torch") ** 2)
+    loss.backward()
+    assert w.grad.backend == "numpy"
+    np.testing.assert_allclose(w.grad.numpy(), [2.0, -4.0])
+    g = cr.grad(lambda v: cr.sum(cr.exp(v.to("torch"))))(cr.tensor([0.0, 1.0], dtype="float64"))
+    np.testing.assert_allclose(g.numpy(), np.exp([0.0, 1.0]))
+
+
+def test_mixing_backends_names_both():
+    a = cr.tensor([1.0, 2.0])
+    b = cr.tensor([1.0, 2.0], backend="torch")
+    with pytest.raises(BackendError, match=r"numpy, torch.*\.to\("):
+        a + b
+    with pytest.raises(BackendError, match="numpy, torch"):
+        cr.matmul(b, cr.tensor([[1.0], [2.0]]))
+
+
+def test_torch_autograd_stays_off():
+    x = cr.tensor([1.0, 2.0], backend="torch", requires_grad=True)
+    y = cr.sum(cr.tanh(x) * x)
+    y.backward()
+    assert not x.data.requires_grad and x.grad.data.grad_fn is None and y.data.grad_fn is None
+
+
+# ----------------------------------------------------- against torch as oracle
+
+def test_torch_backend_gradients_match_torch_autograd():
+    rng = np.random.default_rng(0)
+    X, W, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)
+    labels = np.array([0, 2, 1, 2, 0])
+    w = cr.tensor(W, backend="torch", requires_grad=True)
+    bb = cr.tensor(b, backend="torch", requires_grad=True)
+    loss = cr.nn.cross_entropy(cr.nn.relu(cr.tensor(X, backend="torch") @ w + bb), cr.tensor(labels, backend="torch"))
+    loss.backward()
+    tw = torch.tensor(W, requires_grad=True)
+    tb = torch.tensor(b, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(torch.relu(torch.tensor(X) @ tw + tb), torch.tensor(labels))
+    tl.backward()
+    assert abs(loss.item() - tl.item()) < 1e-12
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(bb.grad.numpy(), tb.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------- the backend tier at work
+
+def test_tier_ops_agree_with_numpy(backend):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    x = cr.tensor(a, dtype="float64")
+    assert x.backend == cr.get_backend().name
+    out = cr.nn.softmax(x * cr.tensor(b, dtype="float64") + 1.0, axis=-1)
+    e = np.exp(a * b + 1.0 - (a * b + 1.0).max(-1, keepdims=True))
+    np.testing.assert_allclose(out.numpy(), e / e.sum(-1, keepdims=True), rtol=1e-12)
+    g = cr.grad(lambda v: cr.sum(v[[0, 2, 0]] ** 2))(x)
+    want = np.zeros_like(a)
+    want[0] = 4 * a[0]
+    want[2] = 2 * a[2]
+    np.testing.assert_allclose(g.numpy(), want, rtol=1e-12)
+
+
+def _weights_from(net):
+    return [p.numpy().copy() for p in net.parameters()]
+
+
+def test_same_training_curve_on_numpy_and_torch():
+    """Random streams differ per backend, so the data and the initial weights are made
+    on NumPy and copied to torch; then every step must agree to float32 tolerance."""
+    def run(backend, X, y, weights, steps=30):
+        with cr.use_backend(backend):
+            net = cr.nn.MLP([2, 32, 32, 3])
+            with cr.no_grad():
+                for p, w in zip(net.parameters(), weights):
+                    p.copy_(cr.tensor(w))
+            opt = cr.optim.create("sgd", net.named_parameters(), lr=0.1, momentum=0.9)
+            Xb, yb = cr.tensor(X), cr.tensor(y)
+            losses = []
+            for step in range(steps):
+                idx = cr.tensor(np.arange(step * 16, step * 16 + 64) % len(X))
+                loss = cr.nn.cross_entropy(net(Xb[idx]), yb[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+            return losses
+
+    from chainrule.demo import spirals
+    with cr.use_backend("numpy"):
+        X, y = spirals(seed=0)
+        cr.random.seed(0)
+        weights = _weights_from(cr.nn.MLP([2, 32, 32, 3]))
+    X, y = X.numpy(), y.numpy()
+    a = run("numpy", X, y, weights)
+    b = run("torch", X, y, weights)
+    assert a[-1] < a[0]                              # it learns
+    np.testing.assert_allclose(b, a, rtol=2e-4, atol=2e-5)
+
+
+def test_demo_trains_on_torch():
+    with cr.use_backend("torch"):
+        from chainrule.demo import train
+        losses = train(steps=30, quiet=True)
+    assert len(losses) == 30 and np.mean(losses[-5:]) < losses[0]
