@@ -196,8 +196,8 @@ def load(device=None):
         """True when torch's own promotion gives NumPy's dtype for x op y."""
         tx, ty = type(x), type(y)
         if tx is T:
-            if ty is T:
-                return x.dtype is y.dtype
+            if ty is T:   # a bool mask with anything: both take the other dtype (relu's g * (x > 0))
+                return x.dtype is y.dtype or y.dtype is torch.bool or x.dtype is torch.bool
             if ty is float:
                 return x.dtype in FLOATS and y == y   # a nan scalar takes the careful path
             return ty is int or ty is bool
