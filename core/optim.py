@@ -231,27 +231,28 @@ class Optimizer:
         elif closure is not None:
             with enable_grad():
                 loss = closure()
-        count, state = self._count, self.state
-        with no_grad():
-            for group in self.param_groups:
-                hp = group
-                if callable(group["lr"]):
-                    hp = dict(group)
-                    hp["lr"] = float(group["lr"](count))
-                update = algo.update
-                for name, p in zip(group["param_names"], group["params"]):
-                    g = p.grad
-                    if g is None:
-                        continue
-                    data = p._data
-                    st = state.get(name)
-                    if st is None:
-                        st = algo.init(data, hp)
-                    delta, state[name] = update(g._data, st, data, hp)
-                    data += delta  # in place for numpy, torch and cupy arrays
-                    if data is not p._data:  # an immutable array type: write it back
-                        p._backend.assign(p._data, data)
-                    p._version += 1
+        count, state, init, update = self._count, self.state, algo.init, algo.update
+        # raw arrays only: nothing here is recorded, so no cr.no_grad() is needed
+        for group in self.param_groups:
+            hp = group
+            if callable(group["lr"]):
+                hp = dict(group)
+                hp["lr"] = float(group["lr"](count))
+            for name, p in zip(group["param_names"], group["params"]):
+                g = p.grad
+                if g is None:
+                    continue
+                data = p._data
+                st = state.get(name)
+                if st is None:
+                    st = state[name] = init(data, hp)
+                delta, new = update(g._data, st, data, hp)
+                if new is not st:
+                    state[name] = new
+                data += delta  # in place for numpy, torch and cupy arrays
+                if data is not p._data:  # an immutable array type: write it back
+                    p._backend.assign(p._data, data)
+                p._version += 1
         self._count = count + 1
         return loss
 

@@ -47,19 +47,19 @@ class SGD(Algorithm):
         return {"step": 0, "momentum_buffer": cr.zeros_like(param)}
 
     def update(self, grad, state, param, hp):
-        lr, momentum, wd = hp["lr"], hp["momentum"], hp["weight_decay"]
-        if hp["maximize"]:
-            lr = -lr
+        lr = -hp["lr"] if hp["maximize"] else hp["lr"]
+        if not state and not hp["weight_decay"]:      # plain SGD: the hot path
+            return grad * -lr, state
+        momentum, wd = hp["momentum"], hp["weight_decay"]
         if wd:
             grad = grad + wd * param
         if momentum:
             buf = state["momentum_buffer"]
-            if state["step"] == 0:
-                buf += grad            # buf was zero: buf = g, as torch starts it
-            else:
+            damp, started = hp["dampening"], state["step"]
+            if started:
                 buf *= momentum
-                buf += (1 - hp["dampening"]) * grad
-            state["step"] += 1
+            buf += grad if not (damp and started) else (1 - damp) * grad  # torch: buf_1 = g
+            state["step"] = started + 1
             grad = grad + momentum * buf if hp["nesterov"] else buf
         return grad * -lr, state
 
