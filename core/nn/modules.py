@@ -84,6 +84,15 @@ class Module:
                     p.copy_(v if isinstance(v, Tensor) else _tensor(v, p))
         return self
 
+    def to(self, backend):
+        """Move every parameter to another backend (new leaf tensors, same values)."""
+        from ..creation import tensor
+        for m in self.modules():
+            for name, value in list(vars(m).items()):
+                if isinstance(value, Tensor):
+                    setattr(m, name, tensor(value, backend=backend, requires_grad=value.requires_grad))
+        return self
+
     def num_parameters(self):
         return sum(p.size for p in self.parameters())
 
