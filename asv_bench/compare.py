@@ -91,11 +91,11 @@ class Report:
         target = "" if row["target"] is None else (
             f"<= {row['target']:g}x" if row["unit"] == "x" else f"<= {row['target']:g} {row['unit']}")
         verdict = {None: "", True: "ok", False: "MISSED"}[row["ok"]]
-        return f"| {row['measure']:<58} | {value:>10} | {target:>9} | {verdict:<6} | {row['note']}"
+        return f"| {row['measure']:<64} | {value:>10} | {target:>9} | {verdict:<6} | {row['note']}"
 
     def header(self):
-        print(f"| {'measure':<58} | {'value':>10} | {'target':>9} | {'':<6} | note")
-        print(f"|{'-' * 60}|{'-' * 12}|{'-' * 11}|{'-' * 8}|------")
+        print(f"| {'measure':<64} | {'value':>10} | {'target':>9} | {'':<6} | note")
+        print(f"|{'-' * 66}|{'-' * 12}|{'-' * 11}|{'-' * 8}|------")
 
 
 def mlp_step(rep, batch, target, rounds, block_s):
