@@ -7,18 +7,25 @@ from .errors import GraphError, ShapeError
 from ._state import no_grad
 
 
-def _r(fn):
-    return lambda self, other: fn(other, self)
+_NO_PARAMS = {}
+
+
+def _binary(name):
+    """(x.__op__, x.__rop__) going straight to bind: the operators are the hottest path."""
+    from .autodiff import bind
+    op = ops.get(name)
+    return (lambda self, other: bind(op, (self, other), _NO_PARAMS),
+            lambda self, other: bind(op, (other, self), _NO_PARAMS))
 
 
 def install():
     T = Tensor
-    T.__add__, T.__radd__ = ops.add, _r(ops.add)
-    T.__sub__, T.__rsub__ = ops.subtract, _r(ops.subtract)
-    T.__mul__, T.__rmul__ = ops.multiply, _r(ops.multiply)
-    T.__truediv__, T.__rtruediv__ = ops.divide, _r(ops.divide)
-    T.__pow__, T.__rpow__ = ops.power, _r(ops.power)
-    T.__matmul__, T.__rmatmul__ = ops.matmul, _r(ops.matmul)
+    T.__add__, T.__radd__ = _binary("add")
+    T.__sub__, T.__rsub__ = _binary("subtract")
+    T.__mul__, T.__rmul__ = _binary("multiply")
+    T.__truediv__, T.__rtruediv__ = _binary("divide")
+    T.__pow__, T.__rpow__ = _binary("power")
+    T.__matmul__, T.__rmatmul__ = _binary("matmul")
     T.__neg__ = ops.negative
     T.__pos__ = lambda self: self
     T.__abs__ = ops.abs

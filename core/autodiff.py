@@ -42,6 +42,9 @@ class Node:
         self.parents, self.stamp, self.trace = parents, stamp, trace
         self.seq = next(_sequence)
 
+    def __repr__(self):
+        return f"<Node {self.op.name}>"
+
 
 # Every node gets a number in creation order.  A node's inputs always exist
 # before it, so walking nodes from the highest number down visits each one
@@ -62,9 +65,6 @@ def bump_version(x):
     _clock += 1
     x._version = _clock
 
-    def __repr__(self):
-        return f"<Node {self.op.name}>"
-
 
 class LeafNode:
     """Where cotangents of an input collect: an eager leaf (weakly) or a transform input."""
@@ -83,7 +83,8 @@ def backprop(root, g, create_graph=False, retain_graph=False):
 
     Nodes are taken newest first from a heap (see ``_sequence``), each when it has
     received all its cotangents.  Eager graphs without create_graph run the rules
-    on raw backend arrays (``op.raw_rules``): the fast path of ``loss.backward()``.
+    on raw backend arrays (``op.raw_rules``): the fast path of ``loss.backward()``,
+    inlined here because it is most of a small model's backward time.
     """
     grads = {root: g}
     heap = [(-root.seq, root)]
@@ -92,16 +93,30 @@ def backprop(root, g, create_graph=False, retain_graph=False):
     while heap:
         node = pop(heap)[1]
         g = grads.pop(node)
-        if node.op is None:           # a LeafNode
+        op = node.op
+        if op is None:                # a LeafNode
             leaves[node] = g
             continue
-        if node.args is None:
+        args = node.args
+        if args is None:
             raise GraphError(
-                f"backward through {node.op.name!r} a second time, but its saved values were "
+                f"backward through {op.name!r} a second time, but its saved values were "
                 "already freed; pass retain_graph=True to the first backward() if you need to "
                 "walk the graph twice")
-        cts = _run_vjp(node, g, create_graph)
-        for parent, ct, arg in zip(node.parents, cts, node.args):
+        parents = node.parents
+        if node.trace is None and not create_graph and op.raw_rules:
+            if node.stamp != _clock:
+                _check_versions(node)
+            raw = [a._data if type(a) is Tensor else a for a in args]
+            vjps = op.vjps
+            if vjps is not None:
+                cts = [None if p is None or maker is None else maker(node.ans, *raw, **node.params)(g)
+                       for p, maker in zip(parents, vjps)]
+            else:
+                cts = op.call_vjp(parents, node.ans, raw, node.params, g)
+        else:
+            cts = _run_vjp(node, g, create_graph)
+        for parent, ct, arg in zip(parents, cts, args):
             if parent is None or ct is None:
                 continue
             ct = _fit(ct, arg)
@@ -173,9 +188,14 @@ def _fit(ct, arg):
     except AttributeError:
         pass
     b = arg._backend if type(arg) is Tensor else _backends.backend_of_raw(arg)
-    shape = b.shape(ref)
-    if b.shape(ct) != shape:
-        ct = _ops().sum_to(ct, tuple(shape))
+    shape = tuple(b.shape(ref))
+    ct_shape = tuple(b.shape(ct))
+    if ct_shape != shape:
+        lead = len(ct_shape) - len(shape)
+        if lead > 0 and ct_shape[lead:] == shape:   # a bias: only leading axes to sum
+            ct = b.sum(ct, tuple(range(lead)), False)
+        else:
+            ct = _ops().sum_to(ct, shape)
     dt = b.dtype(ref)
     if b.dtype(ct) != dt:
         ct = b.astype(ct, dt)
@@ -318,8 +338,9 @@ class JVPTrace:
         if t is None:
             return out
         if type(t) is Tensor:
-            if t.shape != out.shape:
+            b, td, od = out._backend, t._data, out._data
+            if b.shape(td) != b.shape(od):
                 t = _ops().broadcast_to(t, out.shape)
-            if t.dtype != out.dtype:
+            if b.dtype(td) != b.dtype(od):
                 t = _ops().astype(t, out.dtype)
         return box(self, out, tangent=t)

@@ -32,6 +32,7 @@ from . import pluginmanager
 from ._state import no_grad, enable_grad
 from .errors import ChainruleError, HyperparameterError, UnknownNameError, RegistryError
 from .tensor import Tensor, make
+from .autodiff import bump_version
 
 
 class StateDictError(ChainruleError, ValueError):
@@ -252,7 +253,7 @@ class Optimizer:
                 data += delta  # in place for numpy, torch and cupy arrays
                 if data is not p._data:  # an immutable array type: write it back
                     p._backend.assign(p._data, data)
-                p._version += 1
+                bump_version(p)
         self._count = count + 1
         return loss
 

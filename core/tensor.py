@@ -15,6 +15,9 @@ Fields (slots, for a fast path):
 """
 
 
+from .dtypes import ALL as _DTYPES  # noqa: E402
+
+
 class Tensor:
     __slots__ = ("_data", "_backend", "_node", "_trace", "_primal", "_tangent",
                  "_version", "grad", "__weakref__")
@@ -50,8 +53,7 @@ class Tensor:
 
     @property
     def dtype(self):
-        from .dtypes import ALL
-        return ALL[self._backend.dtype(self._data)]
+        return _DTYPES[self._backend.dtype(self._data)]
 
     @property
     def backend(self):

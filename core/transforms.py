@@ -37,6 +37,8 @@ def vjp(f, *primals, has_aux=False):
     leaves = [trace.lift(_as_tensor(x)) for x in flat]
     result = f(*rebuild_in(leaves))
     out, aux = result if has_aux else (result, None)
+    if has_aux:  # aux comes back as plain values, as in JAX
+        aux = tree.tree_map(lambda a: _unbox(trace, a)[0], aux) if _is_tree(aux) else aux
     out_flat, rebuild_out = tree.flatten(out)
     unboxed = [_unbox(trace, o) for o in out_flat]
     out_primal = rebuild_out([p for p, _ in unboxed])
@@ -61,6 +63,10 @@ def vjp(f, *primals, has_aux=False):
         return rebuild_in(cts)
 
     return (out_primal, vjp_fn, aux) if has_aux else (out_primal, vjp_fn)
+
+
+def _is_tree(x):
+    return type(x) is Tensor or isinstance(x, (tuple, list, dict))
 
 
 def _check_argnums(argnums, n):
@@ -216,11 +222,21 @@ def hessian(f, argnums=0):
 
 
 def hvp(f, primals, tangents):
-    """``(f(*primals), H @ tangents)`` by forward-over-reverse: a JVP of the gradient,
-    about the cost of one gradient, never forming H."""
+    """``(f(*primals), H @ tangents)`` without forming H.
+
+    Computed as the gradient of the directional derivative, grad_x <grad f(x), v>
+    = H v (H is symmetric): reverse over forward.  Forward over reverse (a JVP of
+    the gradient) gives the same numbers but also computes the gradient itself and
+    throws it away; this order skips that work, so an HVP costs about 1.5
+    gradients instead of 2 (for sum(tanh(W x)) the outer product is done once).
+    """
     primals, tangents = tuple(primals), tuple(tangents)
-    argnums = tuple(range(len(primals)))
-    (value, _), (_, hv) = jvp(value_and_grad(f, argnums), primals, tangents)
+
+    def directional(*xs):
+        value, slope = jvp(f, xs, tangents)
+        return slope, value
+
+    (_, value), hv = value_and_grad(directional, tuple(range(len(primals))), has_aux=True)(*primals)
     return value, (hv[0] if len(primals) == 1 else hv)
 
 

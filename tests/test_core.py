@@ -109,6 +109,7 @@ CASES = {
     "index_scatter": (lambda x: cr.ops.get("index_scatter").fn(x, shape=(4, 3), index=(np.array([0, 0, 2]),)), [(3, 3)]),
     "index_update": (lambda x, v: cr.ops.shape.index_update(x, v, (slice(0, 2),)), [(3, 4), (4,)]),
     "matmul": (cr.matmul, [(2, 3, 4), (4, 5)]),
+    "linear": (cr.nn.linear, [(2, 3, 4), (4, 5), (5,)]),
     "relu": (cr.nn.relu, [(3, 4)]), "leaky_relu": (lambda x: cr.nn.leaky_relu(x, 0.1), [(3, 4)]),
     "sigmoid": (cr.nn.sigmoid, [(3, 4)]),
     "gelu": (lambda x: cr.nn.gelu(x) + cr.nn.gelu(x, approximate="tanh"), [(3, 4)]),

@@ -15,9 +15,40 @@ from ..ops.elementwise import astype_op
 from ..errors import ShapeError, DTypeError
 from ..tensor import Tensor, make
 from ..ops.shape import expand_dims
+from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y
 from .. import backend as _backends
 
 tanh = _tanh
+
+# ----------------------------------------------------------------- linear layer
+
+@on_kernels
+def _linear_forward(k, x, weight, bias):
+    out = k.matmul(x, weight)
+    if "iadd" in getattr(k, "missing", ()):
+        return k.add(out, bias)
+    k.iadd(out, bias)  # the fresh matmul output is ours to update: no second temporary
+    return out
+
+
+_linear = register(
+    "linear", _linear_forward,
+    # Y = XW + b: dX = g W^T, dW = X^T g, db = g summed over the batch (by the engine)
+    vjp=((lambda ans, x, w, b: _matmul_vjp_x(ans, x, w)),
+         lambda ans, x, w, b: _matmul_vjp_y(ans, x, w),
+         lambda ans, x, w, b: lambda g: g),
+    jvp=(lambda x_dot, ans, x, w, b: matmul(x_dot, w),
+         lambda w_dot, ans, x, w, b: matmul(x, w_dot),
+         lambda b_dot, ans, x, w, b: b_dot), raw_rules=True)
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight + bias`` as one op (weight has shape (in, out), as in the lessons' Y = XW);
+    one node and one output buffer instead of two."""
+    if bias is None:
+        return matmul(x, weight)
+    return _linear(x, weight, bias)
+
 
 # ---------------------------------------------------------------- activations
 

@@ -211,14 +211,14 @@ def _kernel_op_function(op):
 
     def fn(*args, **params):
         for a in args:
+            if type(a) is Tensor:
+                return bind(op, args, params)
+        for a in args:
             backend = raw_types.get(type(a))
             if backend is not None:
                 break
         else:
             return bind(op, args, params)
-        for a in args:
-            if type(a) is Tensor:
-                return bind(op, args, params)
         if kernel is not None:
             return getattr(backend, kernel)(*args, **params)
         return kforward(backend, *args, **params)
