@@ -35,11 +35,12 @@ _levels = itertools.count(1)
 class Node:
     """One recorded op: what its VJP rule needs later, and where cotangents go."""
 
-    __slots__ = ("op", "args", "params", "ans", "parents", "stamp", "trace", "seq")
+    __slots__ = ("op", "args", "params", "ans", "parents", "stamp", "trace", "seq", "raw")
 
-    def __init__(self, op, args, params, ans, parents, stamp, trace):
+    def __init__(self, op, args, params, ans, parents, stamp, trace, raw=None):
         self.op, self.args, self.params, self.ans = op, args, params, ans
         self.parents, self.stamp, self.trace = parents, stamp, trace
+        self.raw = raw      # eager nodes: the raw arrays of args, kept from the forward call
         self.seq = next(_sequence)
 
     def __repr__(self):
@@ -104,22 +105,26 @@ def backprop(root, g, create_graph=False, retain_graph=False):
                 "already freed; pass retain_graph=True to the first backward() if you need to "
                 "walk the graph twice")
         parents = node.parents
-        if node.trace is None and not create_graph and op.raw_rules:
+        raw = node.raw
+        if raw is not None and not create_graph and op.raw_rules:
             if node.stamp != _clock:
                 _check_versions(node)
-            raw = [a._data if type(a) is Tensor else a for a in args]
             vjps = op.vjps
             if vjps is not None:
                 cts = [None if p is None or maker is None else maker(node.ans, *raw, **node.params)(g)
                        for p, maker in zip(parents, vjps)]
+            elif len(raw) == 1 and op.vjp is not None:   # a unary rule: one cotangent
+                cts = (op.vjp(node.ans, raw[0], **node.params)(g),)
             else:
                 cts = op.call_vjp(parents, node.ans, raw, node.params, g)
         else:
             cts = _run_vjp(node, g, create_graph)
-        for parent, ct, arg in zip(parents, cts, args):
+            raw = args
+        for parent, ct, ref in zip(parents, cts, raw):
             if parent is None or ct is None:
                 continue
-            ct = _fit(ct, arg)
+            if type(ct) is Tensor or not (ct.shape == ref.shape and ct.dtype == ref.dtype):
+                ct = _fit(ct, ref)
             prev = grads.get(parent)
             if prev is None:
                 grads[parent] = ct
@@ -127,7 +132,7 @@ def backprop(root, g, create_graph=False, retain_graph=False):
             else:
                 grads[parent] = prev + ct
         if not retain_graph:
-            node.args = node.ans = node.params = None
+            node.args = node.ans = node.params = node.raw = None
     return leaves
 
 
@@ -170,24 +175,21 @@ def _backend_of(args):
     raise GraphError("no tensor among the op's arguments")
 
 
-def _fit(ct, arg):
-    """Undo broadcasting and keep the primal's dtype: once, here, for every rule."""
+def _fit(ct, ref):
+    """Undo broadcasting and keep the primal's dtype: once, here, for every rule.
+    ``ref`` is the primal: a Tensor, or its raw array (eager backward)."""
     if type(ct) is Tensor:
-        ref = arg if type(arg) is Tensor else None
-        if ref is None:
+        if type(ref) is not Tensor:   # the primal was a raw array or a Python scalar
             return ct
         if ct._backend.shape(ct._data) != ref._backend.shape(ref._data):
             ct = _ops().sum_to(ct, ref.shape)
         if ct._backend.dtype(ct._data) != ref._backend.dtype(ref._data):
             ct = _ops().astype(ct, ref.dtype)
         return ct
-    ref = arg._data if type(arg) is Tensor else arg
-    try:  # the Array API attributes: no kernel call in the common case
-        if ct.shape == ref.shape and ct.dtype == ref.dtype:
-            return ct
-    except AttributeError:
-        pass
-    b = arg._backend if type(arg) is Tensor else _backends.backend_of_raw(arg)
+    if type(ref) is Tensor:
+        b, ref = ref._backend, ref._data
+    else:
+        b = _backends.backend_of_raw(ref)
     shape = tuple(b.shape(ref))
     ct_shape = tuple(b.shape(ct))
     if ct_shape != shape:
@@ -238,9 +240,10 @@ def bind(op, args, params):
     if backend is None:
         return _bind_raw(op, args, params)
     kernel = op.kernel
+    raw = [a._data if type(a) is Tensor else a for a in args]
     if kernel is not None:
         try:
-            out = getattr(backend, kernel)(*[a._data if type(a) is Tensor else a for a in args], **params)
+            out = getattr(backend, kernel)(*raw, **params)
         except Exception:
             out = op.run(backend, args, params)   # re-raises with the op named
     else:
@@ -250,7 +253,7 @@ def bind(op, args, params):
     if record and state.grad_enabled and op.differentiable:
         return make(out, backend, Node(
             op, args, params, out,
-            tuple([a._node if type(a) is Tensor else None for a in args]), _clock, None))
+            tuple([a._node if type(a) is Tensor else None for a in args]), _clock, None, raw))
     if type(out) is tuple:
         return tuple(make(o, backend) for o in out)
     return make(out, backend)

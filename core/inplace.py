@@ -46,6 +46,8 @@ def _commit(x, new, opname):
             from .tensor import make
             before = make(x._backend.copy(x._data), x._backend, old_node)
             node.args = tuple(before if a is x else a for a in node.args)
+            if node.raw is not None:
+                node.raw = [a._data if type(a) is Tensor else a for a in node.args]
             node.ans = x._data  # the node's output is now x's buffer
         x._node = node
     x._backend.assign(x._data, new_data)
