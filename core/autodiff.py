@@ -106,18 +106,29 @@ def backprop(root, g, create_graph=False, retain_graph=False):
                 "walk the graph twice")
         parents = node.parents
         raw = node.raw
+        if raw is not None and type(g) is Tensor:
+            # a transform's node over concrete values: go raw if the cotangent is concrete too
+            if g._trace is None and g._node is None:
+                g = g._data
+            else:
+                raw = None
         if raw is not None and not create_graph and op.raw_rules:
             if node.stamp != _clock:
                 _check_versions(node)
+            ans = node.ans
+            if type(ans) is Tensor:
+                ans = ans._data
             vjps = op.vjps
             if vjps is not None:
-                cts = [None if p is None or maker is None else maker(node.ans, *raw, **node.params)(g)
+                cts = [None if p is None or maker is None else maker(ans, *raw, **node.params)(g)
                        for p, maker in zip(parents, vjps)]
             elif len(raw) == 1 and op.vjp is not None:   # a unary rule: one cotangent
-                cts = (op.vjp(node.ans, raw[0], **node.params)(g),)
+                cts = (op.vjp(ans, raw[0], **node.params)(g),)
             else:
-                cts = op.call_vjp(parents, node.ans, raw, node.params, g)
+                cts = op.call_vjp(parents, ans, raw, node.params, g)
         else:
+            if type(g) is not Tensor and node.trace is not None:
+                g = make(g, _backend_of(args))
             cts = _run_vjp(node, g, create_graph)
             raw = args
         for parent, ct, ref in zip(parents, cts, raw):
@@ -180,7 +191,10 @@ def _fit(ct, ref):
     ``ref`` is the primal: a Tensor, or its raw array (eager backward)."""
     if type(ct) is Tensor:
         if type(ref) is not Tensor:   # the primal was a raw array or a Python scalar
-            return ct
+            b = _backends.backend_of_raw(ref) if type(ref) not in _PY_SCALARS else None
+            if b is None:
+                return ct
+            ref = make(ref, b)
         if ct._backend.shape(ct._data) != ref._backend.shape(ref._data):
             ct = _ops().sum_to(ct, ref.shape)
         if ct._backend.dtype(ct._data) != ref._backend.dtype(ref._data):
@@ -311,7 +325,13 @@ class VJPTrace:
         if not op.differentiable:
             return out
         parents = tuple(a._node if type(a) is Tensor and a._trace is self else None for a in args)
-        return box(self, out, Node(op, primals, params, out, parents, None, self))
+        raw = None
+        for p in primals:  # all concrete below this level: backward may run the rules raw
+            if type(p) is Tensor and (p._trace is not None or p._node is not None):
+                break
+        else:
+            raw = [p._data if type(p) is Tensor else p for p in primals]
+        return box(self, out, Node(op, primals, params, out, parents, _clock, self, raw))
 
 
 class JVPTrace:

@@ -9,7 +9,7 @@ from . import autodiff
 from .autodiff import VJPTrace, JVPTrace, LeafNode, backprop
 from .creation import asarray, zeros_like, ones_like
 from .errors import GraphError, ShapeError
-from .tensor import Tensor
+from .tensor import Tensor, make
 from . import tree
 
 
@@ -59,7 +59,8 @@ def vjp(f, *primals, has_aux=False):
             for leaf, ct in found.items():
                 totals[leaf] = ct if leaf not in totals else totals[leaf] + ct
         cts = [totals.get(leaf._node) for leaf in leaves]
-        cts = [zeros_like(x._primal) if c is None else c for c, x in zip(cts, leaves)]
+        cts = [zeros_like(x._primal) if c is None else
+               c if type(c) is Tensor else make(c, x._backend) for c, x in zip(cts, leaves)]
         return rebuild_in(cts)
 
     return (out_primal, vjp_fn, aux) if has_aux else (out_primal, vjp_fn)
