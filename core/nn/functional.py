@@ -227,9 +227,25 @@ def _ce_spread(g, logits, reduction):
 def _ce_vjp_logits(ans, logits, labels, reduction):
     # the lessons' magic gradient: (softmax(z) - onehot(y)) / B
     def vjp(g):
+        if type(logits) is not Tensor:     # a plain backward: the same formula on kernels
+            return _ce_grad_on_kernels(_backends.backend_of_raw(logits), logits, labels, reduction, g)
         p = _softmax(logits, axis=len(shape_of(logits)) - 1)
         return (p - _targets(logits, labels)) * (_ce_spread(g, logits, reduction) / _batch(logits, reduction))
     return vjp
+
+
+def _ce_grad_on_kernels(k, logits, labels, reduction, g):
+    shape = k.shape(logits)
+    p = _softmax_forward(k, logits, len(shape) - 1)
+    if k.dtype(labels) in _FLOAT_NAMES:
+        targets = labels
+    else:
+        targets = k.astype(k.equal(k.reshape(labels, tuple(k.shape(labels)) + (1,)),
+                                   k.arange(0, shape[-1], 1, "int64")), k.dtype(logits))
+    scale = k.divide(g, _batch_shape(shape)) if reduction == "mean" else g
+    if reduction == "none":
+        scale = k.reshape(scale, tuple(k.shape(scale)) + (1,))
+    return k.multiply(k.subtract(p, targets), scale)
 
 
 def _ce_vjp_labels(ans, logits, labels, reduction):
