@@ -23,7 +23,7 @@ import itertools
 import weakref
 
 from ._state import state, enable_grad, no_grad
-from .errors import BackendError, GraphError, InplaceError, RegistryError
+from .errors import BackendError, GraphError, InplaceError
 from .tensor import Tensor, make
 from . import backend as _backends
 

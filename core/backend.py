@@ -11,7 +11,7 @@ can.
 import contextlib
 import dataclasses
 import os
-from typing import Callable, Optional
+from typing import Callable
 
 from ._state import state
 from .errors import BackendError, UnknownNameError

@@ -12,11 +12,10 @@ receptive`` with ``receptive = prod(shape[2:])``; a vector has fan_in = fan_out 
 >>> w.shape
 (256, 128)
 """
-import difflib
 import math
 
 from . import pluginmanager
-from .errors import HyperparameterError, RegistryError, UnknownNameError
+from .errors import HyperparameterError, RegistryError
 
 
 def fans(shape, fan_in=None, fan_out=None):
@@ -66,13 +65,9 @@ def names():
 
 def create(name, **options):
     """The initializer ``name`` with these options (see ``names()``)."""
-    factories = pluginmanager.collect("initializers")
-    if name not in factories:
-        close = difflib.get_close_matches(str(name), factories, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(factories))}"
-        raise UnknownNameError(f"no initializer named {name!r}; {hint}")
+    factory = pluginmanager.lookup("initializers", name)
     try:
-        return factories[name](**options)
+        return factory(**options)
     except TypeError as exc:
         raise HyperparameterError(f"initializer {name!r}: {exc}") from None
 

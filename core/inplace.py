@@ -8,7 +8,7 @@ backward that saved the old value raises instead of using the new one.
 """
 from ._state import state
 from .errors import DTypeError, GraphError, InplaceError
-from .tensor import Tensor
+from .tensor import Tensor, make
 from .autodiff import bump_version
 
 
@@ -38,17 +38,14 @@ def _commit(x, new, opname):
         new_data = new._data
     old_node = x._node
     if new._node is not None:  # recorded: x now stands for the new node's output
-        from .autodiff import Node
         _protect_saved_output(x)  # its rule still needs the old value
         node = new._node
-        if node is not None:
-            # the new node saw x before the update: give it a copy of that value
-            from .tensor import make
-            before = make(x._backend.copy(x._data), x._backend, old_node)
-            node.args = tuple(before if a is x else a for a in node.args)
-            if node.raw is not None:
-                node.raw = [a._data if type(a) is Tensor else a for a in node.args]
-            node.ans = x._data  # the node's output is now x's buffer
+        # the new node saw x before the update: give it a copy of that value
+        before = make(x._backend.copy(x._data), x._backend, old_node)
+        node.args = tuple(before if a is x else a for a in node.args)
+        if node.raw is not None:
+            node.raw = [a._data if type(a) is Tensor else a for a in node.args]
+        node.ans = x._data  # the node's output is now x's buffer
         x._node = node
     x._backend.assign(x._data, new_data)
     bump_version(x)

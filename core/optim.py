@@ -25,12 +25,11 @@ parameter name) and ``param_groups`` (a list of dicts, as in torch).
 >>> w.tolist()
 [0.0, 0.0]
 """
-import difflib
 import math
 
 from . import pluginmanager
 from ._state import no_grad, enable_grad
-from .errors import ChainruleError, HyperparameterError, UnknownNameError, RegistryError
+from .errors import ChainruleError, HyperparameterError, RegistryError
 from .tensor import Tensor, make
 from .autodiff import bump_version
 
@@ -128,9 +127,7 @@ def get(name):
     """The ``Algorithm`` registered under ``name``."""
     algos = _algorithms()
     if name not in algos:
-        close = difflib.get_close_matches(str(name), algos, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(algos))}"
-        raise UnknownNameError(f"no optimizer named {name!r}; {hint}")
+        raise pluginmanager.unknown_name("optimizer", name, algos)
     return algos[name]
 
 

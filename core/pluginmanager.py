@@ -224,6 +224,23 @@ def _call_ops_hook(impl, info):
         info.kinds.append("ops")
 
 
+def unknown_name(what, name, known):
+    """The UnknownNameError for a name not in ``known``, suggesting the closest ones."""
+    import difflib
+    from .errors import UnknownNameError
+    close = difflib.get_close_matches(str(name), list(known), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(known))}"
+    return UnknownNameError(f"no {what} named {name!r}; {hint}")
+
+
+def lookup(kind, name):
+    """The object a plugin registered as ``name`` for ``kind`` (an error naming the closest)."""
+    found = collect(kind)
+    if name not in found:
+        raise unknown_name(kind[:-1], name, found)
+    return found[name]
+
+
 def provider(kind, name):
     """Which plugin provides ``name`` of ``kind``."""
     collect(kind)

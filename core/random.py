@@ -5,7 +5,6 @@ so a run is reproducible on one backend.  Different backends use different
 generators: the same seed gives different numbers on numpy and torch.
 """
 from . import backend as _backends
-from ._state import state
 from .creation import _resolve, _shape, _float
 from .tensor import make
 

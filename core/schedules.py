@@ -12,10 +12,9 @@ cosine decay at the end of warmup.
 ['0.00e+00', '3.00e-04', '3.00e-05']
 """
 import bisect
-import difflib
 
 from . import pluginmanager
-from .errors import HyperparameterError, RegistryError, UnknownNameError
+from .errors import HyperparameterError, RegistryError
 
 
 class Schedule:
@@ -71,13 +70,9 @@ def names():
 
 def create(name, **hyperparameters):
     """The schedule ``name`` with these hyperparameters (see ``names()``)."""
-    factories = pluginmanager.collect("schedules")
-    if name not in factories:
-        close = difflib.get_close_matches(str(name), factories, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(factories))}"
-        raise UnknownNameError(f"no schedule named {name!r}; {hint}")
+    factory = pluginmanager.lookup("schedules", name)
     try:
-        fn = factories[name](**hyperparameters)
+        fn = factory(**hyperparameters)
     except TypeError as exc:
         raise HyperparameterError(f"schedule {name!r}: {exc}") from None
     if isinstance(fn, Schedule):

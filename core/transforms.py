@@ -6,7 +6,7 @@ Inputs and outputs may be tensors or tuples/lists/dicts of tensors.
 import functools
 
 from . import autodiff
-from .autodiff import VJPTrace, JVPTrace, LeafNode, backprop
+from .autodiff import VJPTrace, JVPTrace, backprop
 from .creation import asarray, zeros_like, ones_like
 from .errors import GraphError, ShapeError
 from .tensor import Tensor, make

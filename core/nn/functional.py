@@ -7,11 +7,10 @@ and stable: cross_entropy's gradient is (softmax - onehot) / B.
 import math
 
 from ..ops.registry import register, on_kernels
-from ..ops import (multiply, where, exp, log, tanh as _tanh, erf, maximum, sum as _sum, mean as _mean,
-                   var as _var, sqrt, abs as _abs, logsumexp as _logsumexp)
-from ..ops.reduce import _sum as _sum_op, _logsumexp as _lse_op
+from ..ops import (multiply, where, exp, tanh as _tanh, erf, sum as _sum, mean as _mean,
+                   var as _var, sqrt, logsumexp as _logsumexp)
+from ..ops.reduce import _sum as _sum_op
 from ..ops._util import shape_of, dtype_of, normalize_axis
-from ..ops.elementwise import astype_op
 from ..errors import ShapeError, DTypeError
 from ..tensor import Tensor, make
 from ..ops.shape import expand_dims

@@ -2,7 +2,7 @@
 import math
 
 from ..tensor import Tensor
-from ..errors import ShapeError, DTypeError
+from ..errors import ShapeError
 from . import functional as F
 
 

@@ -1,7 +1,7 @@
 """Reductions.  A reduction's VJP broadcasts g back over the reduced axes."""
 from .registry import register, on_kernels
 from ._util import shape_of, normalize_axis, kept_shape
-from .elementwise import where, equal, exp, sqrt, isfinite, astype_op
+from .elementwise import where, equal, exp, sqrt, astype_op
 from ._util import dtype_of, reduced_shape
 from .shape import reshape, broadcast_to
 
@@ -119,8 +119,6 @@ def _logsumexp_forward(k, x, axis=None, keepdims=False):
     out = k.log(k.sum(k.exp(k.subtract(x, m)), axis, True)) + m
     return out if keepdims else k.reshape(out, reduced_shape(k.shape(x), axis))
 
-
-from .elementwise import log as _log  # noqa: E402  (after the helpers that use it)
 
 _logsumexp = register("logsumexp", _logsumexp_forward, vjp=logsumexp_vjp, jvp=logsumexp_jvp,
                       raw_rules=True)

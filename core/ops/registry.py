@@ -32,7 +32,7 @@ not in each rule.  Cotangents ``g``, tangents ``x_dot``, output ``ans``.
 """
 from ..backend import KERNELS
 from .. import backend as _backends
-from ..errors import RegistryError, ShapeError, DTypeError, UnknownNameError
+from ..errors import RegistryError, ShapeError, DTypeError
 from ..tensor import Tensor, make
 from .. import autodiff
 
@@ -233,10 +233,8 @@ def get(name):
         pluginmanager.collect("ops")
         op = _registry.get(name)
     if op is None:
-        import difflib
-        close = difflib.get_close_matches(name, _registry, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see cr.ops.names()"
-        raise UnknownNameError(f"no op named {name!r}{hint}")
+        from .. import pluginmanager
+        raise pluginmanager.unknown_name("op", name, _registry)
     return op
 
 
