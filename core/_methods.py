@@ -7,15 +7,10 @@ from .errors import GraphError, ShapeError
 from ._state import no_grad
 
 
-_NO_PARAMS = {}
-
-
 def _binary(name):
-    """(x.__op__, x.__rop__) going straight to bind: the operators are the hottest path."""
-    from .autodiff import bind
-    op = ops.get(name)
-    return (lambda self, other: bind(op, (self, other), _NO_PARAMS),
-            lambda self, other: bind(op, (other, self), _NO_PARAMS))
+    """(x.__op__, x.__rop__): the op's own function, whose fast path serves operators too."""
+    fn = getattr(ops, name)
+    return fn, lambda self, other: fn(other, self)
 
 
 def install():

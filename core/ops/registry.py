@@ -204,12 +204,53 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
 
 
 def _kernel_op_function(op):
-    """The public function of a kernel op, with the raw-array path inlined: inside a plain
-    backward, rules call ops on raw arrays, and this is their whole dispatch."""
-    bind, raw_types = autodiff.bind, _backends._raw_types
+    """The public function of a kernel op.  The generic path is ``autodiff.bind``; inlined
+    here are the cases that are most of a small model's time: one or two concrete
+    tensors (recorded or not), and raw arrays (rules inside a plain backward)."""
+    bind, raw_types, Node, state = autodiff.bind, _backends._raw_types, autodiff.Node, autodiff.state
     kernel, kforward = op.kernel, op.kforward
+    record = op.differentiable
+    no_params = {}
 
     def fn(*args, **params):
+        if kernel is not None and not params and len(args) == 2:
+            x, y = args
+            if type(x) is Tensor and x._trace is None:
+                b = x._backend
+                if type(y) is Tensor:
+                    if y._trace is not None or y._backend is not b:
+                        return bind(op, args, params)
+                    yd, ny = y._data, y._node
+                else:
+                    yd, ny = y, None
+                xd, nx = x._data, x._node
+            elif type(y) is Tensor and y._trace is None and type(x) is not Tensor:
+                b, xd, nx, yd, ny = y._backend, x, None, y._data, y._node
+            else:
+                return _untraced(args, params)
+            try:
+                out = getattr(b, kernel)(xd, yd)
+            except Exception:
+                return bind(op, args, params)   # re-raised with the op and operands named
+            if (nx is not None or ny is not None) and record and state.grad_enabled:
+                return make(out, b, Node(op, args, no_params, out, (nx, ny), autodiff._clock,
+                                         None, [xd, yd]))
+            return make(out, b)
+        if kernel is not None and not params and len(args) == 1:
+            x = args[0]
+            if type(x) is Tensor and x._trace is None:
+                b = x._backend
+                try:
+                    out = getattr(b, kernel)(x._data)
+                except Exception:
+                    return bind(op, args, params)
+                if x._node is not None and record and state.grad_enabled:
+                    return make(out, b, Node(op, args, no_params, out, (x._node,), autodiff._clock,
+                                             None, [x._data]))
+                return make(out, b)
+        return _untraced(args, params)
+
+    def _untraced(args, params):
         for a in args:
             if type(a) is Tensor:
                 return bind(op, args, params)
