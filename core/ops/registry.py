@@ -226,6 +226,11 @@ def _kernel_op_function(op):
                 xd, nx = x._data, x._node
             elif type(y) is Tensor and y._trace is None and type(x) is not Tensor:
                 b, xd, nx, yd, ny = y._backend, x, None, y._data, y._node
+            elif type(x) is not Tensor and type(y) is not Tensor:   # raw arrays: a rule
+                b = raw_types.get(type(x)) or raw_types.get(type(y))
+                if b is None:
+                    return _untraced(args, params)
+                return getattr(b, kernel)(x, y)
             else:
                 return _untraced(args, params)
             try:
