@@ -320,18 +320,26 @@ class VJPTrace:
         return box(self, x, LeafNode())
 
     def process(self, op, args, params):
-        primals = tuple(a._primal if type(a) is Tensor and a._trace is self else a for a in args)
+        primals, parents, concrete = [], [], True
+        for a in args:
+            if type(a) is Tensor:
+                if a._trace is self:
+                    parents.append(a._node)
+                    a = a._primal
+                else:
+                    parents.append(None)
+                if concrete and (a._trace is not None or a._node is not None):
+                    concrete = False
+            else:
+                parents.append(None)
+            primals.append(a)
+        primals = tuple(primals)
         out = bind(op, primals, params)
         if not op.differentiable:
             return out
-        parents = tuple(a._node if type(a) is Tensor and a._trace is self else None for a in args)
-        raw = None
-        for p in primals:  # all concrete below this level: backward may run the rules raw
-            if type(p) is Tensor and (p._trace is not None or p._node is not None):
-                break
-        else:
-            raw = [p._data if type(p) is Tensor else p for p in primals]
-        return box(self, out, Node(op, primals, params, out, parents, _clock, self, raw))
+        # all concrete below this level: backward may run the rules on raw arrays
+        raw = [p._data if type(p) is Tensor else p for p in primals] if concrete else None
+        return box(self, out, Node(op, primals, params, out, tuple(parents), _clock, self, raw))
 
 
 class JVPTrace:
@@ -344,18 +352,18 @@ class JVPTrace:
         return box(self, x, tangent=tangent)
 
     def process(self, op, args, params):
-        primals = []
-        tangents = []
+        primals, tangents, moving = [], [], False
         for a in args:
             if type(a) is Tensor and a._trace is self:
                 primals.append(a._primal)
                 tangents.append(a._tangent)
+                moving = moving or a._tangent is not None
             else:
                 primals.append(a)
                 tangents.append(None)
         primals = tuple(primals)
         out = bind(op, primals, params)
-        if not op.differentiable or all(t is None for t in tangents):
+        if not moving or not op.differentiable:
             return out
         t = op.call_jvp(tangents, out, primals, params)
         if t is None:

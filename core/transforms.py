@@ -237,8 +237,9 @@ def hvp(f, primals, tangents):
         value, slope = jvp(f, xs, tangents)
         return slope, value
 
-    (_, value), hv = value_and_grad(directional, tuple(range(len(primals))), has_aux=True)(*primals)
-    return value, (hv[0] if len(primals) == 1 else hv)
+    slope, pullback, value = vjp(directional, *primals, has_aux=True)
+    hv = pullback(ones_like(slope))
+    return value, (hv[0] if len(primals) == 1 else tuple(hv))
 
 
 def checkpoint(f):
