@@ -129,9 +129,14 @@ def _slices(parts, axis, ndim, sizes):
     return out
 
 
+def _one_or_tuple(cts):
+    """A bare cotangent for a single input: what every backward path accepts for one argument."""
+    return cts[0] if len(cts) == 1 else cts
+
+
 def _concat_vjp(ans, *xs, axis):
     sizes = [shape_of(x)[axis] for x in xs]
-    return lambda g: tuple(getitem(g, idx) for idx in _slices(None, axis, 0, sizes))
+    return lambda g: _one_or_tuple(tuple(getitem(g, idx) for idx in _slices(None, axis, 0, sizes)))
 
 
 _concat = register("concat", on_kernels(lambda k, *xs, axis: k.concat(list(xs), axis)),
@@ -148,7 +153,7 @@ def concat(tensors, axis=0):
 
 def _stack_vjp(ans, *xs, axis):
     n = len(xs)
-    return lambda g: tuple(getitem(g, (slice(None),) * axis + (i,)) for i in range(n))
+    return lambda g: _one_or_tuple(tuple(getitem(g, (slice(None),) * axis + (i,)) for i in range(n)))
 
 
 _stack = register("stack", on_kernels(lambda k, *xs, axis: k.stack(list(xs), axis)),
