@@ -1,0 +1,328 @@
+"""Every differentiable op by gradcheck: both modes, order 2, float64, in its domain.
+
+One line per op in ``TABLE``, calling a family helper that sweeps scalar / vector /
+matrix / broadcast shapes and the op's keyword values.  Each check also runs the op
+in float32 and asserts that every gradient (eager backward, cr.vjp) and every
+tangent (cr.jvp) has its primal's dtype and shape.
+
+A built-in op that is differentiable but in neither ``TABLE`` nor
+``NON_DIFFERENTIABLE`` fails ``test_every_op_is_in_the_table``: add new ops here.
+"""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from conftest import data, F64
+
+UNARY_SHAPES = [(), (5,), (3, 4)]
+BINARY_SHAPES = [((), ()), ((4,), (4,)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((), (2, 3)),
+                 ((2, 3), ()), ((2, 1, 3), (4, 1))]
+REDUCE_SHAPES_AXES = [((5,), None), ((5,), 0), ((3, 4), None), ((3, 4), 0), ((3, 4), -1),
+                      ((3, 4), (0, 1)), ((2, 3, 4), (0, 2)), ((2, 3, 4), 1)]
+
+
+# ------------------------------------------------------------------ the checks
+
+def check(fn, args, order=2, out_dtype=None):
+    """gradcheck order 2 in both modes (float64), then the float32 dtype/shape check.
+
+    ``args``: NumPy float arrays become float64 tensors (differentiated); anything else
+    (integer tensors, Python numbers) is passed as is."""
+    xs = [cr.tensor(a, dtype=F64) if isinstance(a, np.ndarray) else a for a in args]
+    assert cr.gradcheck(fn, xs, modes=("fwd", "rev"), order=order) is True
+    check_dtypes(fn, [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args],
+                 out_dtype)
+
+
+def check_dtypes(fn, args, out_dtype=None):
+    """Gradients and tangents keep each primal's dtype and shape (float32 in, float32 out)."""
+    leaves = [cr.tensor(a, dtype="float32", requires_grad=True) if isinstance(a, np.ndarray)
+              else a for a in args]
+    floats = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
+    out = fn(*leaves)
+    assert out.dtype == (out_dtype or cr.float32), f"forward gave {out.dtype}"
+    u = cr.random.normal(out.shape, dtype=out.dtype)
+    out.backward(u)
+    for i in floats:
+        g = leaves[i].grad
+        assert g is not None, f"no gradient reached argument {i}"
+        assert (g.dtype, g.shape) == (cr.float32, leaves[i].shape), \
+            f"eager gradient of argument {i}: {g.dtype}{g.shape} for float32{leaves[i].shape}"
+    consts = [cr.tensor(a, dtype="float32") if isinstance(a, np.ndarray) else a for a in args]
+    _, pullback = cr.vjp(fn, *consts)
+    cts = pullback(u)
+    for i in floats:
+        assert (cts[i].dtype, cts[i].shape) == (cr.float32, consts[i].shape), f"vjp of argument {i}"
+    tangents = [cr.random.normal(c.shape, dtype="float32") if i in floats else None
+                for i, c in enumerate(consts)]
+    _, t_out = cr.jvp(fn, consts, tangents)
+    assert (t_out.dtype, t_out.shape) == (out.dtype, out.shape), f"jvp tangent {t_out.dtype}{t_out.shape}"
+
+
+# ------------------------------------------------------------ family helpers
+
+def unary(fn, domain="any", shapes=UNARY_SHAPES):
+    for i, shape in enumerate(shapes):
+        check(fn, [data(shape, domain, i)])
+
+
+def binary(fn, domains=("any", "any"), shapes=BINARY_SHAPES, scalars=(0.7,)):
+    for i, (s1, s2) in enumerate(shapes):
+        check(fn, [data(s1, domains[0], i), data(s2, domains[1], i + 50)])
+    for c in scalars:  # a Python number on either side never gets a gradient and keeps float32
+        check(lambda x: fn(x, c), [data((3,), domains[0], 7)])
+        check(lambda y: fn(c, y), [data((3,), domains[1], 8)])
+
+
+def reduction(fn, domain="any", cases=REDUCE_SHAPES_AXES):
+    for i, (shape, axis) in enumerate(cases):
+        for keepdims in (False, True):
+            check(lambda x: fn(x, axis=axis, keepdims=keepdims), [data(shape, domain, i)])
+
+
+def shaped(fn, *shape_lists, domain="any"):
+    """Ops whose arguments' shapes are given case by case: shape_lists = ([s1, s2...], ...)."""
+    for i, shapes in enumerate(shape_lists):
+        check(fn, [data(s, domain, i * 10 + j) for j, s in enumerate(shapes)])
+
+
+def with_kwargs(fn, kwarg_list, shapes=UNARY_SHAPES, domain="any"):
+    for k, kwargs in enumerate(kwarg_list):
+        for i, shape in enumerate(shapes):
+            check(lambda x: fn(x, **kwargs), [data(shape, domain, 3 * k + i)])
+
+
+def where_(shapes=BINARY_SHAPES):
+    for i, (s1, s2) in enumerate(shapes):
+        cond = cr.tensor(data(np.broadcast_shapes(s1, s2), "any", i + 90) > 0)
+        check(lambda x, y: cr.where(cond, x, y), [data(s1, "any", i), data(s2, "any", i + 1)])
+    check(lambda x: cr.where(cr.tensor([True, False, True]), x, 0.0), [data((3,), "any", 5)])
+
+
+def getitem_():
+    idx = cr.tensor([2, 0, 2, 2])
+    mask = cr.tensor(data((4, 3), "any", 4) > 0)
+    for index in [1, -1, slice(1, None), (slice(None), 0), (Ellipsis, 1), (None, slice(0, 2)),
+                  (slice(None, None, -1), slice(None, None, 2)), idx, (idx, slice(1, 3)),
+                  (slice(None), cr.tensor([1, 1, 0])), (cr.tensor([0, 3]), cr.tensor([2, 2])),
+                  mask, cr.tensor([True, False, True, True])]:
+        check(lambda x: x[index], [data((4, 3), "any", 1)])
+    check(lambda x: cr.take(x, cr.tensor([1, 1, 0]), axis=1), [data((2, 3), "any", 2)])
+    check(lambda x: cr.take(x, cr.tensor([3, 3]), axis=0), [data((4,), "any", 3)])
+
+
+def index_scatter_():
+    scatter = cr.ops.get("index_scatter").fn
+    for index, gshape in [((np.array([0, 0, 2]),), (3, 3)), ((slice(1, 3),), (2, 3)),
+                          ((slice(None), np.array([1, 1])), (4, 2))]:
+        check(lambda g: scatter(g, shape=(4, 3), index=index), [data(gshape, "any", 1)])
+
+
+def index_update_():
+    for index, vshape in [((slice(0, 2),), (3,)), ((1,), ()), ((np.array([0, 2]), slice(None)), (2, 3)),
+                          ((slice(None), 1), (4,))]:
+        check(lambda x, v: cr.ops.index_update(x, v, index), [data((4, 3), "any", 1), data(vshape, "any", 2)])
+
+
+def matmul_(fn=cr.matmul):
+    shaped(fn, [(3, 4), (4, 2)], [(2, 3, 4), (4, 5)], [(2, 3, 4), (2, 4, 5)], [(4,), (4, 3)],
+           [(3, 4), (4,)], [(4,), (4,)], [(2, 1, 3, 4), (5, 4, 2)], [(2, 3, 4), (4,)], [(4,), (2, 4, 3)])
+
+
+def linear_():
+    shaped(cr.nn.linear, [(5, 3), (3, 2), (2,)], [(2, 5, 3), (3, 2), (2,)], [(3,), (3, 2), (2,)],
+           [(4, 3), (3, 2), (4, 2)])
+    shaped(lambda x, w: cr.nn.linear(x, w), [(5, 3), (3, 2)])
+
+
+def cross_entropy_():
+    for reduction in ("mean", "sum", "none"):
+        labels = cr.tensor([1, 0, 3])
+        check(lambda z: cr.nn.cross_entropy(z, labels, reduction=reduction), [data((3, 4), "any", 1)])
+        check(lambda z, y: cr.nn.cross_entropy(z, y, reduction=reduction), [data((3, 4), "any", 2), labels])
+        check(lambda z, p: cr.nn.cross_entropy(z, cr.nn.softmax(p), reduction=reduction),
+              [data((3, 4), "any", 3), data((3, 4), "any", 4)])
+        check(lambda z: cr.nn.cross_entropy(z, cr.tensor([[1, 2], [0, 0]]), reduction=reduction),
+              [data((2, 2, 3), "any", 5)])
+
+
+def concat_():
+    shaped(lambda x, y: cr.concat([x, y], axis=0), [(2, 3), (1, 3)])
+    shaped(lambda x, y, z: cr.concat([x, y, z], axis=-1), [(2, 3), (2, 1), (2, 2)])
+    shaped(lambda x: cr.concat([x], axis=0), [(3,)])
+
+
+def stack_():
+    for axis in (0, 1, -1):
+        shaped(lambda x, y: cr.stack([x, y], axis=axis), [(2, 3), (2, 3)])
+    shaped(lambda x, y: cr.stack([x, y]), [(), ()])
+    shaped(lambda x: cr.stack([x], axis=1), [(2, 3)])
+
+
+def to_backend_():
+    reason = cr.backends.available().get("torch")
+    if reason:
+        pytest.skip(f"to_backend needs a second backend; torch cannot run here: {reason}")
+    unary(lambda x: x.to("torch").to("numpy") * 1.0, shapes=[(5,), (3, 4)])
+
+
+@pytest.mark.xfail(strict=True, reason="engine bug (/tmp/engine_bugs.md): backward wraps the cotangent of "
+                   "to_backend with the input's backend; a 0-d NumPy cotangent then fails on torch")
+def test_to_backend_of_a_0d_tensor():
+    if cr.backends.available().get("torch"):
+        pytest.skip("torch cannot run here")
+    x = cr.tensor(np.ones(()), dtype=F64, requires_grad=True)
+    (x.to("torch").to("numpy") * 2.0).backward()
+    assert float(x.grad) == 2.0
+
+
+def _downcast_grad():
+    x = cr.tensor([0.5, -1.5], dtype=F64, requires_grad=True)
+    cr.sum(cr.astype(x, "float32") * 3).backward()
+    assert x.grad.dtype == cr.float64 and x.grad.tolist() == [3.0, 3.0]
+    g = cr.grad(lambda x: cr.sum(cr.astype(x, "float16") * 2))(x)
+    assert g.dtype == cr.float64 and g.tolist() == [2.0, 2.0]
+
+
+# ---------------------------------------------------------- one line per op
+
+TABLE = {
+    # elementwise
+    "add": lambda: binary(cr.add),
+    "subtract": lambda: binary(cr.subtract),
+    "multiply": lambda: binary(cr.multiply),
+    "divide": lambda: binary(cr.divide, ("any", "positive")),
+    "power": lambda: binary(cr.power, ("positive", "any"), scalars=(0.7, 2, 3.0)),
+    "negative": lambda: unary(cr.negative),
+    "exp": lambda: unary(cr.exp),
+    "log": lambda: unary(cr.log, "positive"),
+    "log1p": lambda: unary(cr.log1p, "positive"),
+    "expm1": lambda: unary(cr.expm1),
+    "sqrt": lambda: unary(cr.sqrt, "positive"),
+    "abs": lambda: unary(cr.abs, "nonzero"),
+    "sin": lambda: unary(cr.sin),
+    "cos": lambda: unary(cr.cos),
+    "tan": lambda: unary(cr.tan, "unit"),
+    "tanh": lambda: unary(cr.tanh),
+    "erf": lambda: unary(cr.erf),
+    "maximum": lambda: binary(cr.maximum, ("distinct", "any"), scalars=(0.05,)),
+    "minimum": lambda: binary(cr.minimum, ("distinct", "any"), scalars=(0.05,)),
+    "where": lambda: where_(),
+    "clip": lambda: with_kwargs(lambda x, **k: cr.clip(x, **k),
+                                [dict(min=-0.5, max=0.6), dict(min=0.3), dict(max=-0.2)], domain="distinct"),
+    "astype": lambda: (check(lambda x: cr.astype(x, "float64") * 2.0, [data((3,), "any", 1)], out_dtype=cr.float64),
+                       # float64 -> float32 cannot be checked by differences (float32 rounding):
+                       # values and dtypes only; the gradient of a down-cast comes back as float64
+                       check_dtypes(lambda x: cr.astype(x, "float32") * 2.0, [data((2, 2), "any", 2)]),
+                       _downcast_grad()),
+    # reductions
+    "sum": lambda: reduction(cr.sum),
+    "max": lambda: reduction(cr.max, "distinct"),
+    "min": lambda: reduction(cr.min, "distinct"),
+    "prod": lambda: reduction(cr.prod, "positive"),
+    "logsumexp": lambda: reduction(cr.logsumexp),
+    # composites of the above, swept the same way (not registry entries)
+    "mean*": lambda: reduction(cr.mean),
+    "var*": lambda: (reduction(cr.var), reduction(lambda x, **k: cr.var(x, correction=1, **k), cases=[((4, 3), 0)])),
+    "std*": lambda: reduction(cr.std),
+    # shape
+    "reshape": lambda: (shaped(lambda x: cr.reshape(x, (4, 3)), [(3, 4)]), shaped(lambda x: cr.reshape(x, -1), [(2, 3)]),
+                        shaped(lambda x: cr.reshape(x, (1, 1)), [()]), shaped(lambda x: x.reshape(2, -1), [(2, 2, 2)])),
+    "permute_dims": lambda: (shaped(lambda x: cr.permute_dims(x, (2, 0, 1)), [(2, 3, 4)]),
+                             shaped(lambda x: cr.permute_dims(x, (1, 0)), [(3, 4)]), shaped(lambda x: x.T, [(2, 3, 4)])),
+    "matrix_transpose": lambda: (shaped(cr.transpose, [(3, 4)], [(2, 3, 4)]),
+                                 shaped(lambda x: cr.transpose(x, (0, 2)), [(2, 3, 4)])),
+    "broadcast_to": lambda: shaped(lambda x: cr.broadcast_to(x, (2, 3, 4)), [(3, 1)], [()], [(4,)], [(2, 1, 1)]),
+    "sum_to": lambda: (shaped(lambda x: cr.ops.sum_to(x, (1, 4)), [(3, 4)], [(2, 3, 4)], [(1, 4)]),
+                         shaped(lambda x: cr.ops.sum_to(x, (3, 1)), [(2, 3, 4)]), shaped(lambda x: cr.ops.sum_to(x, ()), [(2, 3)])),
+    "expand_dims": lambda: (shaped(lambda x: cr.expand_dims(x, 0), [(3,)], [()]),
+                            shaped(lambda x: cr.expand_dims(x, -1), [(2, 3)])),
+    "squeeze": lambda: (shaped(cr.squeeze, [(3, 1)], [(1, 1)]), shaped(lambda x: cr.squeeze(x, 0), [(1, 3, 1)])),
+    "concat": concat_,
+    "stack": stack_,
+    "split*": lambda: (shaped(lambda x: cr.split(x, 3)[2] * cr.split(x, 3)[1][:2], [(8, 2)]),
+                       shaped(lambda x: cr.split(x, [1, 3], axis=1)[2], [(2, 5)])),
+    "getitem": getitem_,
+    "index_scatter": index_scatter_,
+    "index_update": index_update_,
+    "to_backend": to_backend_,
+    # linear algebra
+    "matmul": matmul_,
+    "linear": linear_,
+    # nn
+    "relu": lambda: unary(cr.nn.relu, "nonzero"),
+    "leaky_relu": lambda: with_kwargs(cr.nn.leaky_relu, [{}, dict(negative_slope=0.2), dict(negative_slope=1.5)],
+                                      domain="nonzero"),
+    "sigmoid": lambda: unary(cr.nn.sigmoid),
+    "gelu": lambda: with_kwargs(cr.nn.gelu, [{}, dict(approximate="none"), dict(approximate="tanh")]),
+    "softmax": lambda: with_kwargs(cr.nn.softmax, [{}, dict(axis=0), dict(axis=-1)], shapes=[(5,), (3, 4), (2, 3, 4)]),
+    "log_softmax": lambda: with_kwargs(cr.nn.log_softmax, [{}, dict(axis=0), dict(axis=1)],
+                                       shapes=[(3, 4), (2, 3, 4)]),
+    "cross_entropy": cross_entropy_,
+    "mse_loss*": lambda: (shaped(cr.nn.mse_loss, [(3, 4), (3, 4)], [(5,), (5,)]),
+                          shaped(lambda p, t: cr.nn.mse_loss(p, t, reduction="sum"), [(3,), (3,)]),
+                          shaped(lambda p, t: cr.nn.mse_loss(p, t, reduction="none"), [(2, 3), (3,)])),
+    "layer_norm*": lambda: (shaped(cr.nn.layer_norm, [(3, 5)], [(2, 3, 4)], [(6,)]),
+                            shaped(lambda x, w, b: cr.nn.layer_norm(x, eps=1e-3, weight=w, bias=b),
+                                   [(3, 5), (5,), (5,)])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_op(name):
+    TABLE[name]()
+
+
+# ----------------------------------------------------------- completeness
+
+def _builtin_ops():
+    """The built-in registry as a fresh interpreter sees it (no ops registered by other tests)."""
+    code = ("import json, chainrule as cr\n"
+            "out = {}\n"
+            "for n in cr.ops.names():\n"
+            "    op = cr.ops.get(n)\n"
+            "    out[n] = dict(provider=op.provider, differentiable=op.differentiable,\n"
+            "                  composite=op.composite, vjp=bool(op.vjp or op.vjps),\n"
+            "                  jvp=bool(op.jvp or op.jvps or op.linear))\n"
+            "print(json.dumps(out))")
+    env = {"CHAINRULE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    import os
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, **env})
+    return json.loads(r.stdout)
+
+
+def test_every_differentiable_op_has_a_vjp_and_a_jvp():
+    missing = [f"{n}: {'VJP' if not i['vjp'] else 'JVP'}" for n, i in _builtin_ops().items()
+               if i["differentiable"] and not i["composite"] and not (i["vjp"] and i["jvp"])]
+    assert not missing, f"differentiable ops without a rule: {missing}"
+
+
+def test_every_op_is_in_the_table():
+    ops = _builtin_ops()
+    nondiff = set(cr.ops.NON_DIFFERENTIABLE)
+    untested = [n for n, i in ops.items() if n not in TABLE and n not in nondiff]
+    assert not untested, (f"ops in neither tests/test_ops.py TABLE nor NON_DIFFERENTIABLE: {untested}; "
+                          "add a line to TABLE")
+    stale = [n for n in TABLE if not n.endswith("*") and n not in ops]
+    assert not stale, f"TABLE names ops that are not registered: {stale}"
+    wrongly_marked = [n for n in nondiff if ops.get(n, {}).get("differentiable")]
+    assert not wrongly_marked, wrongly_marked
+
+
+@pytest.mark.parametrize("name", sorted(cr.ops.NON_DIFFERENTIABLE))
+def test_non_differentiable_ops_cut_the_graph(name):
+    op = cr.ops.get(name)
+    assert not op.differentiable
+    x = cr.tensor([[0.5, -1.0], [2.0, 0.0]], requires_grad=True)
+    args = {"eigh": (x @ x.mT,), "qr": (x,), "logical_not": (x > 0,)}.get(name)
+    if args is None:
+        args = (x > 0, x < 1) if name.startswith("logical_") else (x, x * 2) if op.kernel in (
+            "greater", "greater_equal", "less", "less_equal", "equal", "not_equal") else (x,)
+    out = op.fn(*args)
+    for o in (out if isinstance(out, tuple) else (out,)):
+        assert not o.requires_grad, f"{name} output requires grad"
