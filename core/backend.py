@@ -232,7 +232,11 @@ def backend_of_raw(obj):
         return backend
     spec = _raw_device_types.get(type(obj))
     if spec is not None:
-        return load(_device_name(spec, obj))
+        key = (type(obj), obj.device)
+        backend = _raw_device_backends.get(key)
+        if backend is None:
+            backend = _raw_device_backends[key] = load(_device_name(spec, obj))
+        return backend
     for t, b in list(_raw_types.items()):
         if isinstance(obj, t):
             _raw_types[type(obj)] = b
@@ -249,6 +253,7 @@ def backend_of_raw(obj):
 
 
 _raw_device_types = {}   # native array type -> BackendSpec, for types that carry a device
+_raw_device_backends = {}  # (native array type, device) -> Backend
 
 
 def _device_name(spec, obj):

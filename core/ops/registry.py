@@ -208,6 +208,7 @@ def _kernel_op_function(op):
     here are the cases that are most of a small model's time: one or two concrete
     tensors (recorded or not), and raw arrays (rules inside a plain backward)."""
     bind, raw_types, Node, state = autodiff.bind, _backends._raw_types, autodiff.Node, autodiff.state
+    backend_of_raw = _backends.backend_of_raw
     kernel, kforward = op.kernel, op.kforward
     record = op.differentiable
     no_params = {}
@@ -228,7 +229,7 @@ def _kernel_op_function(op):
                 b, xd, nx, yd, ny = y._backend, x, None, y._data, y._node
             elif type(x) is not Tensor and type(y) is not Tensor:   # raw arrays: a rule
                 b = raw_types.get(type(x)) or raw_types.get(type(y))
-                if b is None:
+                if b is None:   # a device-carrying type (torch), or Python scalars
                     return _untraced(args, params)
                 return getattr(b, kernel)(x, y)
             else:
@@ -260,7 +261,8 @@ def _kernel_op_function(op):
             if type(a) is Tensor:
                 return bind(op, args, params)
         for a in args:
-            backend = raw_types.get(type(a))
+            backend = raw_types.get(type(a)) or (
+                None if type(a) in autodiff._PY_SCALARS or a is None else backend_of_raw(a))
             if backend is not None:
                 break
         else:
