@@ -122,13 +122,14 @@ def backprop(root, g, create_graph=False, retain_graph=False):
             if vjps is not None:
                 cts = [None if p is None or maker is None else maker(ans, *raw, **node.params)(g)
                        for p, maker in zip(parents, vjps)]
-            elif len(raw) == 1 and op.vjp is not None:   # a unary rule: one cotangent
-                cts = (op.vjp(ans, raw[0], **node.params)(g),)
+            elif len(raw) == 1 and op.vjp is not None:   # one argument: one cotangent
+                ct = op.vjp(ans, raw[0], **node.params)(g)
+                cts = ct if type(ct) is tuple else (ct,)
             else:
                 cts = op.call_vjp(parents, ans, raw, node.params, g)
         else:
             if type(g) is not Tensor and node.trace is not None:
-                g = make(g, _backend_of(args))
+                g = make(g, _backends.backend_of_raw(g))   # the op's output backend
             cts = _run_vjp(node, g, create_graph)
             raw = args
         for parent, ct, ref in zip(parents, cts, raw):
@@ -157,7 +158,8 @@ def _run_vjp(node, g, create_graph):
     if not create_graph and op.raw_rules:
         raw = [a._data if type(a) is Tensor else a for a in args]
         return op.call_vjp(node.parents, node.ans, raw, params, g)
-    backend = _backend_of(args)
+    # ans and g live on the op's output backend (not its inputs': think x.to("torch"))
+    backend = g._backend if type(g) is Tensor else _backends.backend_of_raw(g)
     if create_graph:
         ans = make(node.ans, backend, node)
         with enable_grad():
@@ -177,13 +179,6 @@ def _check_versions(node):
                 f"argument {i} of {node.op.name!r} was saved for backward and then modified in "
                 f"place (by an in-place op such as +=, add_ or x[i] = v); compute it out of place "
                 "(y = x + 1 instead of x += 1) or clone it before modifying")
-
-
-def _backend_of(args):
-    for a in args:
-        if type(a) is Tensor:
-            return a._backend
-    raise GraphError("no tensor among the op's arguments")
 
 
 def _fit(ct, ref):
