@@ -38,12 +38,26 @@ def _extreme_jvp(t, ans, x, axis=None, keepdims=False):
 _max = register("max", "max", vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)
 _min = register("min", "min", vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)
 
+def _prod_partials(ans, x, axis, keepdims):
+    """d prod / d x_i = the product of the other entries: prod / x_i where x_i != 0.  At a zero
+    x_i it is (product of the nonzero entries) * (product of the slice's other zeros): that is
+    the nonzero product if x_i is the only zero; with a second zero x_j it is 0 but varies as
+    x_j (written as such, so the second derivative is right too, as in torch)."""
+    zero = equal(x, 0)
+    safe = where(zero, 1, x)
+    zeros = _sum(astype_op(zero, dtype=dtype_of(x)), axis=axis, keepdims=True)
+    others = _spread(_prod(safe, axis=axis, keepdims=keepdims), x, axis, keepdims)
+    other_zero = _sum(where(zero, x, 0), axis=axis, keepdims=True) - x   # the other zero's value
+    factor = where(equal(zeros, 1), 1, where(equal(zeros, 2), other_zero, 0))
+    return where(zero, others * factor, _spread(ans, x, axis, keepdims) / safe)
+
+
 _prod = register(
     "prod", "prod",
-    # d prod / d x_i = prod / x_i  (inputs are assumed nonzero, as in HIPS autograd)
-    vjp=lambda ans, x, axis=None, keepdims=False: lambda g: _spread(g * ans, x, axis, keepdims) / x,
+    vjp=lambda ans, x, axis=None, keepdims=False: lambda g: _spread(g, x, axis, keepdims) * _prod_partials(
+        ans, x, axis, keepdims),
     jvp=lambda t, ans, x, axis=None, keepdims=False: _sum(
-        t[0] / x, axis=axis, keepdims=keepdims) * ans,
+        t[0] * _prod_partials(ans, x, axis, keepdims), axis=axis, keepdims=keepdims),
     raw_rules=True)
 
 _argmax = register("argmax", "argmax")
