@@ -261,6 +261,9 @@ def checkpoint(f):
 
     def ckpt_vjp(ans, *inputs, n):
         if not any(type(x) is Tensor and x._trace is not None for x in inputs):
+            from ._state import state
+            if state.grad_enabled:   # backward(create_graph=True): the gradient must be differentiable
+                return lambda g: _recompute_traced(f, inputs, n, g)
             return lambda g: _recompute_eager(f, inputs, n, g)
         return lambda g: tuple(vjp(f, *inputs[:n])[1](g)) + (None,) * (len(inputs) - n)
 
@@ -319,6 +322,32 @@ def _recompute_eager(f, inputs, n, g):
     by_data = {id(leaf.ref()._data): ct for leaf, ct in found.items()
                if leaf.ref is not None and leaf.ref() is not None}
     return tuple(by_data.get(id(x._data)) if type(x) is Tensor else None for x in leaves + list(inputs[n:]))
+
+
+def _recompute_traced(f, inputs, n, g):
+    """Cotangents for inputs and captured params that are themselves recorded (create_graph):
+    f runs again under a reverse trace on the real inputs.  The params f closes over are
+    traced too, by turning them into the trace's inputs for the duration of the call."""
+    from .autodiff import LeafNode
+    trace = VJPTrace()
+    leaves = [trace.lift(x) if type(x) is Tensor and x.dtype.is_floating else x for x in inputs[:n]]
+    captured = [x for x in inputs[n:] if type(x) is Tensor]
+    saved = [(p._node, p._trace, p._primal) for p in captured]
+    try:
+        for p in captured:
+            twin = make(p._data, p._backend, p._node)   # the param itself, one level down
+            p._primal, p._trace, p._node = twin, trace, LeafNode()
+        out = f(*leaves)
+        nodes = [p._node for p in captured]
+    finally:
+        for p, (node, tr, primal) in zip(captured, saved):
+            p._node, p._trace, p._primal = node, tr, primal
+    _, node = _unbox(trace, out)
+    if node is None:
+        return (None,) * len(inputs)
+    found = backprop(node, g if type(g) is Tensor else make(g, out._backend), retain_graph=True)
+    cts = [found.get(x._node) if type(x) is Tensor and x._trace is trace else None for x in leaves]
+    return tuple(cts) + tuple(found.get(nd) for nd in nodes)
 
 
 def _make_private_op(name, forward, vjp_rule, jvp_rule):
