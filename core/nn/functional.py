@@ -12,6 +12,7 @@ from ..ops import (multiply, where, exp, tanh as _tanh, erf, sum as _sum, mean a
 from ..ops.reduce import _sum as _sum_op
 from ..ops._util import shape_of, dtype_of, normalize_axis
 from ..errors import ShapeError, DTypeError
+from ..dtypes import FLOATING
 from ..tensor import Tensor, make
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y
@@ -178,24 +179,21 @@ def _one_hot(labels, num_classes, dtype):
 
 def _targets(logits, labels):
     """Target probabilities: one-hot rows for integer labels, the labels themselves otherwise."""
-    if dtype_of(labels) in ("float16", "bfloat16", "float32", "float64"):
+    if dtype_of(labels) in FLOATING:
         return labels
     return _one_hot(labels, shape_of(logits)[-1], dtype_of(logits))
 
 
 def _batch(logits, reduction):
-    shape = shape_of(logits)
-    n = 1
-    for d in shape[:-1]:
-        n *= d
-    return n if reduction == "mean" else 1
+    """What the mean divides by: the number of rows (1 for reduction="sum"/"none")."""
+    return _rows(shape_of(logits)) if reduction == "mean" else 1
 
 
 @on_kernels
 def _ce_forward(k, logits, labels, reduction):
     last = len(k.shape(logits)) - 1
     logp = _log_softmax_forward(k, logits, last)
-    if k.dtype(labels) in _FLOAT_NAMES:
+    if k.dtype(labels) in FLOATING:
         losses = k.negative(k.sum(k.multiply(logp, labels), last, False))
     else:  # logp[i, y_i] on rows flattened to 2-D
         rows = k.reshape(logp, (-1, k.shape(logp)[-1]))
@@ -205,13 +203,11 @@ def _ce_forward(k, logits, labels, reduction):
     if reduction == "none":
         return losses
     total = k.sum(losses, None, False)
-    return k.divide(total, _batch_shape(k.shape(logits))) if reduction == "mean" else total
+    return k.divide(total, _rows(k.shape(logits))) if reduction == "mean" else total
 
 
-_FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
-
-
-def _batch_shape(shape):
+def _rows(shape):
+    """Rows of (..., C) logits: the product of all but the class axis."""
     n = 1
     for d in shape[:-1]:
         n *= d
@@ -236,12 +232,12 @@ def _ce_vjp_logits(ans, logits, labels, reduction):
 def _ce_grad_on_kernels(k, logits, labels, reduction, g):
     shape = k.shape(logits)
     p = _softmax_forward(k, logits, len(shape) - 1)
-    if k.dtype(labels) in _FLOAT_NAMES:
+    if k.dtype(labels) in FLOATING:
         targets = labels
     else:
         targets = k.astype(k.equal(k.reshape(labels, tuple(k.shape(labels)) + (1,)),
                                    k.arange(0, shape[-1], 1, "int64")), k.dtype(logits))
-    scale = k.divide(g, _batch_shape(shape)) if reduction == "mean" else g
+    scale = k.divide(g, _rows(shape)) if reduction == "mean" else g
     if reduction == "none":
         scale = k.reshape(scale, tuple(k.shape(scale)) + (1,))
     return k.multiply(k.subtract(p, targets), scale)
@@ -249,7 +245,7 @@ def _ce_grad_on_kernels(k, logits, labels, reduction, g):
 
 def _ce_vjp_labels(ans, logits, labels, reduction):
     # only probability targets have a gradient: -log_softmax(z) / B
-    if dtype_of(labels) not in _FLOAT_NAMES:
+    if dtype_of(labels) not in FLOATING:
         return lambda g: None
 
     def vjp(g):
@@ -265,7 +261,7 @@ def _ce_jvp_logits(t, ans, logits, labels, reduction):
 
 
 def _ce_jvp_labels(t, ans, logits, labels, reduction):
-    if dtype_of(labels) not in _FLOAT_NAMES:
+    if dtype_of(labels) not in FLOATING:
         return None
     logp = _log_softmax(logits, axis=len(shape_of(logits)) - 1)
     return _reduce(-_sum_op(logp * t, axis=(len(shape_of(logits)) - 1,)), logits, reduction)

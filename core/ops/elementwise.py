@@ -6,6 +6,7 @@ are per argument, so ``x * 2.0`` never computes a gradient for the 2.0.
 import math
 
 from .registry import register
+from ..dtypes import FLOATING
 
 # ----------------------------------------------------------------- arithmetic
 
@@ -139,10 +140,9 @@ def clip(x, min=None, max=None):
 astype_op = register(
     "astype", "astype",
     # the engine casts the cotangent back to x's dtype; no gradient into integers
-    vjp=lambda ans, x, dtype: lambda g: g if dtype in _FLOATS else None,
-    jvp=lambda t, ans, x, dtype: astype_op(t[0], dtype=dtype) if dtype in _FLOATS else None,
+    vjp=lambda ans, x, dtype: lambda g: g if dtype in FLOATING else None,
+    jvp=lambda t, ans, x, dtype: astype_op(t[0], dtype=dtype) if dtype in FLOATING else None,
     raw_rules=True)
-_FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
 def astype(x, dtype):
