@@ -11,6 +11,7 @@ hypothesis = pytest.importorskip("hypothesis", reason="hypothesis drives the ran
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 TF = torch.nn.functional
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
 
 def compare(ours, theirs, arrays, rtol=1e-9, atol=1e-11):
