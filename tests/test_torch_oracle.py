@@ -266,3 +266,34 @@ def test_prod_second_derivatives_at_zeros_against_torch():
         assert_close(cr.hessian(cr.prod)(cr.tensor(x, dtype=F64)),
                      torch.func.hessian(torch.prod)(torch.tensor(x)))
         assert_close(cr.grad(cr.prod)(cr.tensor(x, dtype=F64)), torch.func.grad(torch.prod)(torch.tensor(x)))
+
+
+Y = [1, 0, 3]
+HESSIANS = {  # second derivatives of the fused and composite ops, against torch.func.hessian
+    "cross_entropy": (lambda z: cr.nn.cross_entropy(z, cr.tensor(Y)), lambda z: TF.cross_entropy(z, torch.tensor(Y))),
+    "cross_entropy_none": (lambda z: cr.sum(cr.nn.cross_entropy(z, cr.tensor(Y), reduction="none") ** 2),
+                           lambda z: (TF.cross_entropy(z, torch.tensor(Y), reduction="none") ** 2).sum()),
+    "cross_entropy_probs": (lambda z: cr.nn.cross_entropy(z, cr.nn.softmax(z * 0.5)),
+                            lambda z: TF.cross_entropy(z, torch.softmax(z * 0.5, -1))),
+    "log_softmax": (lambda z: cr.sum(cr.nn.log_softmax(z, axis=0) ** 2), lambda z: (torch.log_softmax(z, 0) ** 2).sum()),
+    "softmax": (lambda z: cr.sum(cr.nn.softmax(z) ** 3), lambda z: (torch.softmax(z, -1) ** 3).sum()),
+    "logsumexp": (lambda z: cr.sum(cr.logsumexp(z, axis=1) ** 2), lambda z: (torch.logsumexp(z, 1) ** 2).sum()),
+    "layer_norm": (lambda z: cr.sum(cr.nn.layer_norm(z) ** 3), lambda z: (TF.layer_norm(z, (4,)) ** 3).sum()),
+    "gelu": (lambda z: cr.sum(cr.nn.gelu(z) ** 2), lambda z: (TF.gelu(z) ** 2).sum()),
+    "gelu_tanh": (lambda z: cr.sum(cr.nn.gelu(z, approximate="tanh") ** 2),
+                  lambda z: (TF.gelu(z, approximate="tanh") ** 2).sum()),
+    "std": (lambda z: cr.sum(cr.std(z, axis=0) ** 3), lambda z: (torch.std(z, 0, correction=0) ** 3).sum()),
+    "max": (lambda z: cr.sum(cr.max(z, axis=0) ** 3), lambda z: (torch.amax(z, 0) ** 3).sum()),
+    "mse_loss": (lambda z: cr.nn.mse_loss(cr.tanh(z), cr.ones((3, 4), dtype=F64)),
+                 lambda z: TF.mse_loss(torch.tanh(z), torch.ones(3, 4, dtype=torch.float64))),
+    "linear": (lambda z: cr.sum(cr.tanh(cr.nn.linear(z, z.T, cr.sum(z, axis=0)[:3]))),
+               lambda z: torch.tanh(z @ z.T + z.sum(0)[:3]).sum()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HESSIANS))
+def test_hessians_of_nn_ops_against_torch(name):
+    ours, theirs = HESSIANS[name]
+    z = data((3, 4), "any", 0)
+    assert_close(cr.hessian(ours)(cr.tensor(z, dtype=F64)), torch.func.hessian(theirs)(torch.tensor(z)),
+                 rtol=1e-9, atol=1e-11)
