@@ -325,3 +325,15 @@ def test_non_differentiable_ops_cut_the_graph(name):
     out = op.fn(*args)
     for o in (out if isinstance(out, tuple) else (out,)):
         assert not o.requires_grad, f"{name} output requires grad"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64"])
+def test_low_and_high_precision_keep_their_dtype(dtype):
+    """Forward outputs and gradients keep float16 / float64 too (erf had no float16 loop)."""
+    x = cr.tensor(np.array([0.5, -1.0, 2.0]), dtype=dtype, requires_grad=True)
+    outs = [cr.erf(x), cr.nn.gelu(x), cr.nn.gelu(x, approximate="tanh"), cr.nn.softmax(x), cr.tanh(x),
+            cr.nn.layer_norm(x), cr.nn.leaky_relu(x), cr.logsumexp(x)]
+    for o in outs:
+        assert o.dtype == dtype, o
+    cr.sum(cr.stack([cr.sum(o) for o in outs])).backward()
+    assert x.grad.dtype == dtype and x.grad.shape == (3,)
