@@ -83,8 +83,9 @@ def load(device=None):
             from scipy.special import erf as scipy_erf
         except ImportError:  # exact, slower: math.erf per element
             return np.vectorize(math.erf, otypes=[np.asarray(x).dtype])(x)
-        out = scipy_erf(x)   # scipy has no float16 loop: it answers float64; keep x's dtype
-        return out if out.dtype == np.asarray(x).dtype else out.astype(np.asarray(x).dtype)
+        out = scipy_erf(x)   # scipy has no float16 loop: it answers float64; keep float16
+        dt = np.asarray(x).dtype
+        return out.astype(dt) if dt == np.float16 else out
 
     return types.SimpleNamespace(
         array_types=(np.ndarray, np.generic),
