@@ -118,15 +118,19 @@ def backprop(root, g, create_graph=False, retain_graph=False):
             ans = node.ans
             if type(ans) is Tensor:
                 ans = ans._data
-            vjps = op.vjps
+            vjps, params = op.vjps, node.params
             if vjps is not None:
-                cts = [None if p is None or maker is None else maker(ans, *raw, **node.params)(g)
-                       for p, maker in zip(parents, vjps)]
+                if params:
+                    cts = [None if p is None or maker is None else maker(ans, *raw, **params)(g)
+                           for p, maker in zip(parents, vjps)]
+                else:
+                    cts = [None if p is None or maker is None else maker(ans, *raw)(g)
+                           for p, maker in zip(parents, vjps)]
             elif len(raw) == 1 and op.vjp is not None:   # one argument: one cotangent
-                ct = op.vjp(ans, raw[0], **node.params)(g)
+                ct = op.vjp(ans, raw[0], **params)(g) if params else op.vjp(ans, raw[0])(g)
                 cts = ct if type(ct) is tuple else (ct,)
             else:
-                cts = op.call_vjp(parents, ans, raw, node.params, g)
+                cts = op.call_vjp(parents, ans, raw, params, g)
         else:
             if type(g) is not Tensor and node.trace is not None:
                 g = make(g, _backends.backend_of_raw(g))   # the op's output backend
@@ -135,7 +139,8 @@ def backprop(root, g, create_graph=False, retain_graph=False):
         for parent, ct, ref in zip(parents, cts, raw):
             if parent is None or ct is None:
                 continue
-            if type(ct) is Tensor or not (ct.shape == ref.shape and ct.dtype == ref.dtype):
+            if type(ct) is Tensor or ct.shape != ref.shape or (
+                    ct.dtype is not ref.dtype and ct.dtype != ref.dtype):
                 ct = _fit(ct, ref)
             prev = grads.get(parent)
             if prev is None:

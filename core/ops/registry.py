@@ -244,7 +244,11 @@ def _kernel_op_function(op):
             return make(out, b)
         if kernel is not None and not params and len(args) == 1:
             x = args[0]
-            if type(x) is Tensor and x._trace is None:
+            if type(x) is not Tensor:                 # a raw array: a rule in backward
+                b = raw_types.get(type(x))
+                if b is not None:
+                    return getattr(b, kernel)(x)
+            elif x._trace is None:
                 b = x._backend
                 try:
                     out = getattr(b, kernel)(x._data)
