@@ -15,7 +15,7 @@ receptive`` with ``receptive = prod(shape[2:])``; a vector has fan_in = fan_out 
 import math
 
 from . import pluginmanager
-from .errors import HyperparameterError, RegistryError
+from .errors import HyperparameterError
 
 
 def fans(shape, fan_in=None, fan_out=None):
@@ -48,14 +48,8 @@ def gain(nonlinearity, param=None):
                               "tanh, relu, leaky_relu, selu")
 
 
-def _validate_factory(name, obj):
-    if not callable(obj):
-        raise RegistryError(f"initializer {name!r} must be a factory: a callable returning "
-                            f"init(shape, fan_in=None, fan_out=None, dtype=None, backend=None), "
-                            f"got {type(obj).__name__}")
-
-
-pluginmanager.add_validator("initializers", _validate_factory)
+pluginmanager.require_factories(
+    "initializers", "init(shape, fan_in=None, fan_out=None, dtype=None, backend=None)")
 
 
 def names():
@@ -65,11 +59,7 @@ def names():
 
 def create(name, **options):
     """The initializer ``name`` with these options (see ``names()``)."""
-    factory = pluginmanager.lookup("initializers", name)
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise HyperparameterError(f"initializer {name!r}: {exc}") from None
+    return pluginmanager.build("initializers", name, **options)
 
 
 __all__ = ["create", "fans", "gain", "names"]

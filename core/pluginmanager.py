@@ -241,6 +241,26 @@ def lookup(kind, name):
     return found[name]
 
 
+def require_factories(kind, returns):
+    """Validate every object a plugin registers for ``kind`` as a factory returning ``returns``."""
+    def validate(name, obj):
+        if not callable(obj):
+            from .errors import RegistryError
+            raise RegistryError(f"{kind[:-1]} {name!r} must be a factory: a callable returning "
+                                f"{returns}, got {type(obj).__name__}")
+    add_validator(kind, validate)
+
+
+def build(kind, name, **options):
+    """Call the factory registered as ``name`` for ``kind``; a bad option is a HyperparameterError."""
+    factory = lookup(kind, name)
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        from .errors import HyperparameterError
+        raise HyperparameterError(f"{kind[:-1]} {name!r}: {exc}") from None
+
+
 def provider(kind, name):
     """Which plugin provides ``name`` of ``kind``."""
     collect(kind)

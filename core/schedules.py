@@ -14,7 +14,7 @@ cosine decay at the end of warmup.
 import bisect
 
 from . import pluginmanager
-from .errors import HyperparameterError, RegistryError
+from .errors import HyperparameterError
 
 
 class Schedule:
@@ -54,13 +54,7 @@ def join(schedules, boundaries):
                              "boundaries": boundaries})
 
 
-def _validate_factory(name, obj):
-    if not callable(obj):
-        raise RegistryError(f"schedule {name!r} must be a factory: a callable returning "
-                            f"schedule(step) -> float, got {type(obj).__name__}")
-
-
-pluginmanager.add_validator("schedules", _validate_factory)
+pluginmanager.require_factories("schedules", "schedule(step) -> float")
 
 
 def names():
@@ -70,11 +64,7 @@ def names():
 
 def create(name, **hyperparameters):
     """The schedule ``name`` with these hyperparameters (see ``names()``)."""
-    factory = pluginmanager.lookup("schedules", name)
-    try:
-        fn = factory(**hyperparameters)
-    except TypeError as exc:
-        raise HyperparameterError(f"schedule {name!r}: {exc}") from None
+    fn = pluginmanager.build("schedules", name, **hyperparameters)
     if isinstance(fn, Schedule):
         fn.spec = {"name": name, **hyperparameters}
         return fn
