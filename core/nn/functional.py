@@ -233,14 +233,17 @@ def _ce_grad_on_kernels(k, logits, labels, reduction, g):
     shape = k.shape(logits)
     p = _softmax_forward(k, logits, len(shape) - 1)
     if k.dtype(labels) in FLOATING:
-        targets = labels
-    else:
-        targets = k.astype(k.equal(k.reshape(labels, tuple(k.shape(labels)) + (1,)),
-                                   k.arange(0, shape[-1], 1, "int64")), k.dtype(logits))
+        p = k.subtract(p, labels)
+    else:   # p - onehot: subtract 1 at each row's label (p is ours to change)
+        rows = k.reshape(p, (-1, shape[-1]))
+        n = k.shape(rows)[0]
+        index = (k.arange(0, n, 1, "int64"), k.reshape(labels, (n,)))
+        k.setitem(rows, index, k.subtract(k.getitem(rows, index), 1))
+        p = k.reshape(rows, shape)
     scale = k.divide(g, _rows(shape)) if reduction == "mean" else g
     if reduction == "none":
         scale = k.reshape(scale, tuple(k.shape(scale)) + (1,))
-    return k.multiply(k.subtract(p, targets), scale)
+    return k.multiply(p, scale)
 
 
 def _ce_vjp_labels(ans, logits, labels, reduction):
@@ -295,12 +298,13 @@ def cross_entropy(logits, labels, reduction="mean"):
     if not isinstance(labels, Tensor):
         from ..creation import tensor
         labels = tensor(labels, backend=logits._backend)
-    lshape, zshape = labels.shape, logits.shape
-    if labels.dtype.is_floating:
+    b = labels._backend
+    lshape, zshape = tuple(b.shape(labels._data)), tuple(logits._backend.shape(logits._data))
+    if b.dtype(labels._data) in FLOATING:
         if lshape != zshape:
             raise ShapeError(f"cross_entropy: probability targets must have the logits' shape "
                              f"{zshape}, got {lshape}")
-    elif labels.dtype == "bool":
+    elif b.dtype(labels._data) == "bool":
         raise DTypeError("cross_entropy: labels must be integer classes or float probabilities, got bool")
     elif lshape != zshape[:-1]:
         raise ShapeError(f"cross_entropy: integer labels must have shape {zshape[:-1]} "
