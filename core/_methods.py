@@ -4,7 +4,6 @@ from .tensor import Tensor, make
 from . import inplace
 from .autodiff import backprop, LeafNode
 from .errors import GraphError, ShapeError
-from ._state import no_grad
 
 
 def _binary(name):
@@ -91,9 +90,8 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
         g = make(g, b)
     if isinstance(self._node, LeafNode):
         leaves = {self._node: g}
-    else:
-        with no_grad() if not create_graph else _nullcontext():
-            leaves = backprop(self._node, g, create_graph=create_graph, retain_graph=retain_graph)
+    else:  # rules on raw arrays record nothing; tensor rules run under no_grad in _run_vjp
+        leaves = backprop(self._node, g, create_graph=create_graph, retain_graph=retain_graph)
     for leaf, ct in leaves.items():
         t = leaf.ref() if leaf.ref is not None else None
         if t is None:
@@ -101,11 +99,3 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
         if type(ct) is not Tensor:
             ct = make(ct, t._backend)
         t.grad = ct if t.grad is None else t.grad + ct
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
