@@ -1,14 +1,25 @@
 """Modules: parameters in attributes, called like functions (as in torch.nn)."""
 import math
+from collections.abc import Mapping
 
-from ..tensor import Tensor
-from ..errors import ShapeError
+from ..tensor import Tensor, make
+from ..errors import DTypeError, ShapeError
 from . import functional as F
 
 
 class Module:
-    """Base class: tensors with requires_grad and sub-modules set as attributes are found
-    by ``parameters()`` / ``named_parameters()`` / ``state_dict()``."""
+    """Base class: tensors and sub-modules set as attributes, directly or inside (nested)
+    lists, tuples and dicts, are its members, named as torch names them ("w",
+    "layers.0.weight", "blocks.enc.bias"); those with requires_grad are the parameters
+    that ``parameters()`` / ``named_parameters()`` / ``state_dict()`` find.
+
+    >>> import chainrule as cr
+    >>> class Net(cr.nn.Module):
+    ...     def __init__(self):
+    ...         self.blocks = {"enc": cr.nn.Linear(2, 3), "dec": cr.nn.Linear(3, 2)}
+    >>> [n for n, _ in Net().named_parameters()]
+    ['blocks.enc.weight', 'blocks.enc.bias', 'blocks.dec.weight', 'blocks.dec.bias']
+    """
 
     training = True
 
@@ -19,31 +30,46 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def _children(self):
-        for name, value in vars(self).items():
-            if isinstance(value, (Module, Tensor)):
-                yield name, value
-            elif isinstance(value, (list, tuple)):
-                for i, item in enumerate(value):
-                    if isinstance(item, (Module, Tensor)):
-                        yield f"{name}.{i}", item
+        """(name, member) for this module's own tensors, then its sub-modules and the tensors
+        held in containers, in attribute order (torch's order: own parameters first)."""
+        members = [m for name, value in vars(self).items() for m in _members(name, value)]
+        return [m for m in members if "." not in m[0] and isinstance(m[1], Tensor)] + \
+               [m for m in members if "." in m[0] or isinstance(m[1], Module)]
+
+    def _named_members(self, prefix="", ancestors=()):
+        """(dotted name, tensor) for every tensor this module and its sub-modules hold, under
+        every name it is reachable by (as torch's state_dict); a module holding one of its
+        ancestors (a cycle) is not walked into again."""
+        ancestors = ancestors + (id(self),)
+        for name, value in self._children():
+            if isinstance(value, Module):
+                if id(value) not in ancestors:
+                    yield from value._named_members(f"{prefix}{name}.", ancestors)
+            else:
+                yield f"{prefix}{name}", value
 
     def named_parameters(self, prefix=""):
-        """(dotted name, tensor) for every parameter, in definition order."""
-        for name, value in self._children():
-            full = f"{prefix}{name}"
-            if isinstance(value, Module):
-                yield from value.named_parameters(full + ".")
-            elif value.requires_grad:
-                yield full, value
+        """(dotted name, tensor) for every parameter, in torch's order; a tensor shared by two
+        places (tied weights) is listed once, under its first name, as in torch."""
+        seen = set()
+        for name, p in self._named_members(prefix):
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
     def modules(self):
-        yield self
-        for _, value in self._children():
-            if isinstance(value, Module):
-                yield from value.modules()
+        """This module and every sub-module, each once."""
+        seen, stack = set(), [self]
+        while stack:
+            m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield m
+            stack.extend(reversed([v for _, v in m._children() if isinstance(v, Module)]))
 
     def train(self, mode=True):
         for m in self.modules():
@@ -53,44 +79,60 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Reset every parameter's ``.grad``: to None (the default, as torch 2.x), or with
+        ``set_to_none=False`` to zeros written into the same array."""
+        reset_grads(self.parameters(), set_to_none)
 
     def state_dict(self):
-        """{name: tensor} of the parameters (the tensors themselves, not copies)."""
-        return dict(self.named_parameters())
+        """{name: tensor} of the parameters (the tensors themselves, not copies); a tied
+        tensor appears under each of its names, as in torch."""
+        return {name: p for name, p in self._named_members() if p.requires_grad}
 
     def load_state_dict(self, state, strict=True):
-        """Copy values in; every key, shape and dtype is checked before anything changes."""
+        """Copy values in; every entry is checked before anything is written.
+
+        ``strict`` (as torch's default): the keys must be exactly the model's; with
+        ``strict=False`` missing and unexpected keys are skipped. Each value must be a
+        tensor or array (any backend) of the parameter's shape. Its dtype is cast to the
+        parameter's as torch's ``copy_`` casts (float64 into float32, int or bool into
+        float), except where the cast would lose information silently: complex values,
+        and finite values that overflow to inf in a narrower dtype, are refused. Errors
+        name every bad key (KeyError for keys, ShapeError if any shape is wrong, else
+        DTypeError) and leave every parameter bit-identical.
+        """
         from .._state import no_grad
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict expects a dict of name -> tensor (a state_dict()), "
+                            f"got {type(state).__name__}")
         own = self.state_dict()
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}; "
-                           "the state was saved from a different model (or pass strict=False)")
-        for k, p in own.items():
-            if k in state:
-                v = state[k]
-                shape = tuple(v.shape)
-                if shape != p.shape:
-                    raise ShapeError(f"load_state_dict: {k} has shape {p.shape} in the model but "
-                                     f"{shape} in the state; nothing was loaded")
-        with no_grad():
-            for k, p in own.items():
-                if k in state:
-                    v = state[k]
-                    p.copy_(v if isinstance(v, Tensor) else _tensor(v, p))
+        _check_keys(own, state, strict)
+        values = _converted_values(own, state)
+        with no_grad():                       # everything checked and converted: commit
+            for name, value in values.items():
+                own[name].copy_(value)
         return self
 
     def to(self, backend):
-        """Move every parameter to another backend (new leaf tensors, same values)."""
-        from ..creation import tensor
+        """Move every tensor (parameters, their ``.grad``, other tensors) to another backend.
+
+        The moved parameters are new leaf tensors: build optimizers after ``.to()``, as
+        torch's documentation advises. Every value is converted before any is replaced;
+        a tensor held in two places (tied weights) stays one tensor.
+        """
+        from .._state import no_grad
+        from ..backend import load
+        target = load(backend).name if isinstance(backend, str) else backend.name
+        moved = {}
+        with no_grad():
+            for _, t in self._named_members():
+                if id(t) not in moved and t.backend != target:
+                    moved[id(t)] = _moved(t, target)
         for m in self.modules():
             for name, value in list(vars(m).items()):
-                if isinstance(value, Tensor):
-                    setattr(m, name, tensor(value, backend=backend, requires_grad=value.requires_grad))
+                new = _substitute(value, moved)
+                if new is not value:
+                    setattr(m, name, new)
         return self
 
     def num_parameters(self):
@@ -107,9 +149,153 @@ class Module:
         return ""
 
 
-def _tensor(value, like):
+# ------------------------------------------------------------ members
+
+def _members(name, value):
+    """(dotted name, Module or Tensor) found in an attribute's value: the value itself, or the
+    items of a (nested) list, tuple or dict, named by position or key as torch's ModuleList
+    and ModuleDict name them."""
+    if isinstance(value, (Module, Tensor)):
+        return [(name, value)]
+    if isinstance(value, (list, tuple)):
+        return [m for i, item in enumerate(value) for m in _members(f"{name}.{i}", item)]
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            inner = _members(f"{name}.{key}", item)
+            if inner:
+                _check_member_key(name, key)
+            found += inner
+        return found
+    return []
+
+
+def _check_member_key(attribute, key):
+    if not isinstance(key, str):
+        raise TypeError(f"the dict in attribute {attribute!r} holds a module or tensor under the key "
+                        f"{key!r}; keys of dicts of modules must be strings (as in torch.nn.ModuleDict), "
+                        f"e.g. {str(key)!r}")
+    if "." in key or not key:
+        raise ValueError(f"the dict in attribute {attribute!r} holds a module or tensor under the key "
+                         f"{key!r}; a key must be non-empty and contain no '.' (names are dotted paths), "
+                         f"e.g. {key.replace('.', '_') or 'a name'!r}")
+
+
+def _substitute(value, moved):
+    """``value`` with every tensor in ``moved`` (by id) replaced: lists and dicts in place,
+    tuples rebuilt; the same object when nothing in it moved."""
+    if isinstance(value, Tensor):
+        return moved.get(id(value), value)
+    if isinstance(value, list):
+        value[:] = [_substitute(item, moved) for item in value]
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _substitute(item, moved)
+    elif isinstance(value, tuple):
+        items = [_substitute(item, moved) for item in value]
+        if any(new is not old for new, old in zip(items, value)):
+            return type(value)(items) if type(value) is tuple else type(value)(*items)
+    return value
+
+
+def _moved(t, target):
+    """A copy of ``t`` on backend ``target``: a leaf with t's requires_grad and t's ``.grad`` moved."""
+    new = t.to(target).detach()
+    if t.requires_grad:
+        new.requires_grad_()
+        if t.grad is not None:
+            new.grad = t.grad.to(target).detach()
+    return new
+
+
+def reset_grads(tensors, set_to_none=True):
+    """``zero_grad`` for modules and optimizers: ``.grad`` to None, or zeroed in place (as
+    torch, a gradient that records a graph is detached first, keeping its array)."""
+    from .._state import no_grad
+    for p in tensors:
+        g = p.grad
+        if g is None:
+            continue
+        if set_to_none:
+            p.grad = None
+            continue
+        if not isinstance(g, Tensor):
+            raise TypeError(f"a parameter's .grad is a {type(g).__name__}, not a Tensor; assign "
+                            "p.grad = None (or a tensor of p's shape and dtype)")
+        if g._node is not None:
+            g = p.grad = g.detach()
+        with no_grad():
+            g.zero_()
+
+
+# ------------------------------------------------------- loading a state
+
+def _check_keys(own, state, strict):
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if strict and (missing or unexpected):
+        raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}; "
+                       "the state was saved from a different model (load it into that model, rename "
+                       "the keys, or pass strict=False to load only the matching ones); nothing was loaded")
+
+
+def _converted_values(own, state):
+    """{name: Tensor with the parameter's backend, dtype and shape, in fresh memory} for every
+    key of ``state`` the model has; raises naming every bad key before anything is written."""
+    values, problems = {}, []
+    for name, p in own.items():
+        if name in state:
+            try:
+                values[name] = _converted(name, state[name], p)
+            except (ShapeError, DTypeError) as exc:
+                problems.append(exc)
+    if problems:
+        kind = ShapeError if any(isinstance(e, ShapeError) for e in problems) else DTypeError
+        raise kind("load_state_dict: " + "; ".join(str(e) for e in problems) + "; nothing was loaded")
+    _check_tied(own, values)
+    return values
+
+
+def _converted(name, value, p):
+    """``value`` as a fresh tensor of p's backend, dtype and shape (see load_state_dict)."""
+    from .._state import no_grad
     from ..creation import tensor
-    return tensor(value, dtype=like.dtype, backend=like._backend)
+    if isinstance(value, (str, bytes, dict, Module)) or value is None:
+        raise DTypeError(f"{name!r} is a {type(value).__name__}, not a tensor or array")
+    try:
+        with no_grad():
+            src = value.to(p.backend).detach() if isinstance(value, Tensor) else tensor(value, backend=p.backend)
+    except Exception as exc:
+        kind = getattr(getattr(value, "dtype", None), "kind", None)
+        what = "complex values (their imaginary part would be lost)" if kind == "c" else f"{exc}"
+        raise DTypeError(f"{name!r} cannot be converted to a {p.dtype} tensor: {what}") from None
+    if src.shape != p.shape:
+        raise ShapeError(f"{name!r} has shape {src.shape} in the state but {p.shape} in the model")
+    b = p._backend
+    raw = b.copy(b.astype(src._data, p.dtype))      # a copy: the state may alias a parameter
+    out = make(raw, b)
+    if src.dtype.is_floating and src.dtype != p.dtype:
+        from .. import ops
+        if bool(ops.any(ops.isfinite(src) & ~ops.isfinite(out))):
+            raise DTypeError(f"{name!r} holds values beyond the range of {p.dtype} (they would become "
+                             f"inf); load it into a {src.dtype} model or rescale it")
+    return out
+
+
+def _check_tied(own, values):
+    """Two names of one tensor (tied weights) must not be given different values."""
+    from .. import ops
+    first = {}
+    for name, value in values.items():
+        other = first.setdefault(id(own[name]), name)
+        if other != name and not _same_values(value, values[other], ops):
+            raise ValueError(f"load_state_dict: {other!r} and {name!r} are one tensor in the model "
+                             "(tied weights) but the state gives them different values; nothing was loaded")
+
+
+def _same_values(a, b, ops):
+    both_nan = ops.isnan(a) & ops.isnan(b)
+    return bool(ops.all((a == b) | both_nan))
 
 
 def _initialize(init, shape, fan_in, fan_out, dtype, backend):
