@@ -112,6 +112,8 @@ def load(device=None):
         arange=lambda start, stop, step, dtype: np.arange(start, stop, step, dtype=np_dtype(dtype)),
         eye=lambda n, m, dtype: np.eye(n, m, dtype=np_dtype(dtype)),
         seed=seed, normal=normal, uniform=uniform,
+        rng_state=lambda: rng[0].bit_generator.state,
+        set_rng_state=lambda s: setattr(rng[0].bit_generator, "state", s),
         randint=lambda low, high, shape: rng[0].integers(low, high, size=shape, dtype=np.int64),
         permutation=lambda n: rng[0].permutation(n).astype(np.int64),
         add=np.add, subtract=np.subtract, multiply=np.multiply, divide=np.true_divide,

@@ -466,6 +466,8 @@ def load(device=None):
         arange=lambda start, stop, step, dtype: torch.arange(start, stop, step, dtype=tdtype(dtype), device=dev),
         eye=lambda n, m, dtype: torch.eye(n, m, dtype=tdtype(dtype), device=dev),
         seed=seed, normal=sampler(torch.randn), uniform=sampler(torch.rand),
+        rng_state=lambda: bytes(gen.get_state().numpy()),
+        set_rng_state=lambda s: gen.set_state(torch.frombuffer(bytearray(s), dtype=torch.uint8)),
         randint=lambda low, high, shape: torch.randint(low, high, tuple(shape), generator=gen,
                                                        dtype=torch.int64, device=dev),
         permutation=lambda n: torch.randperm(n, generator=gen, device=dev),

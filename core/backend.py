@@ -40,6 +40,8 @@ KERNELS = {
     "eye": "eye(n, m, dtype)",
     # random numbers from the backend's own seeded generator
     "seed": "seed(n) -> None; reseeds the backend generator",
+    "rng_state": "rng_state() -> a snapshot of the generator's state, comparable with ==",
+    "set_rng_state": "set_rng_state(snapshot) -> None; restores it (cr.checkpoint replays draws)",
     "normal": "normal(shape, dtype) -> standard normal samples",
     "uniform": "uniform(shape, dtype) -> samples in [0, 1)",
     "randint": "randint(low, high, shape) -> int64 samples in [low, high)",

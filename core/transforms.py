@@ -2,19 +2,49 @@
 hessian, hvp, checkpoint.  They compose freely, because each one is a trace at
 its own level (see ``autodiff``), and they never touch ``.grad``.
 Inputs and outputs may be tensors or tuples/lists/dicts of tensors.
+
+Inputs are checked where they enter: a differentiated input must have a floating
+dtype and a tangent its primal's dtype and shape (an integer input has no
+derivative; JAX and torch.func refuse it too).  A transform's trace dies when the
+transform returns, so a traced value that escaped it (kept in a list, a global, an
+attribute) raises when used later instead of computing with a stale trace.
 """
 import functools
+import threading
+import weakref
 
 from . import autodiff
-from .autodiff import VJPTrace, JVPTrace, backprop
+from . import backend as _backends
+from ._state import state
+from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop
 from .creation import asarray, zeros_like, ones_like
-from .errors import GraphError, ShapeError
+from .dtypes import get_default_dtype
+from .errors import BackendError, DTypeError, GraphError, InplaceError, ShapeError
 from .tensor import Tensor, make
 from . import tree
 
 
+class TangentShapeError(ShapeError, DTypeError):
+    """A tangent's shape differs from its primal's: a ShapeError that is also a TypeError,
+    as SPEC asks of every malformed transform input."""
+
+
 def _as_tensor(x):
     return x if type(x) is Tensor else asarray(x)
+
+
+def _differentiable(x, who, label):
+    """x as a tensor, refused unless floating: an integer or bool input has no derivative."""
+    t = _as_tensor(x)
+    if not t.dtype.is_floating:
+        raise DTypeError(f"{who}: {label} has dtype {t.dtype}, but only floating-point inputs can "
+                         "be differentiated; cast it (x.astype('float32')) or, for integer data "
+                         "such as labels, leave it out of the differentiated arguments")
+    return t
+
+
+def _leaf_labels(label, n):
+    return [label] if n == 1 else [f"{label} (leaf {j} of its tree)" for j in range(n)]
 
 
 def _unbox(trace, x):
@@ -24,6 +54,34 @@ def _unbox(trace, x):
     return x, None
 
 
+# ------------------------------------------------------------- trace lifetime
+
+class _Replaying(threading.local):
+    depth = 0       # > 0 while cr.checkpoint runs a function again, in this thread
+
+
+_replaying = _Replaying()
+
+
+def _retire(trace, who):
+    """The transform that owns ``trace`` has returned: from now on an op on one of its
+    values raises (the dispatcher calls ``trace.process``), except while checkpoint
+    recomputes a function recorded under it, which must see the trace as it was."""
+    live = type(trace).process
+
+    def process(op, args, params):
+        if _replaying.depth:
+            return live(trace, op, args, params)
+        raise GraphError(
+            f"{op.name}: this value was traced by {who} and escaped it (it was kept in a list, a "
+            "global or an attribute while the transform ran), so it has no meaning outside; return "
+            "it from the function instead (has_aux=True for extra outputs), or keep "
+            "cr.stop_gradient(value)")
+    trace.process = process
+
+
+# ---------------------------------------------------------------- reverse
+
 def vjp(f, *primals, has_aux=False):
     """``(f(*primals), vjp_fn)`` with ``vjp_fn(g) -> tuple of cotangents, one per primal``.
 
@@ -32,15 +90,25 @@ def vjp(f, *primals, has_aux=False):
     >>> float(f_vjp(cr.tensor(1.0))[0])
     6.0
     """
-    trace = VJPTrace()
+    return _vjp(f, primals, has_aux, "cr.vjp", [f"primal {i}" for i in range(len(primals))])
+
+
+def _vjp(f, primals, has_aux, who, labels):
     flat, rebuild_in = tree.flatten(primals)
-    leaves = [trace.lift(_as_tensor(x)) for x in flat]
-    result = f(*rebuild_in(leaves))
-    out, aux = result if has_aux else (result, None)
-    if has_aux:  # aux comes back as plain values, as in JAX
-        aux = tree.tree_map(lambda a: _unbox(trace, a)[0], aux) if _is_tree(aux) else aux
-    out_flat, rebuild_out = tree.flatten(out)
-    unboxed = [_unbox(trace, o) for o in out_flat]
+    flat_labels = [lab for p, label in zip(primals, labels)
+                   for lab in _leaf_labels(label, len(tree.flatten(p)[0]))]
+    inputs = [_differentiable(x, who, lab) for x, lab in zip(flat, flat_labels)]
+    trace = VJPTrace()
+    try:
+        leaves = [trace.lift(x) for x in inputs]
+        result = f(*rebuild_in(leaves))
+        out, aux = result if has_aux else (result, None)
+        if has_aux:  # aux comes back as plain values, as in JAX
+            aux = tree.tree_map(lambda a: _unbox(trace, a)[0], aux) if _is_tree(aux) else aux
+        out_flat, rebuild_out = tree.flatten(out)
+        unboxed = [_unbox(trace, o) for o in out_flat]
+    finally:
+        _retire(trace, who)
     out_primal = rebuild_out([p for p, _ in unboxed])
 
     def vjp_fn(g):
@@ -78,22 +146,30 @@ def _check_argnums(argnums, n):
     return nums
 
 
+def _selecting(f, args, nums, kwargs=None):
+    """f as a function of the arguments at ``nums`` only, the others fixed."""
+    def of_selected(*selected):
+        full = list(args)
+        for i, s in zip(nums, selected):
+            full[i] = s
+        return f(*full, **(kwargs or {}))
+    return of_selected
+
+
 def value_and_grad(f, argnums=0, has_aux=False):
     """A function returning ``(f(*args), gradient)`` (``((value, aux), g)`` with has_aux).
 
     ``f`` must return a scalar.  ``argnums`` int -> one gradient, tuple -> a tuple.
     """
+    return _value_and_grad(f, argnums, has_aux, "cr.value_and_grad")
+
+
+def _value_and_grad(f, argnums, has_aux, who):
     @functools.wraps(f)
     def wrapped(*args, **kwargs):
         nums = _check_argnums(argnums, len(args))
-
-        def of_selected(*selected):
-            full = list(args)
-            for i, s in zip(nums, selected):
-                full[i] = s
-            return f(*full, **kwargs)
-
-        res = vjp(of_selected, *[args[i] for i in nums], has_aux=has_aux)
+        res = _vjp(_selecting(f, args, nums, kwargs), [args[i] for i in nums], has_aux, who,
+                   [f"argument {i}" for i in nums])
         value, pullback = res[0], res[1]
         if type(value) is not Tensor or value.size != 1:
             shape = value.shape if type(value) is Tensor else type(value).__name__
@@ -112,7 +188,7 @@ def grad(f, argnums=0, has_aux=False):
     >>> float(cr.grad(lambda x: x ** 3)(cr.tensor(2.0)))
     12.0
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = _value_and_grad(f, argnums, has_aux, "cr.grad")
 
     @functools.wraps(f)
     def wrapped(*args, **kwargs):
@@ -120,6 +196,8 @@ def grad(f, argnums=0, has_aux=False):
         return (g, value[1]) if has_aux else g
     return wrapped
 
+
+# ---------------------------------------------------------------- forward
 
 def jvp(f, primals, tangents, has_aux=False):
     """Forward mode: ``(f(*primals), J @ tangents)`` in one pass, no graph kept.
@@ -129,32 +207,54 @@ def jvp(f, primals, tangents, has_aux=False):
     >>> float(t)
     6.0
     """
+    return _jvp(f, primals, tangents, has_aux, "cr.jvp")
+
+
+def _jvp(f, primals, tangents, has_aux, who):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp got {len(primals)} primals but {len(tangents)} tangents")
     trace = JVPTrace()
-    inputs = []
-    for p, t in zip(primals, tangents):
-        if t is None:                           # a constant argument (integer labels, say)
-            inputs.append(p)
-            continue
-        p_flat, rebuild = tree.flatten(p)
-        t_flat = tree.flatten(t)[0]
-        boxed = []
-        for pi, ti in zip(p_flat, t_flat):
-            pi, ti = _as_tensor(pi), _as_tensor(ti)
-            if ti.shape != pi.shape:
-                raise ShapeError(f"a tangent has shape {ti.shape} but its primal has shape {pi.shape}")
-            boxed.append(trace.lift(pi, ti))
-        inputs.append(rebuild(boxed))
-    result = f(*inputs)
-    out, aux = result if has_aux else (result, None)
-    out_flat, rebuild_out = tree.flatten(out)
-    pairs = [_unbox(trace, o) for o in out_flat]
+    try:
+        inputs = []
+        for i, (p, t) in enumerate(zip(primals, tangents)):
+            if t is None:                       # a constant argument (integer labels, say)
+                inputs.append(p)
+                continue
+            p_flat, rebuild = tree.flatten(p)
+            t_flat = tree.flatten(t)[0]
+            if len(t_flat) != len(p_flat):
+                raise ValueError(f"{who}: tangent {i} has {len(t_flat)} leaves but primal {i} "
+                                 f"has {len(p_flat)}; give the tangent the primal's structure")
+            labels = _leaf_labels(f"primal {i}", len(p_flat))
+            inputs.append(rebuild([trace.lift(*_tangent_pair(pi, ti, who, label))
+                                   for pi, ti, label in zip(p_flat, t_flat, labels)]))
+        result = f(*inputs)
+        out, aux = result if has_aux else (result, None)
+        out_flat, rebuild_out = tree.flatten(out)
+        pairs = [_unbox(trace, o) for o in out_flat]
+    finally:
+        _retire(trace, who)
     primal_out = rebuild_out([p for p, _ in pairs])
     tangent_out = rebuild_out([zeros_like(p) if t is None else t for p, t in pairs])
     return (primal_out, tangent_out, aux) if has_aux else (primal_out, tangent_out)
 
+
+def _tangent_pair(p, t, who, label):
+    """(primal, tangent) as tensors, the tangent of the primal's dtype and shape."""
+    p = _differentiable(p, who, label)
+    t = _as_tensor(t)
+    tlabel = label.replace("primal", "tangent", 1)
+    if t.shape != p.shape:
+        raise TangentShapeError(f"{who}: {tlabel} has shape {t.shape} but its primal has shape "
+                                f"{p.shape}; a tangent has its primal's shape")
+    if t.dtype != p.dtype:
+        raise DTypeError(f"{who}: {tlabel} has dtype {t.dtype} but its primal has dtype "
+                         f"{p.dtype}; cast the tangent (t.astype({str(p.dtype)!r}))")
+    return p, t
+
+
+# --------------------------------------------------------------- jacobians
 
 def _basis(x):
     """Unit tensors e_i shaped like x, one per element."""
@@ -178,13 +278,9 @@ def jacfwd(f, argnums=0):
         nums = _check_argnums(argnums, len(args))
         results = []
         for i in nums:
-            x = _as_tensor(args[i])
-
-            def f_i(xi):
-                full = list(args)
-                full[i] = xi
-                return f(*full)
-            cols = [jvp(f_i, (x,), (e,))[1] for e in _basis(x)]
+            x = _differentiable(args[i], "cr.jacfwd", f"argument {i}")
+            f_i = _selecting(f, args, (i,))
+            cols = [_jvp(f_i, (x,), (e,), False, "cr.jacfwd")[1] for e in _basis(x)]
             out = ops.stack(cols, axis=-1) if cols else None
             results.append(ops.reshape(out, out.shape[:-1] + x.shape))
         return results[0] if isinstance(argnums, int) else tuple(results)
@@ -199,13 +295,8 @@ def jacrev(f, argnums=0):
     def jac(*args):
         nums = _check_argnums(argnums, len(args))
         selected = [args[i] for i in nums]
-
-        def of_selected(*sel):
-            full = list(args)
-            for i, s in zip(nums, sel):
-                full[i] = s
-            return f(*full)
-        out, pullback = vjp(of_selected, *selected)
+        out, pullback = _vjp(_selecting(f, args, nums), selected, False, "cr.jacrev",
+                             [f"argument {i}" for i in nums])
         rows = [pullback(e) for e in _basis(out)]
         results = []
         for k, x in enumerate(selected):
@@ -223,7 +314,7 @@ def hessian(f, argnums=0):
 
 
 def hvp(f, primals, tangents):
-    """``(f(*primals), H @ tangents)`` without forming H.
+    """``(f(*primals), H @ tangents)`` without forming H; ``f`` returns a scalar.
 
     Computed as the gradient of the directional derivative, grad_x <grad f(x), v>
     = H v (H is symmetric): reverse over forward.  Forward over reverse (a JVP of
@@ -234,128 +325,302 @@ def hvp(f, primals, tangents):
     primals, tangents = tuple(primals), tuple(tangents)
 
     def directional(*xs):
-        value, slope = jvp(f, xs, tangents)
+        value, slope = _jvp(f, xs, tangents, False, "cr.hvp")
+        if type(value) is not Tensor or value.size != 1:
+            shape = value.shape if type(value) is Tensor else type(value).__name__
+            raise GraphError(f"hvp needs f to return a scalar, got {shape}; reduce it (e.g. "
+                             ".sum()), or use cr.jacfwd(cr.jacrev(f)) for the full second derivative")
         return slope, value
 
-    slope, pullback, value = vjp(directional, *primals, has_aux=True)
+    slope, pullback, value = _vjp(directional, primals, True, "cr.hvp",
+                                  [f"primal {i}" for i in range(len(primals))])
     hv = pullback(ones_like(slope))
     return value, (hv[0] if len(primals) == 1 else tuple(hv))
 
 
+# ------------------------------------------------------------- checkpoint
+
 def checkpoint(f):
-    """Activation checkpointing: ``checkpoint(f)(*xs)`` computes ``f`` but keeps only its
-    inputs and output for backward, recomputing the inside when the gradient is needed
-    (memory for compute, as in the lessons).  ``f`` takes and returns tensors.
+    """Activation checkpointing: ``checkpoint(f)(*args, **kwargs)`` computes
+    ``f(*args, **kwargs)`` with exactly f's gradients, but the values f's ops saved for
+    backward are dropped when f returns and recomputed, by running f again, when a
+    backward walk first needs them: memory traded for compute.
 
-    Parameters ``f`` closes over (a module's, for ``checkpoint(net.forward)``) get their
-    gradients too: they are found and passed to the op as extra inputs.
+    ``f`` runs normally, so its graph is recorded with every edge it has: to its
+    arguments (the same tensor twice included) and to every tensor it reaches any
+    other way (a module's parameters, a closure, a list, a dict, a global).  Nothing
+    has to be guessed or passed explicitly.  Then the nodes f recorded drop their
+    saved values.  The first node of them a backward reads (``backward()``,
+    create_graph, grad, vjp, nested transforms) runs f again on the same arguments,
+    in the same grad mode, backend and random state (dropout draws the same mask),
+    checks that the run recorded the same ops on the same tensors, and hands the
+    fresh values to the original nodes: the backward then goes on as if nothing had
+    been dropped.  This is torch.utils.checkpoint(use_reentrant=False)'s design;
+    forward mode needs no saved values, so ``jvp`` of a checkpointed f just works.
+
+    Like torch, f should be a pure function of what it reads: a recomputation that
+    records different ops or draws different random numbers raises GraphError, and a
+    tensor f read that was modified in place before backward raises InplaceError.
     """
-    name = "checkpoint_" + "".join(c if c.isalnum() else "_" for c in getattr(f, "__name__", "f"))
-
-    def forward(*inputs, n):
-        out = f(*inputs[:n])
-        if type(out) is Tensor and out._trace is not None:
-            raise GraphError("checkpoint: the function closes over a value traced by a transform; "
-                             "pass that value as an argument of the checkpointed function")
-        return out
-
-    def ckpt_vjp(ans, *inputs, n):
-        if not any(type(x) is Tensor and x._trace is not None for x in inputs):
-            from ._state import state
-            if state.grad_enabled:   # backward(create_graph=True): the gradient must be differentiable
-                return lambda g: _recompute_traced(f, inputs, n, g)
-            return lambda g: _recompute_eager(f, inputs, n, g)
-        return lambda g: tuple(vjp(f, *inputs[:n])[1](g)) + (None,) * (len(inputs) - n)
-
-    def ckpt_jvp(tangents, ans, *inputs, n):
-        xs = inputs[:n]
-        filled = tuple(t if t is not None else zeros_like(x) for t, x in zip(tangents, xs))
-        return jvp(f, xs, filled)[1]
-
-    op = _make_private_op(name, forward, ckpt_vjp, ckpt_jvp)
-
     @functools.wraps(f)
-    def wrapped(*xs):
-        xs = tuple(_as_tensor(x) for x in xs)
-        captured = tuple(t for t in _closed_over_tensors(f) if all(t is not x for x in xs))
-        return autodiff.bind(op, xs + captured, {"n": len(xs)})
-    return wrapped
+    def checkpointed(*args, **kwargs):
+        context = _Context()
+        start = LeafNode().seq         # every node f records gets a higher number
+        out = f(*args, **kwargs)
+        found = _recorded_since(start, out, collect_kept=True)
+        if found.nodes:
+            context.finish(found.backends)
+            _Region(f, args, kwargs, context, found).strip()
+        return out
+    return checkpointed
 
 
-def _closed_over_tensors(f):
-    """Tensors requiring grad that ``f`` reaches through its closure or its module."""
-    from .nn import Module
-    found, seen = [], set()
-    owners = [getattr(f, "__self__", None)]
-    owners += [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if _has_contents(c)]
-    code, globs = getattr(f, "__code__", None), getattr(f, "__globals__", {})
-    owners += [globs.get(name) for name in (code.co_names if code else ())]
-    for obj in owners:
-        items = obj.parameters() if isinstance(obj, Module) else [obj]
-        for t in items:
-            if type(t) is Tensor and t._node is not None and id(t) not in seen:
-                seen.add(id(t))
-                found.append(t)
+class _Context:
+    """What a checkpointed call ran under and must run under again: grad mode, the
+    backend stack, the default dtype, and the random generators that it advanced."""
+
+    def __init__(self):
+        self.grad_enabled, self.backend_stack = state.grad_enabled, state.backend_stack
+        self.default_dtype = get_default_dtype()
+        from . import random
+        # a cr.random.seed not yet applied to a backend is applied by its next draw: now
+        backends = [random._backend(b) for b in _loaded_backends()]
+        self.before = {b: b.rng_state() for b in backends if "rng_state" not in b.missing}
+
+    def finish(self, used):
+        """After the forward: keep (state before, state after) of each generator that moved.
+        A backend whose state was not saved cannot replay its draws: refuse it."""
+        for b in used:
+            if b not in self.before:
+                why = ("has no rng_state/set_rng_state kernels" if "rng_state" in b.missing
+                       else "was first used inside the checkpointed function")
+                raise BackendError(
+                    f"cr.checkpoint cannot replay random draws on backend {b.name!r}: it {why}; "
+                    "create a tensor on it before the checkpoint (or implement the kernels)")
+        self.drawn = {}
+        for b, before in self.before.items():
+            after = b.rng_state()
+            if after != before:
+                self.drawn[b] = (before, after)
+        self.before = None
+
+    def replay(self, run):
+        """``run()`` in the forward's state; the caller's generators are left as they were."""
+        if get_default_dtype() != self.default_dtype:
+            raise GraphError(f"cr.checkpoint: the default dtype changed from {self.default_dtype} "
+                             f"to {get_default_dtype()} between the forward and the backward, so "
+                             "the recomputation would differ; change it outside that window")
+        saved = (state.grad_enabled, state.backend_stack)
+        current = {b: b.rng_state() for b in self.drawn}
+        state.grad_enabled, state.backend_stack = self.grad_enabled, self.backend_stack
+        _replaying.depth += 1
+        try:
+            for b, (before, _) in self.drawn.items():
+                b.set_rng_state(before)
+            out = run()
+            for b, (before, after) in self.drawn.items():
+                end = b.rng_state()
+                if end != after and end != before:   # equal to before: f drew nothing, another thread did
+                    raise GraphError(
+                        f"cr.checkpoint: the function drew different random numbers on backend "
+                        f"{b.name!r} when recomputed (a draw that depends on something other than "
+                        "its inputs, or another thread drawing at the same time); draw the random "
+                        "values outside the checkpointed function and pass them in")
+            return out
+        finally:
+            _replaying.depth -= 1
+            for b, snapshot in current.items():
+                b.set_rng_state(snapshot)
+            state.grad_enabled, state.backend_stack = saved
+
+
+def _loaded_backends():
+    return set(_backends._loaded.values())
+
+
+class _Found:
+    """The graph a checkpointed call recorded: its nodes (oldest first), the tensors those
+    nodes saved that it did not produce, the backends it touched, and the nodes whose
+    output the call's output itself holds (their ``ans`` costs nothing to keep)."""
+
+    def __init__(self):
+        self.nodes, self.outside, self.backends, self.kept = [], [], set(), set()
+        self.inherited = []    # an inner checkpoint's records of its outside tensors
+
+
+def _recorded_since(start, out, collect_kept=False):
+    """The nodes numbered above ``start`` that ``out`` depends on, at every level: through
+    graph edges (parents), saved tensors (args, ans), and a traced value's primal and
+    tangent.  A node already stripped by a checkpoint inside f brings its call's nodes."""
+    found = _Found()
+    outputs = [t for t in tree.flatten(out)[0] if type(t) is Tensor]
+    if collect_kept:
+        found.kept = _output_nodes(outputs)
+    seen, saved = set(), []
+    stack = list(outputs)
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if type(item) is Tensor:
+            found.backends.add(item._backend)
+            stack.extend(x for x in (item._node, item._primal, item._tangent) if x is not None)
+            continue
+        if item.seq <= start:                  # recorded before f: outside the call
+            continue
+        found.nodes.append(item)
+        if isinstance(item, LeafNode):
+            continue
+        stack.extend(p for p in item.parents if p is not None)
+        args = _ARGS.__get__(item)
+        if type(args) is _Region:              # an inner checkpoint's node: its call knows the rest
+            stack.extend(args.nodes)
+            stack.extend(t for t in tree.flatten((args.args, args.kwargs))[0] if type(t) is Tensor)
+            found.inherited.extend(args.outside)
+            continue
+        tensors = [a for a in _flat_args(args) if type(a) is Tensor]
+        saved.extend((t, item) for t in tensors)
+        stack.extend(tensors)
+        ans = _ANS.__get__(item)
+        if type(ans) is Tensor:
+            stack.append(ans)
+    found.nodes.sort(key=lambda n: n.seq)
+    inside = set(found.nodes)
+    found.outside = [(t, node) for t, node in saved if t._node not in inside]
     return found
 
 
-def _has_contents(cell):
-    try:
-        cell.cell_contents
-        return True
-    except ValueError:
-        return False
+def _flat_args(args):
+    for a in args:
+        if isinstance(a, (list, tuple)):    # concat and stack take a sequence of tensors
+            yield from a
+        else:
+            yield a
 
 
-def _recompute_eager(f, inputs, n, g):
-    """Run f again, recording, from fresh leaves; cotangents for inputs and captured params."""
-    from ._state import enable_grad
-    from .tensor import make
-    leaves = [make(x._data, x._backend).requires_grad_() if type(x) is Tensor and x.dtype.is_floating
-              else x for x in inputs[:n]]
-    with enable_grad():
-        out = f(*leaves)
-    if out._node is None:
-        return (None,) * len(inputs)
-    found = backprop(out._node, g if type(g) is Tensor else make(g, out._backend))
-    # captured params arrive here as detached copies sharing their buffers: match by buffer
-    by_data = {id(leaf.ref()._data): ct for leaf, ct in found.items()
-               if leaf.ref is not None and leaf.ref() is not None}
-    return tuple(by_data.get(id(x._data)) if type(x) is Tensor else None for x in leaves + list(inputs[n:]))
+def _output_nodes(outputs):
+    """Nodes whose output is (one level of) a call output: primal and tangent chains."""
+    nodes, stack = set(), list(outputs)
+    while stack:
+        t = stack.pop()
+        if isinstance(t._node, Node):
+            nodes.add(t._node)
+        stack.extend(x for x in (t._primal, t._tangent) if x is not None)
+    return nodes
 
 
-def _recompute_traced(f, inputs, n, g):
-    """Cotangents for inputs and captured params that are themselves recorded (create_graph):
-    f runs again under a reverse trace on the real inputs.  The params f closes over are
-    traced too, by turning them into the trace's inputs for the duration of the call."""
-    from .autodiff import LeafNode
-    trace = VJPTrace()
-    leaves = [trace.lift(x) if type(x) is Tensor and x.dtype.is_floating else x for x in inputs[:n]]
-    captured = [x for x in inputs[n:] if type(x) is Tensor]
-    saved = [(p._node, p._trace, p._primal) for p in captured]
-    try:
-        for p in captured:
-            twin = make(p._data, p._backend, p._node)   # the param itself, one level down
-            p._primal, p._trace, p._node = twin, trace, LeafNode()
-        out = f(*leaves)
-        nodes = [p._node for p in captured]
-    finally:
-        for p, (node, tr, primal) in zip(captured, saved):
-            p._node, p._trace, p._primal = node, tr, primal
-    _, node = _unbox(trace, out)
-    if node is None:
-        return (None,) * len(inputs)
-    found = backprop(node, g if type(g) is Tensor else make(g, out._backend), retain_graph=True)
-    cts = [found.get(x._node) if type(x) is Tensor and x._trace is trace else None for x in leaves]
-    return tuple(cts) + tuple(found.get(nd) for nd in nodes)
+# The slots of a node that hold saved values (what checkpoint drops), and the ones a
+# recomputation refreshes: everything but the node's identity and its place in the graph.
+_ARGS, _RAW, _ANS = Node.args, Node.raw, Node.ans
+_REFRESHED = [getattr(Node, s) for s in Node.__slots__
+              if s not in ("op", "params", "parents", "trace", "seq")]
 
 
-def _make_private_op(name, forward, vjp_rule, jvp_rule):
-    """An Op object not entered in the registry (checkpoint makes one per function)."""
-    from .ops import registry
-    saved = registry._registry.get(name)
-    registry.register(name, forward, vjp=vjp_rule, jvp=jvp_rule, replace=True)
-    op = registry._registry.pop(name)
-    if saved is not None:
-        registry._registry[name] = saved
-    return op
+class _Region:
+    """One checkpointed call whose nodes dropped their saved values: enough to run it
+    again (f, its arguments, its context) and to check the rerun against the original."""
+
+    __slots__ = ("f", "args", "kwargs", "context", "nodes", "kept", "outside")
+
+    def __init__(self, f, args, kwargs, context, found):
+        self.f, self.args, self.kwargs, self.context = f, args, kwargs, context
+        self.nodes, self.kept = found.nodes, found.kept
+        # tensors from outside saved by the nodes, weakly with their version: one modified in
+        # place before backward would make the recomputation differ from the forward
+        self.outside = [(weakref.ref(t), t._version, node) for t, node in found.outside]
+        self.outside += found.inherited
+
+    def strip(self):
+        for node in self.nodes:
+            if isinstance(node, LeafNode):
+                continue
+            _ARGS.__set__(node, self)
+            _RAW.__set__(node, self)
+            if node not in self.kept:
+                _ANS.__set__(node, self)
+            node.__class__ = _Stripped
+
+    def refill(self):
+        """Run f again and give every node of the call its saved values back."""
+        for ref, version, node in self.outside:
+            t = ref()
+            if t is not None and t._version != version:
+                raise InplaceError(
+                    f"a tensor that {node.op.name!r} saved inside cr.checkpoint was modified in "
+                    "place after the forward (by an in-place op such as +=, add_ or x[i] = v); "
+                    "compute it out of place or clone it before modifying")
+        start = []
+
+        def run():
+            start.append(LeafNode().seq)
+            return self.f(*self.args, **self.kwargs)
+        out = self.context.replay(run)
+        again = _recorded_since(start[0], out).nodes
+        pairs = self._matched(again)
+        moved = {}
+        for old, new in pairs:
+            if isinstance(old, LeafNode):
+                continue
+            for slot in _REFRESHED:
+                if slot is _ANS and old in self.kept:
+                    continue
+                slot.__set__(old, slot.__get__(new))
+            if type(new) is _Stripped:            # a checkpoint inside f: it refills later
+                moved[new] = old
+            else:
+                old.__class__ = Node
+        for inner in {_ARGS.__get__(new) for new in moved}:
+            inner.nodes = [moved.get(n, n) for n in inner.nodes]
+            inner.kept = {moved.get(n, n) for n in inner.kept}
+        self.nodes = self.args = self.kwargs = None
+
+    def _matched(self, again):
+        """Pair the original nodes with the rerun's, checking the same op on the same inputs."""
+        old_nodes = self.nodes
+        if len(again) != len(old_nodes):
+            raise _diverged(f"it recorded {len(again)} ops instead of {len(old_nodes)}")
+        old_index = {n: i for i, n in enumerate(old_nodes)}
+        new_index = {n: i for i, n in enumerate(again)}
+        for i, (old, new) in enumerate(zip(old_nodes, again)):
+            if old.op is not new.op or len(old.parents) != len(new.parents):
+                raise _diverged(f"op {i} was {_op_name(old)} and is now {_op_name(new)}")
+            for k, (p_old, p_new) in enumerate(zip(old.parents, new.parents)):
+                inside = old_index.get(p_old)
+                same = p_old is p_new if inside is None else new_index.get(p_new) == inside
+                if not same:
+                    raise _diverged(f"argument {k} of op {i} ({_op_name(old)}) is another tensor "
+                                    "(a tensor it reads was replaced?)")
+        return list(zip(old_nodes, again))
+
+
+def _op_name(node):
+    return "an input" if node.op is None else repr(node.op.name)
+
+
+def _diverged(detail):
+    return GraphError(f"cr.checkpoint: recomputing the function did not repeat its forward: "
+                      f"{detail}; a checkpointed function must compute the same ops from the same "
+                      "tensors each time it runs (no branching on state that changes in between)")
+
+
+def _saved_value(slot):
+    """A saved-value slot that, while it holds its call's _Region, recomputes first."""
+    def get(node):
+        value = slot.__get__(node)
+        while type(value) is _Region:
+            region = value
+            region.refill()
+            value = slot.__get__(node)
+            if value is region:
+                raise GraphError("cr.checkpoint: internal error, a node was not refilled")
+        return value
+    return property(get, slot.__set__)
+
+
+class _Stripped(Node):
+    """A node recorded in a checkpointed call, its saved values dropped: reading one runs
+    the call again (once, for all its nodes) and turns the node back into a plain Node."""
+
+    __slots__ = ()
+    args, raw, ans = _saved_value(_ARGS), _saved_value(_RAW), _saved_value(_ANS)
