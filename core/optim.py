@@ -10,9 +10,15 @@ An optimizer *algorithm* (what a plugin provides) is optax-shaped::
 ``param``, ``grad`` and the arrays in ``state`` are *raw* backend arrays (NumPy,
 torch, CuPy...).  ``update`` computes with Python operators and chainrule ops
 (``cr.sqrt``, ``cr.maximum``... accept raw arrays and return raw arrays), so one
-rule runs on every backend; it may update its state arrays in place (``m *= b1``)
-and returns ``step``, which the optimizer *adds* to the parameter in place.
-Nothing is recorded: optimizers run at raw-array speed.
+rule runs on every backend, and returns ``step``, which the optimizer *adds* to
+the parameter in place.  Nothing is recorded: optimizers run at raw-array speed.
+
+A step is all or nothing: ``update`` gets its own copy of the state dict (it may
+set keys, ``state["step"] += 1``) and must not write into ``param`` or ``grad``.
+An algorithm that writes into its state arrays (``m *= b1``) keeps the default
+``in_place = True`` and is handed copies of them; a pure one (``m = m * b1``, as
+the built-ins) sets ``in_place = False`` and saves that copy.  The new states and
+steps are committed only when every parameter's update has succeeded.
 
 The object users hold is the ``Optimizer`` that ``create`` returns: ``step()``,
 ``zero_grad()``, ``state_dict()`` / ``load_state_dict()`` (state keyed by
@@ -31,6 +37,8 @@ from . import pluginmanager
 from ._state import no_grad, enable_grad
 from .errors import ChainruleError, HyperparameterError, RegistryError
 from .tensor import Tensor, make
+from .dtypes import FLOATING as _FLOATING
+from .backend import backend_of_raw
 from .autodiff import bump_version
 
 
@@ -45,7 +53,9 @@ class Algorithm:
 
     Subclass it (override the three methods) or build one from functions:
     ``Algorithm(defaults={"lr": 0.1}, init=..., update=..., validate=...)``.
-    ``needs_hvp`` marks algorithms that use Hessian-vector products: the
+    ``in_place = False`` marks a pure ``update`` (it replaces state arrays rather
+    than writing into them; see the module docstring). ``needs_hvp`` marks
+    algorithms that use Hessian-vector products: the
     optimizer then calls ``hessian_refresh(state_count, hparams)`` and, when it
     answers True, puts a Hutchinson sample ``u * (H u)`` in
     ``state["hessian_sample"]`` before ``update`` (see ``Optimizer.step``).
@@ -53,6 +63,7 @@ class Algorithm:
 
     defaults = {}
     needs_hvp = False
+    in_place = True     # update() may write into the state's arrays: hand it copies
 
     def __init__(self, defaults=None, init=None, update=None, validate=None, doc=None):
         if defaults is not None:
@@ -159,6 +170,10 @@ def _named(params, start):
                             f"for parameter {name!r}")
         if not p.dtype.is_floating:
             raise TypeError(f"parameter {name!r} has dtype {p.dtype}; only floating tensors can be optimized")
+        if p._trace is not None or not p.is_leaf:
+            raise ValueError(f"can't optimize a non-leaf Tensor (parameter {name!r} is the result of an "
+                             "op, as in torch); pass the leaf tensors it was computed from, or "
+                             "x.detach().requires_grad_() for a new leaf")
         out.append((name, p))
     return out
 
@@ -207,10 +222,10 @@ class Optimizer:
 
     # --- the step --------------------------------------------------------
     def zero_grad(self, set_to_none=True):
-        """Reset every parameter's ``.grad`` to None."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.grad = None
+        """Reset every parameter's ``.grad``: to None (the default, as torch 2.x), or with
+        ``set_to_none=False`` to zeros written into the same array."""
+        from .nn.modules import reset_grads
+        reset_grads((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self, closure=None):
         """Apply one update to every parameter that has a ``.grad``; returns the closure's loss.
@@ -221,44 +236,99 @@ class Optimizer:
         function of the parameters, ``closure(*params) -> loss`` in this
         optimizer's parameter order; on refresh steps the optimizer takes a
         Hutchinson sample of the Hessian diagonal with ``cr.hvp`` through it.
+
+        All or nothing: every gradient is checked and every update computed (on
+        copies of the states) before any parameter or state changes, so a step that
+        raises (a bad gradient, a failing closure or algorithm) leaves the
+        parameters, the states and the step count as they were.
         """
-        algo = self.algorithm
-        loss = None
-        if algo.needs_hvp:
-            loss = self._hessian_samples(closure)
-        elif closure is not None:
-            with enable_grad():
-                loss = closure()
-        count, state, init, update = self._count, self.state, algo.init, algo.update
+        if self.algorithm.needs_hvp:
+            loss, samples = self._hessian_samples(closure)
+        else:
+            loss, samples = self._closure_loss(closure), {}
+        self._commit(self._staged_updates(samples))
+        return loss
+
+    def _closure_loss(self, closure):
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
+    def _staged_updates(self, samples):
+        """[(name, param, new state, step or None)] for every parameter with a gradient (or a
+        Hessian sample), computed without changing anything: states are updated on copies."""
+        algo, state, staged = self.algorithm, self.state, []
         # raw arrays only: nothing here is recorded, so no cr.no_grad() is needed
         for group in self.param_groups:
             hp = group
             if callable(group["lr"]):
                 hp = dict(group)
-                hp["lr"] = float(group["lr"](count))
+                hp["lr"] = float(group["lr"](self._count))
             for name, p in zip(group["param_names"], group["params"]):
-                g = p.grad
-                if g is None:
+                g, sample = p.grad, samples.get(name)
+                if g is None and sample is None:
                     continue
-                data = p._data
+                data, b = p._data, p._backend
                 st = state.get(name)
-                if st is None:
-                    st = state[name] = init(data, hp)
-                delta, new = update(g._data, st, data, hp)
-                if new is not st:
-                    state[name] = new
-                data += delta  # in place for numpy, torch and cupy arrays
-                if data is not p._data:  # an immutable array type: write it back
-                    p._backend.assign(p._data, data)
-                bump_version(p)
-        self._count = count + 1
-        return loss
+                work = algo.init(data, hp) if st is None else _copied_state(st, b, arrays=algo.in_place)
+                if sample is not None:
+                    work["hessian_sample"] = sample
+                delta = None
+                if g is not None:
+                    if type(g) is not Tensor or g._backend is not b or \
+                            b.shape(g._data) != b.shape(data) or b.dtype(g._data) != b.dtype(data):
+                        self._bad_grad(name, p, g)
+                    delta, work = algo.update(g._data, work, data, hp)
+                    if backend_of_raw(delta) is not b or b.shape(delta) != b.shape(data) \
+                            or b.dtype(delta) not in _FLOATING:
+                        self._bad_step(name, p, delta)
+                    if not getattr(getattr(data, "flags", None), "writeable", True):
+                        raise ValueError(f"parameter {name!r} holds a read-only array (a broadcast view?); "
+                                         "optimize a writable copy (x.copy()); nothing was updated")
+                staged.append((name, p, work, delta))
+        return staged
+
+    def _commit(self, staged):
+        """Write the staged states and steps (all checked: nothing here fails half-way)."""
+        for name, p, st, delta in staged:
+            self.state[name] = st
+            if delta is None:
+                continue
+            data = p._data
+            data += delta  # in place for numpy, torch and cupy arrays
+            if data is not p._data:  # an immutable array type: write it back
+                p._backend.assign(p._data, data)
+            bump_version(p)
+        self._count += 1
+
+    def _bad_grad(self, name, p, g):
+        """Raise naming how the gradient differs from its parameter (torch checks this when
+        .grad is assigned; here .grad is a plain attribute, so the step checks it)."""
+        if not isinstance(g, Tensor):
+            problem = f"is a {type(g).__name__}, not a Tensor"
+        elif g._backend is not p._backend:
+            problem = f"is on backend {g.backend!r} but the parameter on {p.backend!r}"
+        elif g.shape != p.shape:
+            problem = f"has shape {g.shape} but the parameter {p.shape}"
+        else:
+            problem = f"has dtype {g.dtype} but the parameter {p.dtype}"
+        raise ValueError(f"optimizer {self.name!r}: the gradient of parameter {name!r} {problem}; "
+                         "assign p.grad a tensor like p (or None), or let backward() compute it; "
+                         "nothing was updated")
+
+    def _bad_step(self, name, p, delta):
+        raise TypeError(f"optimizer {self.name!r} returned a step for parameter {name!r} that is not a "
+                        f"floating {p.backend} array of shape {p.shape} (got {type(delta).__name__} "
+                        f"{getattr(delta, 'shape', '')} {getattr(delta, 'dtype', '')}); its update() must "
+                        "return (step, state) with step shaped like the parameter; nothing was updated")
 
     def _hessian_samples(self, closure):
-        """u * (H u) with Rademacher u, for every parameter, on the algorithm's refresh steps."""
+        """(loss, {name: u * (H u)}) with Rademacher u, for the parameters of the groups the
+        algorithm refreshes on this step; nothing is stored here."""
         refresh = [g for g in self.param_groups if self.algorithm.hessian_refresh(self._count, g)]
         if not refresh:
-            return None
+            return None, {}
         if closure is None:
             raise TypeError(f"optimizer {self.name!r} estimates the Hessian diagonal on this step and "
                             "needs opt.step(closure) with closure(*params) -> loss, a pure function "
@@ -274,17 +344,10 @@ class Optimizer:
         if len(params) == 1:
             hvs = (hvs,)
         names = [n for g in self.param_groups for n in g["param_names"]]
-        groups_refreshed = {id(g) for g in refresh}
-        owner = {n: id(g) for g in self.param_groups for n in g["param_names"]}
+        refreshed = {n for g in refresh for n in g["param_names"]}
         with no_grad():
-            for name, p, u, hv in zip(names, params, us, hvs):
-                if owner[name] in groups_refreshed:
-                    st = self.state.get(name)
-                    if st is None:
-                        group = next(g for g in self.param_groups if id(g) == owner[name])
-                        st = self.state[name] = self.algorithm.init(p._data, group)
-                    st["hessian_sample"] = (u * hv)._data
-        return loss
+            samples = {name: (u * hv)._data for name, u, hv in zip(names, us, hvs) if name in refreshed}
+        return loss, samples
 
     # --- state -----------------------------------------------------------
     def _params_by_name(self):
@@ -385,6 +448,13 @@ class Optimizer:
         hp = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items()
                        if k not in ("params", "param_names"))
         return f"Optimizer({self.name!r}, {n} parameters, {hp})"
+
+
+def _copied_state(state, backend, arrays=True):
+    """A copy of a parameter's state for ``update``: the dict, and its arrays when ``arrays``."""
+    if not arrays:
+        return dict(state)
+    return {k: (v if _is_plain(v) else backend.copy(v)) for k, v in state.items()}
 
 
 def _is_plain(value):

@@ -3,6 +3,9 @@
 
 Each is an ``Algorithm``: ``init(param) -> state`` and ``update(grad, state,
 param, hp) -> (step, state)`` on raw arrays; ``step`` is added to the parameter.
+Each is a pure update (``in_place = False``): it sets keys of the state dict it
+is handed but never writes into the arrays in it, so the optimizer need not copy
+them to keep a failed step from changing anything.
 Hyperparameter names follow ``torch.optim``.  Matching torch 2.13 step by step
 (float64, tests/test_optim.py): sgd, rmsprop, adagrad, adam, adamw, adafactor.
 Checked against the papers' pseudo-code: lion, sophia, shampoo.
@@ -31,6 +34,7 @@ def _flag(hp, *names):
 class SGD(Algorithm):
     """g += wd*p;  buf = momentum*buf + (1-dampening)*g;  p -= lr*(g + momentum*buf if nesterov else buf)."""
 
+    in_place = False
     defaults = {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0,
                 "nesterov": False, "maximize": False}
 
@@ -57,9 +61,9 @@ class SGD(Algorithm):
             buf = state["momentum_buffer"]
             damp, started = hp["dampening"], state["step"]
             if started:
-                buf *= momentum
-            buf += grad if not (damp and started) else (1 - damp) * grad  # torch: buf_1 = g
-            state["step"] = started + 1
+                buf = buf * momentum
+            buf = buf + (grad if not (damp and started) else (1 - damp) * grad)  # torch: buf_1 = g
+            state["momentum_buffer"], state["step"] = buf, started + 1
             grad = grad + momentum * buf if hp["nesterov"] else buf
         return grad * -lr, state
 
@@ -69,6 +73,7 @@ class SGD(Algorithm):
 class RMSprop(Algorithm):
     """v = alpha*v + (1-alpha)*g^2;  p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps)."""
 
+    in_place = False
     defaults = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
                 "centered": False, "maximize": False}
 
@@ -90,20 +95,16 @@ class RMSprop(Algorithm):
         if hp["weight_decay"]:
             g = g + hp["weight_decay"] * param
         alpha = hp["alpha"]
-        v = state["square_avg"]
-        v *= alpha
-        v += (1 - alpha) * (g * g)
+        v = state["square_avg"] = state["square_avg"] * alpha + (1 - alpha) * (g * g)
         if hp["centered"]:
             mean = state["grad_avg"]
-            mean += (1 - alpha) * (g - mean)
+            mean = state["grad_avg"] = mean + (1 - alpha) * (g - mean)
             avg = cr.sqrt(v - mean * mean) + hp["eps"]
         else:
             avg = cr.sqrt(v) + hp["eps"]
         state["step"] += 1
         if hp["momentum"] > 0:
-            buf = state["momentum_buffer"]
-            buf *= hp["momentum"]
-            buf += g / avg
+            buf = state["momentum_buffer"] = state["momentum_buffer"] * hp["momentum"] + g / avg
             return buf * -hp["lr"], state
         return g / avg * -hp["lr"], state
 
@@ -113,6 +114,7 @@ class RMSprop(Algorithm):
 class Adagrad(Algorithm):
     """s += g^2;  p -= lr / (1 + (t-1)*lr_decay) * g / (sqrt(s) + eps)."""
 
+    in_place = False
     defaults = {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0,
                 "eps": 1e-10, "maximize": False}
 
@@ -129,8 +131,7 @@ class Adagrad(Algorithm):
             g = g + hp["weight_decay"] * param
         state["step"] += 1
         clr = hp["lr"] / (1 + (state["step"] - 1) * hp["lr_decay"])
-        s = state["sum"]
-        s += g * g
+        s = state["sum"] = state["sum"] + g * g
         return g / (cr.sqrt(s) + hp["eps"]) * -clr, state
 
 
@@ -142,13 +143,10 @@ def scale_by_adam(g, state, hp):
     state["step"] += 1
     t = state["step"]
     m, v = state["exp_avg"], state["exp_avg_sq"]
-    m += (1 - b1) * (g - m)
-    v *= b2
-    v += (1 - b2) * (g * g)
+    m = state["exp_avg"] = m + (1 - b1) * (g - m)
+    v = state["exp_avg_sq"] = v * b2 + (1 - b2) * (g * g)
     if hp["amsgrad"]:
-        vmax = state["max_exp_avg_sq"]
-        backend_of_raw(vmax).assign(vmax, cr.maximum(vmax, v))
-        v = vmax
+        v = state["max_exp_avg_sq"] = cr.maximum(state["max_exp_avg_sq"], v)
     denom = cr.sqrt(v) / math.sqrt(1 - b2 ** t) + hp["eps"]
     return m / denom / (1 - b1 ** t)
 
@@ -156,6 +154,7 @@ def scale_by_adam(g, state, hp):
 class Adam(Algorithm):
     """m, v = EMAs of g and g^2;  p -= lr * m_hat / (sqrt(v_hat) + eps); weight_decay is L2 (in g)."""
 
+    in_place = False
     defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
                 "amsgrad": False, "maximize": False}
 
@@ -194,6 +193,7 @@ class AdamW(Adam):
 class Lion(Algorithm):
     """Chen et al. 2023: p -= lr * (sign(b1*m + (1-b1)*g) + wd*p);  m = b2*m + (1-b2)*g."""
 
+    in_place = False
     defaults = {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.0, "maximize": False}
 
     def validate(self, hp):
@@ -211,8 +211,7 @@ class Lion(Algorithm):
         direction = cr.sign(b1 * m + (1 - b1) * g)
         if hp["weight_decay"]:
             direction = direction + hp["weight_decay"] * param
-        m *= b2
-        m += (1 - b2) * g
+        state["exp_avg"] = m * b2 + (1 - b2) * g
         return direction * -hp["lr"], state
 
 
@@ -235,6 +234,7 @@ class Adafactor(Algorithm):
     relative step rho_t = min(lr, 1/sqrt(t)) scaled by max(eps2, RMS(p)), update clipped
     to RMS <= d; no first moment; weight_decay decoupled."""
 
+    in_place = False
     defaults = {"lr": 1e-2, "beta2_decay": -0.8, "eps": (None, 1e-3), "d": 1.0,
                 "weight_decay": 0.0, "maximize": False}
 
@@ -275,13 +275,12 @@ class Adafactor(Algorithm):
         decay = param * (-hp["lr"] * hp["weight_decay"]) if hp["weight_decay"] else None
         if "row_var" in state:
             r, c = state["row_var"], state["col_var"]
-            r += w * (cr.mean(g * g, axis=-1, keepdims=True) - r)
-            c += w * (cr.mean(g * g, axis=-2, keepdims=True) - c)
+            r = state["row_var"] = r + w * (cr.mean(g * g, axis=-1, keepdims=True) - r)
+            c = state["col_var"] = c + w * (cr.mean(g * g, axis=-2, keepdims=True) - c)
             var = (r @ c) / cr.maximum(cr.mean(r, axis=-2, keepdims=True), eps1)
         else:
             v = state["variance"]
-            v += w * (g * g - v)
-            var = v
+            var = state["variance"] = v + w * (g * g - v)
         u = g / cr.sqrt(cr.maximum(var, eps1 * eps1))
         denom = max(1.0, _rms(u) / hp["d"])
         # torch decays p first, then adds the update: p_new = p*(1 - lr*wd) - alpha/denom * u
@@ -299,6 +298,7 @@ class Sophia(Algorithm):
     parameters in the optimizer's order) on refresh steps: steps 0, k, 2k, ...
     """
 
+    in_place = False
     defaults = {"lr": 1e-4, "betas": (0.965, 0.99), "rho": 0.04, "eps": 1e-12,
                 "weight_decay": 0.1, "hessian_interval": 10, "maximize": False}
     needs_hvp = True
@@ -320,13 +320,11 @@ class Sophia(Algorithm):
     def update(self, grad, state, param, hp):
         g = _signed(grad, hp)
         b1, b2 = hp["betas"]
-        m, h = state["exp_avg"], state["hessian"]
-        m *= b1
-        m += (1 - b1) * g
+        m = state["exp_avg"] = state["exp_avg"] * b1 + (1 - b1) * g
+        h = state["hessian"]
         sample = state.pop("hessian_sample", None)
         if sample is not None:
-            h *= b2
-            h += (1 - b2) * sample
+            h = state["hessian"] = h * b2 + (1 - b2) * sample
         state["step"] += 1
         ratio = cr.clip(m / cr.maximum(hp["rho"] * h, hp["eps"]), -1.0, 1.0)
         step = ratio * -hp["lr"]
@@ -366,6 +364,7 @@ class Shampoo(Algorithm):
     H_i += G_(i) G_(i)^T (from epsilon*I); every ``update_freq`` steps P_i = H_i^(-1/2k)
     via cr.eigh; p -= lr * G x_1 P_1 ... x_k P_k (for a matrix: L^-1/4 G R^-1/4)."""
 
+    in_place = False
     defaults = {"lr": 1e-1, "epsilon": 1e-4, "update_freq": 1, "weight_decay": 0.0, "maximize": False}
 
     def validate(self, hp):
@@ -398,8 +397,7 @@ class Shampoo(Algorithm):
         refresh = state["step"] % hp["update_freq"] == 0
         for i in range(k):
             mat, _ = _matricize(g, i)
-            stat = state[f"preconditioner_{i}"]
-            stat += mat @ cr.transpose(mat)
+            stat = state[f"preconditioner_{i}"] = state[f"preconditioner_{i}"] + mat @ cr.transpose(mat)
             if refresh:
                 state[f"inverse_root_{i}"] = _inverse_root(stat, 2 * k, hp["epsilon"] * 1e-6)
         state["step"] += 1
