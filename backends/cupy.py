@@ -125,6 +125,7 @@ def load(device=None):
         asarray=asarray, from_dlpack=from_dlpack, to_numpy=cp.asnumpy, shape=operator.attrgetter("shape"),
         dtype=lambda x: to_name[x.dtype], astype=lambda x, dtype: x.astype(cp_dtype(dtype), copy=False),
         copy=cp.copy, item=lambda x: x.item(), assign=lambda dst, src: cp.copyto(dst, src, casting="same_kind"),
+        shares_memory=cp.may_share_memory, owns_memory=lambda x: x.base is None,
         iadd=inplace(cp.add), isub=inplace(cp.subtract), imul=inplace(cp.multiply), idiv=inplace(cp.true_divide),
         zeros=lambda shape, dtype: cp.zeros(shape, cp_dtype(dtype)),
         ones=lambda shape, dtype: cp.ones(shape, cp_dtype(dtype)),

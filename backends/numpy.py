@@ -104,6 +104,8 @@ def load(device=None):
         array_types=(np.ndarray, np.generic),
         asarray=asarray, to_numpy=np.asarray, shape=operator.attrgetter("shape"), dtype=dtype, astype=astype,
         copy=np.copy, item=lambda x: x.item(), assign=assign,
+        shares_memory=np.may_share_memory,
+        owns_memory=lambda x: x.base is None and x.flags.writeable,
         iadd=inplace(np.add), isub=inplace(np.subtract), imul=inplace(np.multiply),
         idiv=inplace(np.true_divide),
         zeros=lambda shape, dtype: np.zeros(shape, np_dtype(dtype)),

@@ -458,6 +458,8 @@ def load(device=None):
         asarray=asarray, to_numpy=to_numpy, from_dlpack=from_dlpack,
         shape=lambda x: tuple(x.shape), dtype=dtype,
         astype=lambda x, dtype: x.to(tdtype(dtype)), copy=torch.clone, item=lambda x: x.item(),
+        shares_memory=lambda x, y: x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr(),
+        owns_memory=lambda x: not x._is_view(),
         assign=assign, iadd=inplace("add_"), isub=inplace("sub_"), imul=inplace("mul_"),
         idiv=inplace("div_"),
         zeros=lambda shape, dtype: torch.zeros(tuple(shape), dtype=tdtype(dtype), device=dev),

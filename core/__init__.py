@@ -23,7 +23,7 @@ from .ops import (add, subtract, multiply, divide, power, negative, exp, log, lo
                   permute_dims, transpose, broadcast_to, expand_dims, squeeze, flatten, concat,
                   stack, split, take, getitem, astype, stop_gradient, greater, greater_equal, less,
                   less_equal, equal, not_equal, logical_and, logical_or, logical_not, isfinite,
-                  isnan, eigh, qr)
+                  isnan, eigh, qr, clone)
 from .transforms import (grad, value_and_grad, vjp, jvp, jacfwd, jacrev, hessian, hvp, checkpoint)
 from .gradcheck import gradcheck
 from . import _methods
@@ -62,7 +62,7 @@ __all__ = sorted([
     "minimum", "clip", "where", "matmul", "sum", "mean", "max", "min", "prod", "var", "std",
     "logsumexp", "argmax", "argmin", "any", "all", "reshape", "permute_dims", "transpose",
     "broadcast_to", "expand_dims", "squeeze", "flatten", "concat", "stack", "split", "take",
-    "getitem", "astype", "stop_gradient", "greater", "greater_equal", "less", "less_equal", "equal",
+    "getitem", "astype", "stop_gradient", "clone", "greater", "greater_equal", "less", "less_equal", "equal",
     "not_equal", "logical_and", "logical_or", "logical_not", "isfinite", "isnan", "eigh", "qr",
     "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp", "checkpoint",
     "gradcheck", "backends", "plugins", "optim", "init", "schedules", "testing", "hookimpl",

@@ -2,7 +2,8 @@
 from . import ops
 from .tensor import Tensor, make
 from . import inplace
-from .autodiff import backprop, LeafNode
+from .autodiff import backprop, take_owned, LeafNode
+from ._state import no_grad
 from .errors import GraphError, ShapeError
 
 
@@ -53,7 +54,7 @@ def install():
     T.T = property(lambda self: ops.permute_dims(self, tuple(reversed(range(self.ndim)))))
     T.mT = property(lambda self: ops.transpose(self))
     T.detach = ops.stop_gradient
-    T.clone = lambda self: self + 0 if self.dtype.is_floating else ops.stop_gradient(self)
+    T.clone = ops.clone
     T.backward = _backward
 
 
@@ -92,10 +93,17 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
         leaves = {self._node: g}
     else:  # rules on raw arrays record nothing; tensor rules run under no_grad in _run_vjp
         leaves = backprop(self._node, g, create_graph=create_graph, retain_graph=retain_graph)
-    for leaf, ct in leaves.items():
+    del g   # so that a cotangent nothing else holds can become a .grad without a copy
+    for leaf, ct in take_owned(leaves).items():
         t = leaf.ref() if leaf.ref is not None else None
         if t is None:
             continue
         if type(ct) is not Tensor:
             ct = make(ct, t._backend)
-        t.grad = ct if t.grad is None else t.grad + ct
+        if t.grad is None:
+            t.grad = ct
+        elif create_graph or type(t.grad) is not Tensor or t.grad._node is not None:
+            t.grad = t.grad + ct
+        else:   # accumulate into the array the tensor owns, as torch does
+            with no_grad():
+                t.grad += ct

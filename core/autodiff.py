@@ -20,6 +20,7 @@ requiring grad this is a short loop and one kernel call.
 """
 import heapq
 import itertools
+import sys
 import weakref
 
 from ._state import state, enable_grad, no_grad
@@ -60,11 +61,86 @@ _sequence = itertools.count()
 _clock = 0
 
 
+class Version:
+    """The version counter of one piece of memory, shared by every tensor that views it.
+
+    Created lazily: a tensor's ``_counter`` is None until it is first aliased (a view,
+    ``detach()``) or modified in place, so an ordinary op pays nothing for it.
+
+    clock      the engine clock at the last in-place change of this memory (0: never)
+    producers  nodes whose saved output (``ans``) is this memory: copied before the
+               first write, so their rules still see the value they computed
+    views      the live differentiable views of this memory (a WeakSet), whose nodes
+               are re-derived from their base when an in-place op changes its graph
+    """
+
+    __slots__ = ("clock", "producers", "views")
+
+    def __init__(self):
+        self.clock = 0
+        self.producers = []
+        self.views = weakref.WeakSet()
+
+
+def version_of(x):
+    """x's shared version counter, created on first need (with x's producer recorded)."""
+    version = x._counter
+    if version is None:
+        version = x._counter = Version()
+        node = x._node
+        if type(node) is Node and node.ans is x._data:
+            version.producers.append(node)
+    return version
+
+
+def will_write(x):
+    """Call before any in-place write into x's memory: saved outputs get their own copy."""
+    version = version_of(x)
+    for node in version.producers:
+        if node.args is not None and node.ans is not None:
+            node.ans = x._backend.copy(node.ans)
+    version.producers.clear()
+    return version
+
+
 def bump_version(x):
-    """Record an in-place change of x (called by every in-place op)."""
+    """Record an in-place change of x's memory (called by every in-place op, after writing)."""
     global _clock
     _clock += 1
-    x._version = _clock
+    version_of(x).clock = _clock
+
+
+def take_owned(leaves):
+    """Empty ``{leaf: cotangent}`` into a new dict whose arrays nothing else refers to:
+    what a ``.grad`` (and what ``cr.grad`` returns) must be.
+
+    A cotangent the walk made fresh and handed to this leaf alone is kept; one that is a
+    view (``sum``'s broadcast), shared (``add`` hands its cotangent to both inputs) or
+    held by someone else (``backward(grad=g)``) is copied.  As in torch's
+    AccumulateGrad, "nothing else refers to it" is read off the reference count, once
+    the cotangent is popped: the local variable and getrefcount's argument, no more.
+    """
+    out = {}
+    while leaves:
+        leaf, ct = leaves.popitem()
+        if type(ct) is Tensor:
+            if sys.getrefcount(ct) > 2 or not _exclusive(ct._data, ct._backend):
+                ct = _ops().clone(ct)
+        else:
+            b = _backends.backend_of_raw(ct)
+            if not _exclusive(ct, b):
+                ct = b.copy(ct)
+        out[leaf] = ct
+    return out
+
+
+def _exclusive(raw, backend):
+    """Is ``raw`` its own memory (no view), held only by its one owner (take_owned's
+    variable or the Tensor's slot), this parameter and getrefcount's argument?
+    Backends without ``owns_memory`` always copy."""
+    return ("owns_memory" not in backend.missing and backend.owns_memory(raw)
+            and sys.getrefcount(raw) <= 3)
+
 
 
 class LeafNode:
@@ -178,12 +254,15 @@ def _run_vjp(node, g, create_graph):
 
 
 def _check_versions(node):
+    if node.op.view:   # a view's rule reads shapes, never the values it was given
+        return
     for i, a in enumerate(node.args):
-        if type(a) is Tensor and a._version > node.stamp:
+        if type(a) is Tensor and a._counter is not None and a._counter.clock > node.stamp:
             raise InplaceError(
                 f"argument {i} of {node.op.name!r} was saved for backward and then modified in "
-                f"place (by an in-place op such as +=, add_ or x[i] = v); compute it out of place "
-                "(y = x + 1 instead of x += 1) or clone it before modifying")
+                f"place (by an in-place op such as +=, add_ or x[i] = v, on it or on a view or "
+                f"detach() of the same memory); compute it out of place (y = x + 1 instead of "
+                "x += 1) or clone() it before modifying")
 
 
 def _fit(ct, ref):
@@ -265,12 +344,29 @@ def bind(op, args, params):
         if type(out) is Tensor:   # a forward that moved backends (.to)
             backend, out = out._backend, out._data
     if record and state.grad_enabled and op.differentiable:
-        return make(out, backend, Node(
+        result = make(out, backend, Node(
             op, args, params, out,
             tuple([a._node if type(a) is Tensor else None for a in args]), _clock, None, raw))
-    if type(out) is tuple:
+    elif type(out) is tuple:
         return tuple(make(o, backend) for o in out)
-    return make(out, backend)
+    else:
+        result = make(out, backend)
+    if op.view:
+        _share_memory(result, args[0], op, params)
+    return result
+
+
+def _share_memory(view, source, op, params):
+    """``view`` came out of a view op on ``source``: if it really shares source's memory,
+    it shares its version counter; a differentiable view also remembers its base and
+    the ops that lead there, so an in-place change can rebase the base's graph."""
+    b = source._backend
+    if "shares_memory" in b.missing or b.shares_memory(view._data, source._data):
+        version = view._counter = version_of(source)
+        if op.differentiable:
+            base, chain = source._view or (source, ())
+            view._view = (base, chain + ((op, params),))
+            version.views.add(view)
 
 
 def _bind_raw(op, args, params):

@@ -29,6 +29,9 @@ KERNELS = {
     "copy": "copy(x) -> a new array with x's values",
     "item": "item(x) -> the Python scalar of a one-element array",
     "assign": "assign(dst, src) -> None; writes src (broadcast) into dst in place",
+    # optional memory facts; without them the engine assumes the worst (shared, not owned)
+    "shares_memory": "shares_memory(x, y) -> bool; may x and y overlap in memory",
+    "owns_memory": "owns_memory(x) -> bool; x is no view of another array (it owns its buffer)",
     # optional in-place arithmetic (optimizers' hot path); without them the engine
     # computes out of place and assigns
     "iadd": "iadd(x, y) -> None; x += y in place", "isub": "isub(x, y) -> None; x -= y in place",

@@ -1,116 +1,186 @@
-"""In-place updates with version counters.
+"""In-place updates, as torch does them.
 
-Without recording (no grad needed, or under no_grad, as optimizers run) the new
-value is written into the tensor's own buffer.  When the tensor is part of a
-recorded graph, the update is recorded like ``x = x + y`` and the tensor is
-rebased onto the new node; every in-place change bumps ``_version`` so a
-backward that saved the old value raises instead of using the new one.
+What an in-place op changes is memory, not a Tensor object: every tensor viewing
+that memory (a slice, reshape, transpose, ``detach()``) shares one version counter
+(``autodiff.Version``).  So a backward whose rule saved any alias raises instead of
+reading the new values, and an op's saved output is copied before it is overwritten.
+
+Without recording (nothing needs a gradient, or under ``no_grad`` as optimizers
+run) the new value is written straight into the memory.  When a gradient is
+involved the update is recorded like ``x = f(x, y)`` and the graph is rebased:
+x's node becomes the new one; when x is a view, its base's node becomes "the base
+with this region replaced" (torch's CopySlices), and every view of that base
+re-derives its node from the new base, so no alias keeps a stale graph.
 """
-from ._state import state
-from .errors import DTypeError, GraphError, InplaceError
+from ._state import state, enable_grad
+from .errors import BackendError, DTypeError, GraphError, InplaceError
 from .tensor import Tensor, make
-from .autodiff import bump_version
+from .autodiff import LeafNode, bump_version, version_of, will_write
 
 
 def _check_target(x, opname):
     if x._trace is not None:
         raise InplaceError(f"{opname}: values traced by a transform cannot be modified in place; "
                            "write x = x + y instead")
-    from .autodiff import LeafNode
-    if isinstance(x._node, LeafNode) and state.grad_enabled:
+    if not state.grad_enabled:
+        return
+    if isinstance(x._node, LeafNode):
         raise InplaceError(f"{opname}: a leaf tensor that requires grad cannot be modified in "
                            "place while recording; do it under `with cr.no_grad():` (as "
                            "optimizers do) or use x = x + y")
+    if x._view is not None and isinstance(x._view[0]._node, LeafNode):
+        raise InplaceError(f"{opname}: x is a view (slice, reshape, transpose...) of a leaf tensor "
+                           "that requires grad, and such a leaf cannot be modified in place while "
+                           "recording; do it under `with cr.no_grad():` or work on a clone()")
 
 
-def _commit(x, new, opname):
-    """Write ``new`` (a Tensor with x's shape) into x and bump its version."""
+def _check_no_overlap(x, opname):
+    """A broadcast view has elements sharing one memory location: writing it is ambiguous."""
+    if x._view is None or not any(op.name == "broadcast_to" for op, _ in x._view[1]):
+        return
+    positions = _positions(*x._view)
+    b = x._backend
+    import numpy as np   # only on this rare path
+    if len(np.unique(b.to_numpy(positions))) != x.size:
+        raise InplaceError(f"{opname}: more than one element of this tensor refers to the same "
+                           "memory location (it is a broadcast_to view); clone() it before "
+                           "modifying it in place")
+
+
+def _records(x, other):
+    """Must this update be recorded?  When a gradient flows through x, its base or other."""
+    if not state.grad_enabled:
+        return type(other) is Tensor and other._trace is not None
+    if x._node is not None:
+        return True
+    if type(other) is Tensor and (other._node is not None or other._trace is not None):
+        return True
+    return x._view is not None and x._view[0]._node is not None
+
+
+def _write(x, write):
+    """The one way memory changes: protect saved outputs, write, bump the version."""
+    will_write(x)
+    write()
+    bump_version(x)
+
+
+def _cast_for(x, new, opname):
+    """new's raw array in x's dtype (an in-place op cannot change the dtype)."""
     if new.shape != x.shape:
         raise GraphError(f"{opname}: the result has shape {new.shape} but the tensor has shape "
                          f"{x.shape}; an in-place op cannot change the shape")
-    if new.dtype != x.dtype:
-        if x.dtype.is_floating or not new.dtype.is_floating:
-            new_data = x._backend.astype(new._data, x.dtype)
-        else:
-            raise DTypeError(f"{opname}: result dtype {new.dtype} cannot be stored in a "
-                             f"{x.dtype} tensor in place; use x = x.astype(...) op ... instead")
-    else:
-        new_data = new._data
-    old_node = x._node
-    if new._node is not None:  # recorded: x now stands for the new node's output
-        _protect_saved_output(x)  # its rule still needs the old value
-        node = new._node
-        # the new node saw x before the update: give it a copy of that value
-        before = make(x._backend.copy(x._data), x._backend, old_node)
-        node.args = tuple(before if a is x else a for a in node.args)
-        if node.raw is not None:
-            node.raw = [a._data if type(a) is Tensor else a for a in node.args]
-        node.ans = x._data  # the node's output is now x's buffer
-        x._node = node
-    x._backend.assign(x._data, new_data)
-    bump_version(x)
+    if new.dtype == x.dtype:
+        return new._data
+    if x.dtype.is_floating or not new.dtype.is_floating:
+        return x._backend.astype(new._data, x.dtype)
+    raise DTypeError(f"{opname}: result dtype {new.dtype} cannot be stored in a "
+                     f"{x.dtype} tensor in place; use x = x.astype(...) op ... instead")
+
+
+def _commit(x, new, opname):
+    """Write ``new`` (a Tensor with x's shape) into x; rebase the graph if new was recorded."""
+    new_data = _cast_for(x, new, opname)
+    if new._trace is not None:
+        raise InplaceError(f"{opname}: the new value is traced by a transform but the tensor is "
+                           "not; write x = x + y (a new tensor) instead of updating x in place")
+    node = new._node
+    if node is None:
+        _write(x, lambda: x._backend.assign(x._data, new_data))
+        return x
+    version = version_of(x)
+    _save_before_write(node, version)   # the new node must see the values before the write
+    base = x
+    if x._view is not None:             # rebase the base: its region now holds new
+        base, chain = x._view
+        from . import ops
+        before = make(base._backend.copy(base._data), base._backend, base._node)
+        flat = ops.reshape(before, (-1,))
+        updated = ops.index_update(flat, ops.reshape(new, (-1,)), index=(_positions(base, chain),))
+        node = ops.reshape(updated, base.shape)._node
+    _write(x, lambda: x._backend.assign(x._data, new_data))
+    node.ans = base._data               # the node's output is now base's memory
+    version.producers.append(node)
+    base._node = node
+    _rederive_views(base, version)
     return x
+
+
+def _save_before_write(node, version):
+    """Arguments of ``node`` that live in the memory about to change are replaced by
+    copies holding their current values (and their graphs)."""
+    args = list(node.args)
+    for i, a in enumerate(args):
+        if type(a) is Tensor and a._counter is version:
+            args[i] = make(a._backend.copy(a._data), a._backend, a._node)
+    node.args = tuple(args)
+    if node.raw is not None:
+        node.raw = [a._data if type(a) is Tensor else a for a in node.args]
+
+
+def _positions(base, chain):
+    """For each element of the view base -> chain, its flat position in base: the view
+    ops applied to arange(base.size), so layout and copies never matter."""
+    b = base._backend
+    index = b.reshape(b.arange(0, base.size, 1, "int64"), base.shape)
+    for op, params in chain:
+        index = op.run_raw(b, (index,), params)
+    return b.reshape(index, (-1,))
+
+
+def _rederive_views(base, version):
+    """After base's graph changed, every live view of it takes its node from the new base."""
+    with enable_grad():
+        for view in list(version.views):
+            if view._view is None or view._view[0] is not base:
+                continue
+            t = base
+            for op, params in view._view[1]:
+                t = op.fn(t, **params)
+            view._node = t._node
 
 
 def apply(x, fn, other, opname, kernel=None):
     """x <- fn(x, other), in place: recorded when a gradient needs it, else a kernel
-    writing straight into x's buffer (the optimizers' path)."""
+    writing straight into x's memory (the optimizers' path)."""
     _check_target(x, opname)
-    recorded = type(other) is Tensor and (other._node is not None or other._trace is not None)
-    if (state.grad_enabled and (x._node is not None or recorded)) or kernel is None \
-            or kernel in x._backend.missing or recorded:
-        return _commit(x, fn(x, other), opname)
+    _check_no_overlap(x, opname)
     b = x._backend
+    if _records(x, other) or kernel is None or kernel in b.missing:
+        return _commit(x, fn(x, other), opname)
     if type(other) is Tensor:
         if other._backend is not b:
-            from . import autodiff
-            autodiff._mixed_backends(fn, (x, other))
+            raise BackendError(f"{opname}: the tensors live on different backends ({x.backend}, "
+                               f"{other.backend}); move one with .to({x.backend!r}) first")
         other = other._data
-    _protect_saved_output(x)
-    try:
-        getattr(b, kernel)(x._data, other)
-    except TypeError as exc:  # numpy's casting="same_kind" refusal, say float into int
-        raise DTypeError(f"{opname}: cannot store the result in a {x.dtype} tensor in place "
-                         f"({exc}); cast first or compute out of place") from None
-    bump_version(x)
+
+    def write():
+        try:
+            getattr(b, kernel)(x._data, other)
+        except TypeError as exc:  # numpy's casting="same_kind" refusal, say float into int
+            raise DTypeError(f"{opname}: cannot store the result in a {x.dtype} tensor in place "
+                             f"({exc}); cast first or compute out of place") from None
+    _write(x, write)
     return x
-
-
-def _protect_saved_output(x):
-    """x's own producer node saved x's buffer as its output; keep a copy for it."""
-    from .autodiff import Node
-    node = x._node
-    if isinstance(node, Node) and node.ans is x._data:
-        node.ans = x._backend.copy(x._data)
 
 
 def copy_(x, value):
-    """Overwrite x's values with ``value`` (broadcast), in place."""
-    _check_target(x, "copy_")
-    if type(value) is Tensor:
-        if value._backend is not x._backend:
-            value = value.to(x.backend)
-        if value._node is not None and state.grad_enabled:
-            from . import ops
-            return _commit(x, ops.broadcast_to(value, x.shape) + 0, "copy_")
-        x._backend.assign(x._data, value._data)
-    else:
-        x._backend.assign(x._data, value)
-    bump_version(x)
+    """Overwrite x's values with ``value`` (broadcast), in place; differentiable in both,
+    like ``x[...] = value``."""
+    if type(value) is Tensor and value._backend is not x._backend:
+        value = value.to(x.backend)
+    setitem(x, Ellipsis, value, "copy_")
     return x
 
 
-def setitem(x, index, value):
+def setitem(x, index, value, opname="__setitem__"):
     """``x[index] = value``; differentiable in x (zeroed at index) and in value."""
-    _check_target(x, "__setitem__")
+    _check_target(x, opname)
+    _check_no_overlap(x, opname)
     from . import ops
-    needs_graph = state.grad_enabled and (x._node is not None or
-                                          (type(value) is Tensor and value._node is not None))
-    if not needs_graph:
-        v = value._data if type(value) is Tensor else value
-        x._backend.setitem(x._data, ops.shape.normalize_index(index), v)
-        bump_version(x)
-        return
     idx = ops.shape.normalize_index(index)
-    new = ops.index_update(x, value, index=idx)
-    _commit(x, new, "__setitem__")
+    if _records(x, value):
+        _commit(x, ops.index_update(x, value, index=idx), opname)
+        return
+    v = value._data if type(value) is Tensor else value
+    _write(x, lambda: x._backend.setitem(x._data, idx, v))

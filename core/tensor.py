@@ -9,8 +9,11 @@ Fields (slots, for a fast path):
   _trace    None, or the transform (JVPTrace / VJPTrace) whose value this is
   _primal   when traced: the same value one level down
   _tangent  when traced by a JVPTrace: the tangent (a lower-level value)
-  _version  the engine clock at this tensor's last in-place change (0: never);
-            backward compares it with the clock when a node saved it
+  _counter  None, or the Version shared by every tensor viewing this memory: the
+            engine clock at its last in-place change, which backward compares with
+            the clock when a node saved it (see autodiff.Version)
+  _view     for a differentiable view (slice, reshape, transpose...): (base, chain),
+            the tensor whose memory it views and the (op, params) that lead there
   grad      accumulated gradient of an eager leaf (None until the first backward)
 """
 
@@ -20,7 +23,7 @@ from .dtypes import ALL as _DTYPES  # noqa: E402
 
 class Tensor:
     __slots__ = ("_data", "_backend", "_node", "_trace", "_primal", "_tangent",
-                 "_version", "grad", "__weakref__")
+                 "_counter", "_view", "grad", "__weakref__")
     __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
 
     # Construction is through cr.tensor / ops; _make is the fast internal path.
@@ -59,6 +62,12 @@ class Tensor:
     def backend(self):
         """The backend's name (``"numpy"``, ``"torch:cuda:0"``...)."""
         return self._backend.name
+
+    @property
+    def _version(self):
+        """How many times this tensor's memory was changed in place, as an increasing
+        stamp (0: never); as torch's ``x._version``, shared by all views of the memory."""
+        return 0 if self._counter is None else self._counter.clock
 
     @property
     def requires_grad(self):
@@ -167,6 +176,7 @@ def make(data, backend, node=None):
     t._trace = None
     t._primal = None
     t._tangent = None
-    t._version = 0
+    t._counter = None
+    t._view = None
     t.grad = None
     return t

@@ -306,6 +306,12 @@ def _kernel_cases():
         return x, y
     add("copy", "values", lambda k, x: k.copy(x), a(3, 2))
     add("copy", "is independent", copy_independent, a(3))
+    add("shares_memory", "a slice of x", lambda k, x: k.shares_memory(k.getitem(x, (slice(1, 3),)), x), a(4))
+    add("shares_memory", "a reshape of x", lambda k, x: k.shares_memory(k.reshape(x, (6,)), x), a(3, 2))
+    add("shares_memory", "a copy of x", lambda k, x: k.shares_memory(k.copy(x), x), a(3))
+    add("owns_memory", "a new array", lambda k, x: k.owns_memory(k.copy(x)), a(3))
+    add("owns_memory", "a slice", lambda k, x: k.owns_memory(k.getitem(x, (slice(1, 3),))), a(4))
+    add("owns_memory", "a transpose", lambda k, x: k.owns_memory(k.transpose(x, (1, 0))), a(3, 2))
     add("item", "0-d float", lambda k, x: k.item(x), np.array(2.5))
     add("item", "1-element int", lambda k, x: k.item(x), np.array([7]))
     add("item", "bool", lambda k, x: k.item(x), np.array(True))
@@ -624,7 +630,23 @@ def _random_checks():
             return "permutation(50) returned the identity"
         return None
 
-    return [("seed", "reproducible", seeded), ("normal", "moments dtype shape", normal),
+    def snapshot(k):
+        if "rng_state" in k.missing or "set_rng_state" in k.missing:
+            raise Skip(f"backend {k.name!r} has no rng_state/set_rng_state (optional: without "
+                       "them cr.checkpoint refuses functions computed on it)")
+        k.seed(0)
+        k.uniform((2,), "float32")
+        state = k.rng_state()
+        first = k.to_numpy(k.uniform((4,), "float64"))
+        if k.rng_state() == state:
+            return "rng_state() did not change after a draw"
+        k.set_rng_state(state)
+        if not np.array_equal(k.to_numpy(k.uniform((4,), "float64")), first):
+            return "set_rng_state(rng_state()) does not replay the same draws"
+        return None
+
+    return [("rng_state", "replays", snapshot), ("set_rng_state", "replays", snapshot),
+            ("seed", "reproducible", seeded), ("normal", "moments dtype shape", normal),
             ("uniform", "range and mean", uniform), ("randint", "range and dtype", randint),
             ("permutation", "is a permutation", permutation)]
 

@@ -86,12 +86,16 @@ def test_backend_of_raw_tells_devices_apart():
     assert backend_of_raw(np.zeros(2)).name == "numpy"
 
 
-def test_to_moves_zero_copy_on_cpu_and_back():
+def test_to_copies_between_backends_and_back():
     x = cr.tensor([1.0, 2.0, 3.0])
     y = x.to("torch")
     assert y.backend == "torch" and y.dtype == cr.float32
-    assert np.shares_memory(x.numpy(), y.numpy())   # DLPack: no copy between NumPy and torch CPU
+    assert not np.shares_memory(x.numpy(), y.numpy())   # a copy, as SPEC says
+    y += 1.0                                            # so an in-place change stays on its side
+    assert x.tolist() == [1.0, 2.0, 3.0]
     z = y.to("numpy")
+    z -= 1.0
+    assert y.tolist() == [2.0, 3.0, 4.0]
     assert z.backend == "numpy" and np.array_equal(z.numpy(), [1.0, 2.0, 3.0])
     for dtype in ("bool", "int32", "int64", "float16", "bfloat16", "float64"):
         v = cr.tensor([1, 0, 1], dtype=dtype)

@@ -9,5 +9,6 @@ from .linalg import matmul, eigh, qr
 from .elementwise import (add, subtract, multiply, divide, power, negative, exp, log, log1p, expm1,
                           sqrt, abs, sign, sin, cos, tan, tanh, erf, floor, maximum, minimum, where,
                           clip, astype, greater, greater_equal, less, less_equal, equal, not_equal,
-                          logical_and, logical_or, logical_not, isfinite, isnan, stop_gradient)
+                          logical_and, logical_or, logical_not, isfinite, isnan, stop_gradient,
+                          clone)
 from . import moves  # noqa: E402,F401  (to_backend)

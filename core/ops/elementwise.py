@@ -5,7 +5,7 @@ are per argument, so ``x * 2.0`` never computes a gradient for the 2.0.
 """
 import math
 
-from .registry import register
+from .registry import register, on_kernels
 from ..dtypes import FLOATING
 
 # ----------------------------------------------------------------- arithmetic
@@ -137,12 +137,22 @@ def clip(x, min=None, max=None):
     return _clip(x, lo=min, hi=max)
 
 
+@on_kernels
+def _astype_forward(k, x, dtype):
+    """A new array, as NumPy's astype: a cast to x's own dtype copies too (never aliases x)."""
+    return k.copy(x) if k.dtype(x) == dtype else k.astype(x, dtype)
+
+
 astype_op = register(
-    "astype", "astype",
+    "astype", _astype_forward,
     # the engine casts the cotangent back to x's dtype; no gradient into integers
     vjp=lambda ans, x, dtype: lambda g: g if dtype in FLOATING else None,
     jvp=lambda t, ans, x, dtype: astype_op(t[0], dtype=dtype) if dtype in FLOATING else None,
     raw_rules=True)
+
+
+clone = register("clone", "copy", vjp=lambda ans, x: lambda g: g, jvp="linear", raw_rules=True,
+                 doc="A copy of x in memory of its own; differentiable (the gradient is g).")
 
 
 def astype(x, dtype):
@@ -167,5 +177,5 @@ logical_or = register("logical_or", "logical_or")
 logical_not = register("logical_not", "logical_not")
 isfinite = register("isfinite", "isfinite")
 isnan = register("isnan", "isnan")
-stop_gradient = register("stop_gradient", lambda x: x, doc=(
+stop_gradient = register("stop_gradient", lambda x: x, view=True, doc=(
     "The value of x, treated as a constant by every transform and by backward."))

@@ -5,16 +5,17 @@ from ..tensor import make
 
 
 def _to_forward(x, target):
-    """Zero-copy where the devices allow (NumPy <-> torch CPU, CuPy <-> torch CUDA): the
-    result may share memory with x.  Else through NumPy."""
+    """A copy on the target backend (never shared memory, as SPEC says: an in-place change
+    of either side must not reach the other).  DLPack where the devices allow (CuPy <->
+    torch CUDA), else through NumPy; then one copy, since both may share the source."""
     dst = _backends.load(target)
     from_dlpack = getattr(dst.namespace, "from_dlpack", None)
     if from_dlpack is not None and hasattr(x._data, "__dlpack__"):
         try:
-            return make(from_dlpack(x._data), dst)
+            return make(dst.copy(from_dlpack(x._data)), dst)
         except Exception:  # another device, a read-only array, a dtype DLPack lacks
             pass
-    return make(dst.asarray(x._backend.to_numpy(x._data), None), dst)
+    return make(dst.copy(dst.asarray(x._backend.to_numpy(x._data), None)), dst)
 
 
 def _source(x):

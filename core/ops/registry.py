@@ -26,6 +26,12 @@ jvp
     summed, or ``"linear"`` when the op is linear in its arguments (the JVP is
     the op applied to the tangents).
 
+view
+    ``view=True`` says the output may share memory with the first argument (reshape,
+    slicing, transposes, ``detach``): when the backend reports that it does, the two
+    share one version counter, and an in-place change through either is seen by
+    every rule that saved the other.  A view's VJP must read only shapes.
+
 Rules are written with chainrule ops, so a gradient of a gradient is just
 more tracing.  Broadcasting is undone and dtypes restored once, by the engine,
 not in each rule.  Cotangents ``g``, tangents ``x_dot``, output ``ans``.
@@ -49,7 +55,7 @@ class Op:
     """A registry entry. ``fn`` is the public function that applies it."""
 
     __slots__ = ("name", "kernel", "kforward", "forward", "vjp", "vjps", "jvp", "jvps", "linear",
-                 "differentiable", "raw_rules", "provider", "fn", "composite", "__dict__")
+                 "differentiable", "raw_rules", "view", "provider", "fn", "composite", "__dict__")
 
     def __repr__(self):
         return f"<op {self.name} from {self.provider}>"
@@ -141,7 +147,7 @@ def on_kernels(forward):
 
 
 def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rules=False,
-             replace=False, provider="chainrule", doc=None):
+             view=False, replace=False, provider="chainrule", doc=None):
     """Register an op; returns its public function (see the module docstring).
 
     >>> import chainrule as cr
@@ -161,7 +167,7 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
         differentiable = name not in NON_DIFFERENTIABLE
     op = Op()
     op.name, op.provider = name, provider
-    op.differentiable, op.raw_rules = differentiable, raw_rules
+    op.differentiable, op.raw_rules, op.view = differentiable, raw_rules, view
     op.kforward = None
     if isinstance(forward, str):
         if forward not in KERNELS:

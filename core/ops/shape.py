@@ -6,7 +6,7 @@ from ..errors import ShapeError, DTypeError
 
 _reshape = register("reshape", "reshape",
                     vjp=lambda ans, x, shape: lambda g: _reshape(g, shape=shape_of(x)),
-                    jvp="linear", raw_rules=True)
+                    jvp="linear", raw_rules=True, view=True)
 
 
 def reshape(x, shape):
@@ -24,7 +24,7 @@ def _inverse(axes):
 
 _permute = register("permute_dims", "transpose",
                     vjp=lambda ans, x, axes: lambda g: _permute(g, axes=_inverse(axes)),
-                    jvp="linear", raw_rules=True)
+                    jvp="linear", raw_rules=True, view=True)
 
 
 def permute_dims(x, axes):
@@ -58,13 +58,13 @@ def _swap_last(k, x):
 
 matrix_transpose = register("matrix_transpose", _swap_last,
                             vjp=lambda ans, x: lambda g: matrix_transpose(g),
-                            jvp="linear", raw_rules=True,
+                            jvp="linear", raw_rules=True, view=True,
                             doc="Swap the last two axes (Array API ``matrix_transpose``).")
 
 
 # broadcast_to's cotangent is g itself: the engine's unbroadcast sums it back to x's shape
 _broadcast_to = register("broadcast_to", "broadcast_to", vjp=lambda ans, x, shape: lambda g: g,
-                         jvp="linear", raw_rules=True)
+                         jvp="linear", raw_rules=True, view=True)
 
 
 def broadcast_to(x, shape):
@@ -83,7 +83,7 @@ def _sum_to_forward(k, x, shape):
 
 sum_to = register("sum_to", _sum_to_forward,
                   vjp=lambda ans, x, shape: lambda g: _broadcast_to(g, shape=shape_of(x)),
-                  jvp="linear", raw_rules=True,
+                  jvp="linear", raw_rules=True, view=True,
                   doc="Sum x down to ``shape`` (undo broadcasting); used by the backward walk.")
 _sum_to = sum_to
 sum_to = lambda x, shape: _sum_to(x, shape=tuple(shape))  # noqa: E731
@@ -91,10 +91,10 @@ sum_to.__name__ = "sum_to"
 
 _expand_dims = register("expand_dims", "expand_dims",
                         vjp=lambda ans, x, axis: lambda g: _reshape(g, shape=shape_of(x)),
-                        jvp="linear", raw_rules=True)
+                        jvp="linear", raw_rules=True, view=True)
 _squeeze = register("squeeze", "squeeze",
                     vjp=lambda ans, x, axis: lambda g: _reshape(g, shape=shape_of(x)),
-                    jvp="linear", raw_rules=True)
+                    jvp="linear", raw_rules=True, view=True)
 
 
 def expand_dims(x, axis=0):
@@ -214,7 +214,7 @@ def _scatter_forward(k, g, shape, index):
 
 _getitem = register("getitem", "getitem",
                     vjp=lambda ans, x, index: lambda g: _scatter(g, shape=shape_of(x), index=index),
-                    jvp="linear", raw_rules=True)
+                    jvp="linear", raw_rules=True, view=True)
 _scatter = register("index_scatter", _scatter_forward,
                     vjp=lambda ans, g, shape, index: lambda gg: _getitem(gg, index=index),
                     jvp="linear", raw_rules=True,
