@@ -701,7 +701,8 @@ class GradCase:
             cr.sum(out * u).backward()
         except Exception as exc:
             return f"loss.backward() raised {type(exc).__name__}: {exc}"
-        _, pullback = cr.vjp(self.f, *args)
+        n = len(self.shapes)   # the floating arguments; the int_args follow, not differentiated
+        _, pullback = cr.vjp(lambda *xs: self.f(*xs, *args[n:]), *args[:n])
         for i, (leaf, ct) in enumerate(zip(leaves, pullback(u))):
             if leaf.requires_grad and not np.allclose(leaf.grad.numpy(), ct.numpy(), rtol=1e-8, atol=1e-10):
                 return f"loss.backward() gradient of argument {i} differs from cr.vjp's"

@@ -223,6 +223,8 @@ def load(device=None):
         arange=lambda start, stop, step, dtype: xp.arange(start, stop, step, dtype=dt(dtype)),
         eye=lambda n, m, dtype: xp.eye(n, m, dtype=dt(dtype)),
         seed=seed, normal=sample(lambda g, s: g.standard_normal(s)), uniform=sample(lambda g, s: g.random(s)),
+        rng_state=lambda: rng[0].bit_generator.state,
+        set_rng_state=lambda s: setattr(rng[0].bit_generator, "state", s),
         randint=lambda low, high, shape: xp.asarray(rng[0].integers(low, high, size=shape, dtype=np.int64)),
         permutation=lambda n: xp.asarray(rng[0].permutation(n).astype(np.int64)),
         add=add, subtract=subtract, multiply=multiply, divide=divide, power=binary(xp.pow, "power"),
