@@ -1,5 +1,6 @@
 """Modules: parameters in attributes, called like functions (as in torch.nn)."""
 import math
+import warnings
 from collections.abc import Mapping
 
 from ..tensor import Tensor, make
@@ -262,23 +263,28 @@ def _converted(name, value, p):
     from ..creation import tensor
     if isinstance(value, (str, bytes, dict, Module)) or value is None:
         raise DTypeError(f"{name!r} is a {type(value).__name__}, not a tensor or array")
+    if "complex" in str(getattr(value, "dtype", "")):
+        raise DTypeError(f"{name!r} holds complex values; a {p.dtype} parameter would lose their "
+                         "imaginary part (load value.real explicitly if that is meant)")
     try:
         with no_grad():
             src = value.to(p.backend).detach() if isinstance(value, Tensor) else tensor(value, backend=p.backend)
+        src_dtype = src.dtype
     except Exception as exc:
-        kind = getattr(getattr(value, "dtype", None), "kind", None)
-        what = "complex values (their imaginary part would be lost)" if kind == "c" else f"{exc}"
-        raise DTypeError(f"{name!r} cannot be converted to a {p.dtype} tensor: {what}") from None
+        raise DTypeError(f"{name!r} cannot be converted to a {p.dtype} tensor ({type(exc).__name__}: "
+                         f"{exc})") from None
     if src.shape != p.shape:
         raise ShapeError(f"{name!r} has shape {src.shape} in the state but {p.shape} in the model")
     b = p._backend
-    raw = b.copy(b.astype(src._data, p.dtype))      # a copy: the state may alias a parameter
+    with warnings.catch_warnings():              # an overflow is checked and named below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        raw = b.copy(b.astype(src._data, p.dtype))  # a copy: the state may alias a parameter
     out = make(raw, b)
-    if src.dtype.is_floating and src.dtype != p.dtype:
+    if src_dtype.is_floating and src_dtype != p.dtype:
         from .. import ops
         if bool(ops.any(ops.isfinite(src) & ~ops.isfinite(out))):
             raise DTypeError(f"{name!r} holds values beyond the range of {p.dtype} (they would become "
-                             f"inf); load it into a {src.dtype} model or rescale it")
+                             f"inf); load it into a {src_dtype} model or rescale it")
     return out
 
 
