@@ -59,7 +59,9 @@ def chainrule_optimizers():
     hyperparameters), ``validate(hparams)`` raising ``HyperparameterError``,
     ``init(param, hparams) -> state`` and ``update(grad, state, param, hparams)
     -> (step, state)``.  Called the first time an optimizer name is looked up or
-    listed.
+    listed.  ``update`` must not write into ``param`` or ``grad``; it gets its
+    own copy of the state (set ``in_place = False`` when it never writes into
+    the state's arrays, to skip copying them), so a failing step changes nothing.
     """
 
 

@@ -411,11 +411,14 @@ class Optimizer:
         for name, saved in state_dict["state"].items():
             p, group = by_name[name]
             new_state[name] = self._convert_state(name, saved, p, group)
+        count = state_dict.get("step", self._count)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise StateDictError(f"the state's step count is {count!r}; it must be an integer >= 0")
         # everything checked: commit
         for g, hp in zip(self.param_groups, new_hparams):
             g.update(hp)
         self.state = new_state
-        self._count = int(state_dict.get("step", self._count))
+        self._count = count
         return self
 
     def _convert_state(self, name, saved, p, group):

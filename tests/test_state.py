@@ -431,3 +431,21 @@ def test_a_dict_of_modules_needs_string_keys_without_dots():
         net.parameters()
     net.blocks = {1: "a plain dict is left alone"}
     assert net.parameters() == []
+
+
+@pytest.mark.parametrize("bad", [{"step": "7"}, {"step": -1}, {"lr": -1.0}, {"state_shape": True}])
+def test_a_failed_optimizer_load_changes_nothing(bad):
+    params, opt = _setup("adam", [(2,), (3,)], "numpy")
+    _train_step(opt, params)
+    saved = opt.state_dict()
+    _train_step(opt, params, 1)
+    before = _snapshot(opt, params), opt.param_groups[0]["lr"]
+    if "step" in bad:
+        saved["step"] = bad["step"]
+    if "lr" in bad:
+        saved["param_groups"][0]["lr"] = bad["lr"]
+    if "state_shape" in bad:
+        saved["state"]["b"]["exp_avg"] = cr.zeros((4,), dtype="float64")
+    with pytest.raises((cr.optim.StateDictError, cr.HyperparameterError)):
+        opt.load_state_dict(saved)
+    assert (_snapshot(opt, params), opt.param_groups[0]["lr"]) == before
