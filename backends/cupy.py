@@ -1,8 +1,9 @@
 """The CuPy backend: NumPy's kernels on a CUDA device (``pip install 'chainrule[cupy]'``).
 
 Names: ``cupy`` is the first GPU, ``cupy:1`` (or ``cupy:cuda:1``) the second.  CuPy
-follows NumPy's semantics, so most kernels are CuPy's ufuncs themselves.  CuPy is
-imported on first use; ``unavailable`` answers without importing it when it can.
+follows NumPy's semantics, so most kernels are CuPy's ufuncs themselves; reductions
+answer 0-d arrays, never scalars; float16 sums accumulate in float32, as torch's do.
+CuPy is imported on first use; ``unavailable`` answers without importing it when it can.
 """
 import importlib.util
 import operator
@@ -100,6 +101,12 @@ def load(device=None):
             return fn(x, axis=axis, keepdims=keepdims)
         return reduce
 
+    def add_reduce(x, axis=None, keepdims=False):
+        """sum; float16 accumulates in float32 and rounds once, as in torch."""
+        if x.dtype == np.float16:
+            return cp.sum(x, axis=axis, dtype=np.float32, keepdims=keepdims).astype(np.float16)
+        return cp.sum(x, axis=axis, keepdims=keepdims)
+
     def inplace(ufunc):
         def update(x, y):
             ufunc(x, y, out=x, casting="same_kind")
@@ -146,7 +153,7 @@ def load(device=None):
         less_equal=cp.less_equal, equal=cp.equal, not_equal=cp.not_equal,
         logical_and=cp.logical_and, logical_or=cp.logical_or, logical_not=cp.logical_not,
         isfinite=cp.isfinite, isnan=cp.isnan,
-        sum=reducer(cp.sum), prod=reducer(cp.prod), max=reducer(cp.max), min=reducer(cp.min),
+        sum=add_reduce, prod=reducer(cp.prod), max=reducer(cp.max), min=reducer(cp.min),
         any=reducer(cp.any), all=reducer(cp.all),
         argmax=lambda x, axis=None, keepdims=False: cp.argmax(x, axis=axis, keepdims=keepdims),
         argmin=lambda x, axis=None, keepdims=False: cp.argmin(x, axis=axis, keepdims=keepdims),

@@ -1,8 +1,13 @@
 """The NumPy backend: CPU arrays, the default.  NumPy is imported on first use.
 
-Most kernels are NumPy's ufuncs themselves, so an op reaches C with no Python
-in between.  Reductions use ``ufunc.reduce``: ``np.sum`` adds ~1 us of Python
-dispatch per call, which is most of an op on small arrays.
+Kernels are NumPy's ufuncs behind one thin wrapper (``arrays``): NumPy answers a 0-d
+result with a NumPy scalar, and a kernel always returns an ndarray (a scalar has no
+``out=``, no views, no in-place ops).  Reductions use ``ufunc.reduce``: ``np.sum`` adds
+~1 us of Python dispatch per call, which is most of an op on small arrays.
+
+Dtypes follow the installed NumPy: with NumPy 2 a NumPy scalar is typed (NEP 50:
+float32 array * np.float64 scalar is float64) and a Python float never promotes a
+float16/bfloat16 array.  float16/bfloat16 sums accumulate in float32, as torch's do.
 """
 import math
 import operator
@@ -67,10 +72,39 @@ def load(device=None):
             return rng[0].random(shape, dtype=dt)
         return rng[0].random(shape).astype(dt)
 
+    ndarray = np.ndarray
+
+    def arrays(kernel):
+        """The kernel, answering an ndarray where NumPy would give a NumPy scalar (0-d results)."""
+        def run(*args, **kwargs):
+            out = kernel(*args, **kwargs)
+            return out if type(out) is ndarray else np.asarray(out)
+        run.__name__ = getattr(kernel, "__name__", "kernel")
+        return run
+
     def reducer(ufunc):
         def reduce(x, axis=None, keepdims=False):
-            return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+            out = ufunc.reduce(x, axis=axis, keepdims=keepdims)
+            return out if type(out) is ndarray else np.asarray(out)
         return reduce
+
+    low_precision = {np.dtype(np.float16)} | ({to_np["bfloat16"]} if "bfloat16" in to_np else set())
+
+    def add_reduce(x, axis=None, keepdims=False):
+        """sum; float16/bfloat16 accumulate in float32 and round once, as in torch."""
+        if x.dtype in low_precision:
+            return np.asarray(np.add.reduce(x, axis=axis, dtype=np.float32, keepdims=keepdims)
+                              .astype(x.dtype))
+        out = np.add.reduce(x, axis=axis, keepdims=keepdims)
+        return out if type(out) is ndarray else np.asarray(out)
+
+    def getitem(x, index):
+        out = x[index]
+        if type(out) is ndarray:
+            return out
+        # an integer for every axis gives NumPy a scalar copy; index on with "..." for a
+        # 0-d view instead, as torch's x[0] is
+        return x[(index if type(index) is tuple else (index,)) + (Ellipsis,)]
 
     def inplace(ufunc):
         def update(x, y):
@@ -118,28 +152,30 @@ def load(device=None):
         set_rng_state=lambda s: setattr(rng[0].bit_generator, "state", s),
         randint=lambda low, high, shape: rng[0].integers(low, high, size=shape, dtype=np.int64),
         permutation=lambda n: rng[0].permutation(n).astype(np.int64),
-        add=np.add, subtract=np.subtract, multiply=np.multiply, divide=np.true_divide,
-        power=np.power, maximum=np.maximum, minimum=np.minimum, negative=np.negative,
-        exp=np.exp, log=np.log, log1p=np.log1p, expm1=np.expm1, sqrt=np.sqrt, abs=np.abs,
-        sign=np.sign, sin=np.sin, cos=np.cos, tan=np.tan, tanh=np.tanh, erf=erf, floor=np.floor,
-        where=np.where, clip=lambda x, lo=None, hi=None: np.clip(x, lo, hi),
-        greater=np.greater, greater_equal=np.greater_equal, less=np.less,
-        less_equal=np.less_equal, equal=np.equal, not_equal=np.not_equal,
-        logical_and=np.logical_and, logical_or=np.logical_or, logical_not=np.logical_not,
-        isfinite=np.isfinite, isnan=np.isnan,
-        sum=reducer(np.add), prod=reducer(np.multiply), max=reducer(np.maximum),
+        add=arrays(np.add), subtract=arrays(np.subtract), multiply=arrays(np.multiply),
+        divide=arrays(np.true_divide), power=arrays(np.power), maximum=arrays(np.maximum),
+        minimum=arrays(np.minimum), negative=arrays(np.negative), exp=arrays(np.exp),
+        log=arrays(np.log), log1p=arrays(np.log1p), expm1=arrays(np.expm1), sqrt=arrays(np.sqrt),
+        abs=arrays(np.abs), sign=arrays(np.sign), sin=arrays(np.sin), cos=arrays(np.cos),
+        tan=arrays(np.tan), tanh=arrays(np.tanh), erf=erf, floor=arrays(np.floor),
+        where=arrays(np.where), clip=arrays(lambda x, lo=None, hi=None: np.clip(x, lo, hi)),
+        greater=arrays(np.greater), greater_equal=arrays(np.greater_equal), less=arrays(np.less),
+        less_equal=arrays(np.less_equal), equal=arrays(np.equal), not_equal=arrays(np.not_equal),
+        logical_and=arrays(np.logical_and), logical_or=arrays(np.logical_or),
+        logical_not=arrays(np.logical_not), isfinite=arrays(np.isfinite), isnan=arrays(np.isnan),
+        sum=add_reduce, prod=reducer(np.multiply), max=reducer(np.maximum),
         min=reducer(np.minimum), any=reducer(np.logical_or), all=reducer(np.logical_and),
-        argmax=lambda x, axis=None, keepdims=False: np.argmax(x, axis=axis, keepdims=keepdims),
-        argmin=lambda x, axis=None, keepdims=False: np.argmin(x, axis=axis, keepdims=keepdims),
+        argmax=arrays(lambda x, axis=None, keepdims=False: np.argmax(x, axis=axis, keepdims=keepdims)),
+        argmin=arrays(lambda x, axis=None, keepdims=False: np.argmin(x, axis=axis, keepdims=keepdims)),
         reshape=lambda x, shape: np.asarray(x).reshape(shape),
         transpose=lambda x, axes: np.asarray(x).transpose(axes), broadcast_to=np.broadcast_to,
         expand_dims=expand_dims, squeeze=lambda x, axis: np.asarray(x).squeeze(axis),
         concat=lambda xs, axis: np.concatenate(xs, axis=axis),
         stack=lambda xs, axis: np.stack(xs, axis=axis),
-        getitem=lambda x, index: x[index], setitem=setitem,
-        scatter_add=np.add.at, take=lambda x, indices, axis: np.take(x, indices, axis=axis),
+        getitem=getitem, setitem=setitem,
+        scatter_add=np.add.at, take=arrays(lambda x, indices, axis: np.take(x, indices, axis=axis)),
         take_along_axis=lambda x, indices, axis: np.take_along_axis(x, indices, axis=axis),
-        matmul=np.matmul, eigh=lambda x: tuple(np.linalg.eigh(x)), qr=lambda x: tuple(np.linalg.qr(x)),
+        matmul=arrays(np.matmul), eigh=lambda x: tuple(np.linalg.eigh(x)), qr=lambda x: tuple(np.linalg.qr(x)),
     )
 
 

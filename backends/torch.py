@@ -7,11 +7,12 @@ with ``requires_grad``, so no torch graph is recorded.
 
 The kernels follow NumPy, not torch, where the two differ, so a model gives the same
 numbers on both backends: dtype promotion (int64 + float32 -> float64, int / int ->
-float64, a Python float with an int tensor -> float64, a 0-d float64 array is not
-"weak"), ``sign(nan)`` is nan, ``squeeze`` of a non-1 axis is an error, slices may have
-negative steps, NumPy arrays may index.  The common case (operands of one dtype,
-Python scalars with float tensors) goes straight to torch; only mixed dtypes take the
-slow path, which asks NumPy what dtype it would produce.
+float64, a Python float with an int tensor -> float64, a 0-d float64 array or a NumPy
+scalar is not "weak": float32 * np.float64(2) is float64, as in NumPy 2), ``sign(nan)``
+is nan, ``squeeze`` of a non-1 axis is an error, slices may have negative steps, NumPy
+arrays may index.  The common case (operands of one dtype, Python scalars with float
+tensors) goes straight to torch; only mixed dtypes take the slow path, which asks NumPy
+what dtype it would produce.
 """
 import importlib.util
 import re
@@ -169,13 +170,23 @@ def load(device=None):
                 rule = (None, None)
             else:
                 common = np.result_type(*probes)
-                out = common if npname is None else getattr(np, npname)(*probes).dtype
+                with np.errstate(all="ignore"):   # the probes are zeros: 0 / 0 only warns
+                    out = common if npname is None else getattr(np, npname)(*probes).dtype
                 rule = (t_of_np.get(common), t_of_np.get(out))
             _rules[key] = rule
         return rule
 
+    python_scalars = (int, float, bool)
+
+    def operand(a):
+        """A torch tensor, or a Python scalar, which NumPy treats as weak (float16 * 0.5 stays
+        float16).  A NumPy scalar or array becomes a tensor of its dtype: NumPy 2 types it
+        (NEP 50: float32 * np.float64(2) is float64), and np.float64 being a float must not
+        make it weak."""
+        return a if isinstance(a, T) or type(a) in python_scalars else asarray(a)
+
     def coerce(args):
-        return [a if isinstance(a, (T, int, float, bool)) else asarray(a) for a in args]
+        return [operand(a) for a in args]
 
     def promote(npname, args, arithmetic=True):
         """Operands cast as NumPy would compute them, and the output dtype NumPy gives."""
@@ -200,11 +211,11 @@ def load(device=None):
                 return x.dtype is y.dtype or y.dtype is torch.bool or x.dtype is torch.bool
             if ty is float:
                 return x.dtype in FLOATS and y == y   # a nan scalar takes the careful path
-            return ty is int or ty is bool
+            return ty is int and x.dtype is not torch.bool  # torch refuses bool - 1 and x - True
         if ty is T:
             if tx is float:
                 return y.dtype in FLOATS and x == x
-            return tx is int or tx is bool
+            return tx is int and y.dtype is not torch.bool
         return False
 
     def binary(fn, npname, scalar_first=True, arithmetic=True, scalars=True):
@@ -464,7 +475,9 @@ def load(device=None):
         idiv=inplace("div_"),
         zeros=lambda shape, dtype: torch.zeros(tuple(shape), dtype=tdtype(dtype), device=dev),
         ones=lambda shape, dtype: torch.ones(tuple(shape), dtype=tdtype(dtype), device=dev),
-        full=lambda shape, value, dtype: torch.full(tuple(shape), value, dtype=tdtype(dtype), device=dev),
+        full=lambda shape, value, dtype: torch.full(  # torch.full takes Python numbers only
+            tuple(shape), value if type(value) in python_scalars else value.item(),
+            dtype=tdtype(dtype), device=dev),
         arange=lambda start, stop, step, dtype: torch.arange(start, stop, step, dtype=tdtype(dtype), device=dev),
         eye=lambda n, m, dtype: torch.eye(n, m, dtype=tdtype(dtype), device=dev),
         seed=seed, normal=sampler(torch.randn), uniform=sampler(torch.rand),

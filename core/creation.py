@@ -14,19 +14,25 @@ def _resolve(backend):
     return backend
 
 
+# Python numbers by exact type: np.float64 subclasses float, but it is typed (NEP 50) and
+# keeps its dtype, as NumPy scalars and 0-d arrays do (the backend's asarray decides those)
+_PY_KINDS = {bool: "bool", int: "int", float: "float"}
+
+
+def _python_data(data):
+    return type(data) in _PY_KINDS or isinstance(data, (list, tuple))
+
+
 def _python_dtype(data):
-    """Default dtype of Python data: any float -> default float, all bool -> bool, else int64."""
+    """Default dtype of Python data: any float -> default float, all bool -> bool, else int64;
+    None when NumPy scalars or arrays are among it (the backend's asarray types those)."""
     stack, kinds = [data], set()
     while stack:
         item = stack.pop()
         if isinstance(item, (list, tuple)):
             stack.extend(item)
-        elif isinstance(item, bool):
-            kinds.add("bool")
-        elif isinstance(item, int):
-            kinds.add("int")
-        elif isinstance(item, float):
-            kinds.add("float")
+        elif type(item) in _PY_KINDS:
+            kinds.add(_PY_KINDS[type(item)])
         elif isinstance(item, Tensor):
             kinds.add("float" if item.dtype.is_floating else "int")
         else:
@@ -40,8 +46,8 @@ def tensor(data, dtype=None, requires_grad=False, backend=None):
     """A new leaf tensor holding a copy of ``data``.
 
     ``data``: a Python scalar or nested list (floats become the default dtype,
-    float32), a NumPy array (keeps its dtype), a backend array (a torch tensor
-    picks the torch backend) or a Tensor.
+    float32), a NumPy array or NumPy scalar (keeps its dtype: ``np.float64(0.5)``
+    is float64), a backend array (a torch tensor picks the torch backend) or a Tensor.
 
     >>> import chainrule as cr
     >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
@@ -56,12 +62,12 @@ def tensor(data, dtype=None, requires_grad=False, backend=None):
         raw = target.copy(raw) if raw is data._data else raw
         out = make(raw if dtype is None else target.astype(raw, dtype), target)
     else:
-        python_data = isinstance(data, (list, tuple, float, int, bool))
+        python_data = _python_data(data)
         owner = None if python_data else _backends.backend_of_raw(data)
         if backend is None and owner is not None and owner.name != "numpy":
             backend = owner     # a torch tensor picks torch, a CuPy array cupy
         target = _resolve(backend)
-        if dtype is None and isinstance(data, (list, tuple, float, int, bool)):
+        if dtype is None and python_data:
             dtype = _python_dtype(data)
         try:
             raw = target.asarray(data, dtype)
@@ -108,17 +114,20 @@ def ones(shape, dtype=None, backend=None, requires_grad=False):
 
 
 def full(shape, fill_value, dtype=None, backend=None, requires_grad=False):
-    if dtype is None:
-        dtype = _python_dtype(fill_value) if isinstance(fill_value, (bool, int, float)) else None
+    if dtype is None:   # a Python number by its kind; a NumPy scalar keeps its dtype, as in NumPy
+        dtype = _python_dtype(fill_value) or canonical(getattr(fill_value, "dtype", None))
     b = _resolve(backend)
     t = make(b.full(_shape(shape), fill_value, _float(dtype)), b)
     return t.requires_grad_(True) if requires_grad else t
 
 
 def arange(start, stop=None, step=1, dtype=None, backend=None):
-    """Like ``numpy.arange``: int64 for integer arguments, else the default float dtype."""
+    """Like ``numpy.arange``: int64 for integer arguments, else the default float dtype
+    (NumPy scalar arguments count as the Python numbers they hold, as in ``numpy.arange``)."""
     if stop is None:
         start, stop = 0, start
+    start, stop, step = (v if type(v) in _PY_KINDS or not hasattr(v, "item") else v.item()
+                         for v in (start, stop, step))
     if dtype is None:
         dtype = _python_dtype([start, stop, step])
     b = _resolve(backend)

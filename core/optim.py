@@ -481,7 +481,9 @@ def _grads(params):
 def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale the gradients so that their joint ``norm_type``-norm is at most ``max_norm``
     (as torch: by ``max_norm / (total + 1e-6)`` when that is below 1).  Returns the total
-    norm before clipping, a 0-d tensor.
+    norm before clipping, a 0-d tensor.  float16/bfloat16 gradients are measured in float32
+    (torch's norms accumulate so too) and the total is returned in float32: a norm above
+    float16's 65504 must not become inf and zero the gradients.
 
     >>> import chainrule as cr
     >>> w = cr.tensor([3.0, 4.0], requires_grad=True); (w * w).sum().backward()
@@ -489,21 +491,23 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
     10.0
     """
     from . import ops
+    from .ops.reduce import float32_if_low
     max_norm, norm_type = float(max_norm), float(norm_type)
     grads = _grads(params)
     if not grads:
         from .creation import tensor
         return tensor(0.0)
     with no_grad():
+        measured = [float32_if_low(g) for g in grads]
         if norm_type == math.inf:
-            norms = [ops.max(ops.abs(g)) for g in grads]
+            norms = [ops.max(ops.abs(g)) for g in measured]
         elif norm_type == 2.0:
-            norms = [ops.sqrt(ops.sum(g * g)) for g in grads]
+            norms = [ops.sqrt(ops.sum(g * g)) for g in measured]
         else:
-            norms = [ops.sum(ops.abs(g) ** norm_type) ** (1.0 / norm_type) for g in grads]
+            norms = [ops.sum(ops.abs(g) ** norm_type) ** (1.0 / norm_type) for g in measured]
         same = all(n._backend is norms[0]._backend for n in norms)
         if not same:
-            norms = [make(norms[0]._backend.asarray(float(n), norms[0].dtype.name), norms[0]._backend)
+            norms = [make(norms[0]._backend.asarray(float(n), norms[0].dtype), norms[0]._backend)
                      for n in norms]
         stacked = ops.stack([n.astype(norms[0].dtype) for n in norms])
         if norm_type == math.inf:
@@ -517,7 +521,10 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
                                      "to clip anyway, or find where the non-finite values come from)")
         coef = max_norm / (value + 1e-6)
         if coef < 1.0:
-            for g in grads:
+            for g, m in zip(grads, measured):
+                if m is not g:   # scaled in float32: coef may be below float16's normal range
+                    g._backend.assign(g._data, (m * coef)._data)
+                    continue
                 raw = g._data
                 raw *= coef
                 if raw is not g._data:

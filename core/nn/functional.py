@@ -9,7 +9,7 @@ import math
 from ..ops.registry import register, on_kernels
 from ..ops import (multiply, where, exp, tanh as _tanh, erf, sum as _sum, mean as _mean,
                    var as _var, sqrt, logsumexp as _logsumexp)
-from ..ops.reduce import _sum as _sum_op
+from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32
 from ..ops._util import shape_of, dtype_of, normalize_axis
 from ..errors import ShapeError, DTypeError
 from ..dtypes import FLOATING
@@ -122,13 +122,17 @@ def gelu(x, approximate="none"):
 
 # ------------------------------------------------------------ softmax family
 
+# float16/bfloat16 logits: softmax, log_softmax and cross_entropy compute in float32 and
+# round once to the input dtype, as torch does (kernels_in_float32)
 @on_kernels
+@kernels_in_float32
 def _softmax_forward(k, x, axis):
     e = k.exp(k.subtract(x, k.max(x, axis, True)))
     return k.divide(e, k.sum(e, axis, True))
 
 
 @on_kernels
+@kernels_in_float32
 def _log_softmax_forward(k, x, axis):
     shifted = k.subtract(x, k.max(x, axis, True))
     return k.subtract(shifted, k.log(k.sum(k.exp(shifted), axis, True)))
@@ -190,6 +194,7 @@ def _batch(logits, reduction):
 
 
 @on_kernels
+@kernels_in_float32
 def _ce_forward(k, logits, labels, reduction):
     last = len(k.shape(logits)) - 1
     logp = _log_softmax_forward(k, logits, last)
@@ -320,10 +325,16 @@ def mse_loss(pred, target, reduction="mean"):
     return _mean(d * d) if reduction == "mean" else _sum(d * d)
 
 
-def layer_norm(x, eps=1e-5, weight=None, bias=None):
-    """Normalize the last axis to zero mean and unit variance, then scale and shift."""
+@in_float32
+def _standardize(x, eps):
     mu = _mean(x, axis=-1, keepdims=True)
-    y = (x - mu) / sqrt(_var(x, axis=-1, keepdims=True) + eps)
+    return (x - mu) / sqrt(_var(x, axis=-1, keepdims=True) + eps)
+
+
+def layer_norm(x, eps=1e-5, weight=None, bias=None):
+    """Normalize the last axis to zero mean and unit variance (in float32 for float16/bfloat16
+    x, as torch), then scale and shift."""
+    y = _standardize(x, eps)
     if weight is not None:
         y = y * weight
     if bias is not None:

@@ -1,9 +1,47 @@
-"""Reductions.  A reduction's VJP broadcasts g back over the reduced axes."""
+"""Reductions.  A reduction's VJP broadcasts g back over the reduced axes.
+
+float16 and bfloat16 accumulate in float32 and the result is rounded once to the input
+dtype, as in torch (the mean of 10,000 float16 100s is 100, not inf): ``sum`` in its
+kernel, reductions built of several steps (mean, var, std, logsumexp, softmax, norms,
+losses) through ``in_float32`` (ops) or ``kernels_in_float32`` (forwards on kernels).
+"""
+import functools
+
 from .registry import register, on_kernels
 from ._util import shape_of, normalize_axis, kept_shape
 from .elementwise import where, equal, exp, sqrt, astype_op
 from ._util import dtype_of, reduced_shape
 from .shape import reshape, broadcast_to
+
+LOW_PRECISION = frozenset({"float16", "bfloat16"})
+
+
+def float32_if_low(x):
+    """x cast to float32 if it is float16/bfloat16 (differentiably), else x itself."""
+    return astype_op(x, dtype="float32") if dtype_of(x) in LOW_PRECISION else x
+
+
+def in_float32(reduction):
+    """``reduction(x, ...)`` computed in float32 for a float16/bfloat16 ``x`` and cast back
+    to x's dtype; the casts are ops, so gradients come back in x's dtype."""
+    @functools.wraps(reduction)
+    def run(x, *args, **kwargs):
+        dt = dtype_of(x)
+        if dt not in LOW_PRECISION:
+            return reduction(x, *args, **kwargs)
+        return astype_op(reduction(astype_op(x, dtype="float32"), *args, **kwargs), dtype=dt)
+    return run
+
+
+def kernels_in_float32(forward):
+    """The same for a forward on kernels, ``forward(k, x, ...)``."""
+    @functools.wraps(forward)
+    def run(k, x, *args, **kwargs):
+        dt = k.dtype(x)
+        if dt not in LOW_PRECISION:
+            return forward(k, x, *args, **kwargs)
+        return k.astype(forward(k, k.astype(x, "float32"), *args, **kwargs), dt)
+    return run
 
 
 def _spread(g, x, axis, keepdims):
@@ -99,12 +137,14 @@ def _count(x, axis):
     return n
 
 
+@in_float32
 def mean(x, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``."""
     axis = normalize_axis(axis, len(shape_of(x)))
     return _sum(x, axis=axis, keepdims=bool(keepdims)) / _count(x, axis)
 
 
+@in_float32
 def var(x, axis=None, correction=0, keepdims=False):
     """Variance, ``sum((x - mean)^2) / (N - correction)`` (correction=0 as in NumPy)."""
     axis = normalize_axis(axis, len(shape_of(x)))
@@ -112,6 +152,7 @@ def var(x, axis=None, correction=0, keepdims=False):
     return _sum(centered * centered, axis=axis, keepdims=bool(keepdims)) / (_count(x, axis) - correction)
 
 
+@in_float32
 def std(x, axis=None, correction=0, keepdims=False):
     """Standard deviation, ``sqrt(var)``."""
     return sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
@@ -126,6 +167,7 @@ def logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
 
 
 @on_kernels
+@kernels_in_float32
 def _logsumexp_forward(k, x, axis=None, keepdims=False):
     # shift by the max so exp never overflows: stable for logits of +-1000
     m = k.max(x, axis, True)
