@@ -16,7 +16,7 @@ import weakref
 from . import autodiff
 from . import backend as _backends
 from ._state import state
-from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop
+from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop, take_owned
 from .creation import asarray, zeros_like, ones_like
 from .dtypes import get_default_dtype
 from .errors import BackendError, DTypeError, GraphError, InplaceError, ShapeError
@@ -126,6 +126,8 @@ def _vjp(f, primals, has_aux, who, labels):
             found = backprop(node, gi, retain_graph=True)
             for leaf, ct in found.items():
                 totals[leaf] = ct if leaf not in totals else totals[leaf] + ct
+            found = ct = None   # hold no cotangent: take_owned copies only what is shared
+        totals = take_owned(totals)   # what we return aliases nothing (nor each other)
         cts = [totals.get(leaf._node) for leaf in leaves]
         cts = [zeros_like(x._primal) if c is None else
                c if type(c) is Tensor else make(c, x._backend) for c, x in zip(cts, leaves)]
