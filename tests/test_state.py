@@ -449,3 +449,27 @@ def test_a_failed_optimizer_load_changes_nothing(bad):
     with pytest.raises((cr.optim.StateDictError, cr.HyperparameterError)):
         opt.load_state_dict(saved)
     assert (_snapshot(opt, params), opt.param_groups[0]["lr"]) == before
+
+
+def test_to_moves_gradients_with_their_parameters_as_torch():
+    net = cr.nn.MLP([2, 3, 1])
+    net(cr.ones((2, 2))).sum().backward()
+    grads = [p.grad.numpy().copy() for p in net.parameters()]
+    net.to("torch")
+    for p, g in zip(net.parameters(), grads):
+        assert p.backend == "torch" and p.grad.backend == "torch" and p.is_leaf and p.requires_grad
+        np.testing.assert_array_equal(p.grad.numpy(), g)
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph:UserWarning")
+def test_zero_grad_in_place_detaches_a_gradient_that_records_a_graph():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    (w ** 3).sum().backward(create_graph=True)
+    assert w.grad.requires_grad                        # 3 w^2, itself differentiable
+    array = w.grad._data
+    cr.optim.create("sgd", [w], lr=0.1).zero_grad(set_to_none=False)
+    assert w.grad._data is array and not w.grad.requires_grad and w.grad.tolist() == [0.0, 0.0]
+    tw = torch.tensor([1.0, 2.0], requires_grad=True)
+    (tw ** 3).sum().backward(create_graph=True)
+    torch.optim.SGD([tw], lr=0.1).zero_grad(set_to_none=False)
+    assert not tw.grad.requires_grad and tw.grad.tolist() == [0.0, 0.0]
