@@ -523,14 +523,15 @@ class _Region:
     """One checkpointed call whose nodes dropped their saved values: enough to run it
     again (f, its arguments, its context) and to check the rerun against the original."""
 
-    __slots__ = ("f", "args", "kwargs", "context", "nodes", "kept", "outside")
+    __slots__ = ("f", "args", "kwargs", "context", "nodes", "kept", "outside", "aliases")
 
     def __init__(self, f, args, kwargs, context, found):
         self.f, self.args, self.kwargs, self.context = f, args, kwargs, context
         self.nodes, self.kept = found.nodes, found.kept
+        self.aliases = {}   # set when an outer checkpoint's rerun made this call: its node -> ours
         # tensors from outside saved by the nodes, weakly with their version: one modified in
         # place before backward would make the recomputation differ from the forward
-        self.outside = [(weakref.ref(t), t._version, node) for t, node in found.outside]
+        self.outside = [(weakref.ref(t), _memory_clock(t), node) for t, node in found.outside]
         self.outside += found.inherited
 
     def strip(self):
@@ -547,7 +548,7 @@ class _Region:
         """Run f again and give every node of the call its saved values back."""
         for ref, version, node in self.outside:
             t = ref()
-            if t is not None and t._version != version:
+            if t is not None and _memory_clock(t) != version:
                 raise InplaceError(
                     f"a tensor that {node.op.name!r} saved inside cr.checkpoint was modified in "
                     "place after the forward (by an in-place op such as +=, add_ or x[i] = v); "
@@ -572,9 +573,13 @@ class _Region:
                 moved[new] = old
             else:
                 old.__class__ = Node
+        # a checkpoint inside f ran again with f: its nodes are now ours, and the rerun's
+        # nodes it reads from outside stand for ours too
+        rerun_to_ours = {**self.aliases, **{new: old for old, new in pairs}}
         for inner in {_ARGS.__get__(new) for new in moved}:
             inner.nodes = [moved.get(n, n) for n in inner.nodes]
             inner.kept = {moved.get(n, n) for n in inner.kept}
+            inner.aliases = rerun_to_ours
         self.nodes = self.args = self.kwargs = None
 
     def _matched(self, again):
@@ -589,11 +594,20 @@ class _Region:
                 raise _diverged(f"op {i} was {_op_name(old)} and is now {_op_name(new)}")
             for k, (p_old, p_new) in enumerate(zip(old.parents, new.parents)):
                 inside = old_index.get(p_old)
-                same = p_old is p_new if inside is None else new_index.get(p_new) == inside
+                if inside is None:
+                    same = p_old is p_new or self.aliases.get(p_new) is p_old
+                else:
+                    same = new_index.get(p_new) == inside
                 if not same:
                     raise _diverged(f"argument {k} of op {i} ({_op_name(old)}) is another tensor "
                                     "(a tensor it reads was replaced?)")
         return list(zip(old_nodes, again))
+
+
+def _memory_clock(t):
+    """The engine clock at the last in-place change of t's memory (0: never)."""
+    counter = t._counter
+    return 0 if counter is None else counter.clock
 
 
 def _op_name(node):
