@@ -43,6 +43,9 @@ def _differentiable(x, who, label):
     return t
 
 
+_PYTHON_DATA = (int, float, list)
+
+
 def _leaf_labels(label, n):
     return [label] if n == 1 else [f"{label} (leaf {j} of its tree)" for j in range(n)]
 
@@ -243,9 +246,10 @@ def _jvp(f, primals, tangents, has_aux, who):
 
 
 def _tangent_pair(p, t, who, label):
-    """(primal, tangent) as tensors, the tangent of the primal's dtype and shape."""
+    """(primal, tangent) as tensors, the tangent of the primal's dtype and shape.  A tangent
+    given as Python numbers has no dtype of its own: it takes the primal's."""
     p = _differentiable(p, who, label)
-    t = _as_tensor(t)
+    t = asarray(t, dtype=p.dtype, backend=p._backend) if isinstance(t, _PYTHON_DATA) else _as_tensor(t)
     tlabel = label.replace("primal", "tangent", 1)
     if t.shape != p.shape:
         raise TangentShapeError(f"{who}: {tlabel} has shape {t.shape} but its primal has shape "

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from backend_fixtures import backend  # noqa: F401  (a pytest fixture)
 from conftest import rand, assert_close, F64
 
 
@@ -240,3 +241,135 @@ def test_checkpoint_of_a_module_double_backward_matches():
         grads.append([p.grad.numpy().copy() for p in params])
     for a, b in zip(*grads):
         assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------ inputs are checked where they enter
+
+def torch_func():
+    """torch.func, the oracle of what a transform refuses."""
+    return pytest.importorskip("torch.func", reason="torch is the oracle of the refusals")
+
+
+SQUARE_SUM = lambda x: cr.sum(x * x)   # noqa: E731
+TRANSFORMS = {   # name: (call with input x, the same call in torch.func or None)
+    "grad": (lambda x: cr.grad(SQUARE_SUM)(x), lambda x: torch_func().grad(lambda x: (x * x).sum())(x)),
+    "value_and_grad": (lambda x: cr.value_and_grad(SQUARE_SUM)(x), None),
+    "vjp": (lambda x: cr.vjp(lambda x: x * 2, x), lambda x: torch_func().vjp(lambda x: x * 2, x)),
+    "jvp": (lambda x: cr.jvp(lambda x: x * 2, (x,), (x,)),
+            lambda x: torch_func().jvp(lambda x: x * 2, (x,), (x,))),
+    "jacfwd": (lambda x: cr.jacfwd(lambda x: x * 2)(x), lambda x: torch_func().jacfwd(lambda x: x * 2)(x)),
+    "jacrev": (lambda x: cr.jacrev(lambda x: x * 2)(x), lambda x: torch_func().jacrev(lambda x: x * 2)(x)),
+    "hessian": (lambda x: cr.hessian(SQUARE_SUM)(x),
+                lambda x: torch_func().hessian(lambda x: (x * x).sum())(x)),
+    "hvp": (lambda x: cr.hvp(SQUARE_SUM, (x,), (x,)), None),
+}
+INTEGER_INPUTS = {"int64": lambda: cr.tensor([1, 2]), "bool": lambda: cr.tensor([True, False]),
+                  "Python int": lambda: 3, "int32": lambda: cr.tensor([1, 2], dtype="int32")}
+
+
+@pytest.mark.parametrize("kind", sorted(INTEGER_INPUTS))
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_an_integer_input_is_a_type_error_naming_it(backend, name, kind):
+    """Today's silent integer zeros are a TypeError naming the argument, as torch.func refuses."""
+    ours, theirs = TRANSFORMS[name]
+    x = INTEGER_INPUTS[kind]()
+    with pytest.raises(TypeError, match=r"(argument|primal) 0 has dtype (int|bool)"):
+        ours(x)
+    if theirs is not None and kind != "Python int":
+        with pytest.raises(Exception):
+            theirs(pytest.importorskip("torch").tensor(x.numpy()))
+
+
+def test_the_integer_argument_is_named_and_undifferentiated_ones_may_be_integers():
+    f = lambda x, labels: cr.sum(x * labels)
+    x, labels = t([1.0, 2.0]), cr.tensor([3, 4])
+    assert cr.grad(f)(x, labels).tolist() == [3.0, 4.0]          # labels not differentiated
+    assert cr.jacrev(f)(x, labels).tolist() == [3.0, 4.0]
+    assert cr.jvp(f, (x, labels), (t([1.0, 0.0]), None))[1].item() == 3.0
+    with pytest.raises(TypeError, match="argument 1 has dtype int64"):
+        cr.grad(f, argnums=(0, 1))(x, labels)
+    with pytest.raises(TypeError, match=r"primal 0 \(leaf 1 of its tree\) has dtype int64"):
+        cr.vjp(lambda p: p[0] * 2.0, (t(1.0), cr.tensor(2)))
+
+
+def test_python_floats_and_lists_of_floats_still_work():
+    """Python numbers are float inputs (lists are trees of them, as in JAX)."""
+    assert float(cr.grad(lambda x: x * x)(3.0)) == 6.0
+    assert [float(g) for g in cr.grad(lambda x: x[0] * x[1])([2.0, 5.0])] == [5.0, 2.0]
+    assert float(cr.jvp(lambda x: x ** 3, (2.0,), (1.0,))[1]) == 12.0
+    assert float(cr.jacrev(lambda x: x * x)(3.0)) == 6.0
+    assert float(cr.jacfwd(lambda x: x * x)(3.0)) == 6.0
+    assert float(cr.hessian(lambda x: x ** 3)(2.0)) == 12.0
+    value, hv = cr.hvp(lambda x: x[0] ** 3 * x[1], ([1.0, 2.0],), ([1.0, 0.0],))
+    assert float(value) == 2.0 and [float(h) for h in hv] == [12.0, 3.0]
+    # a Python-number tangent takes its primal's dtype
+    assert cr.jvp(lambda x: x * x, (t(2.0),), (1.0,))[1].dtype == cr.float64
+
+
+@pytest.mark.parametrize("transform", ["jvp", "hvp"])
+def test_a_tangent_of_another_dtype_or_shape_is_a_type_error_naming_it(backend, transform):
+    call = (lambda p, v: cr.jvp(SQUARE_SUM, (p,), (v,))) if transform == "jvp" else \
+        (lambda p, v: cr.hvp(SQUARE_SUM, (p,), (v,)))
+    x = t([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"tangent 0 has dtype float32 but its primal has dtype float64"):
+        call(x, cr.tensor([1.0, 0.0], dtype="float32"))
+    with pytest.raises(TypeError, match=r"tangent 0 has shape \(3,\) but its primal has shape \(2,\)") as info:
+        call(x, t([1.0, 0.0, 0.0]))
+    assert isinstance(info.value, cr.ShapeError)      # a ShapeError too, for existing handlers
+    # torch.func refuses the shape too (it lets the dtype through: we are stricter)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        torch_func().jvp(lambda x: (x * x).sum(), (torch.ones(2),), (torch.ones(3),))
+
+
+def test_hvp_of_a_non_scalar_function_raises():
+    with pytest.raises(cr.GraphError, match="hvp needs f to return a scalar"):
+        cr.hvp(lambda x: x * x, (t([1.0, 2.0]),), (t([1.0, 0.0]),))
+
+
+# ------------------------------------------------ a traced value cannot escape
+
+def _leaky(transform):
+    """Run ``transform`` on a function that also stores an intermediate outside."""
+    kept = []
+
+    def f(x):
+        y = cr.sin(x) * 2.0
+        kept.append(y)
+        kept.append(cr.stop_gradient(y))
+        return cr.sum(y)
+    x = t([0.5, 1.0])
+    transform(f, x)
+    return kept
+
+
+ESCAPES = {
+    "grad": lambda f, x: cr.grad(f)(x),
+    "value_and_grad": lambda f, x: cr.value_and_grad(f)(x),
+    "vjp": lambda f, x: cr.vjp(f, x)[1](t(1.0)),
+    "jvp": lambda f, x: cr.jvp(f, (x,), (t([1.0, 0.0]),)),
+    "jacrev": lambda f, x: cr.jacrev(f)(x),
+    "jacfwd": lambda f, x: cr.jacfwd(f)(x),
+    "hessian": lambda f, x: cr.hessian(f)(x),
+    "hvp": lambda f, x: cr.hvp(f, (x,), (t([1.0, 0.0]),)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_a_value_that_escaped_a_transform_raises_when_used(backend, name):
+    escaped, kept = _leaky(ESCAPES[name])[-2:]
+    for use in (lambda v: v + 1.0, lambda v: cr.exp(v), lambda v: v.reshape(-1), lambda v: v[0],
+                lambda v: cr.grad(lambda z: cr.sum(z * v))(t([1.0, 1.0]))):
+        with pytest.raises(cr.GraphError, match="escaped"):
+            use(escaped)
+    with pytest.raises(cr.GraphError):
+        escaped.backward()
+    assert_close(kept + 1.0, 2 * np.sin([0.5, 1.0]) + 1.0)   # stop_gradient's copy is free to go
+
+
+def test_transforms_still_work_after_an_escape():
+    _leaky(ESCAPES["grad"])
+    assert float(cr.grad(lambda x: x ** 3)(t(2.0))) == 12.0
+    out, pullback = cr.vjp(lambda x: x * x, t(3.0))       # pullback after vjp returned
+    assert float(pullback(t(1.0))[0]) == 6.0
+    assert float(pullback(t(1.0))[0]) == 6.0
