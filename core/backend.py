@@ -15,6 +15,7 @@ from typing import Callable
 
 from ._state import state
 from .errors import BackendError, UnknownNameError
+from .pluginmanager import loading_lock
 
 # The one place that says what a backend must supply.  x, y: native arrays;
 # shape: tuple of ints; dtype: a chainrule dtype name ("float32"...); axis: int,
@@ -160,28 +161,48 @@ def canonical_name(name):
 
 
 def load(name):
-    """The loaded ``Backend`` for a name, importing its library on first use."""
+    """The loaded ``Backend`` for a name, importing its library on first use.
+
+    One ``Backend`` per name, whichever thread asks first: loading holds the loading lock
+    (re-entrant, so a backend's ``load`` may itself create tensors on another backend).
+    """
     backend = _loaded.get(name)
     if backend is not None:
         return backend
-    cname = canonical_name(name)
-    backend = _loaded.get(cname)
-    if backend is None:
-        base, _, device = cname.partition(":")
-        spec = _specs()[base]
-        reason = spec.unavailable(device or None)
-        if reason:
-            raise BackendError(f"backend {cname!r} cannot run here: {reason}")
-        try:
-            namespace = spec.load(device or None)
-        except Exception as exc:
-            raise BackendError(f"backend {cname!r} failed to load: {type(exc).__name__}: {exc}") from exc
-        backend = Backend(spec, device or None, namespace)
-        _loaded[cname] = backend
-        for t in backend.array_types:
-            _raw_types.setdefault(t, backend)
-    _loaded[name] = backend
+    with loading_lock:
+        backend = _loaded.get(name)
+        if backend is None:
+            backend = _loaded[name] = _load_canonical(canonical_name(name))
     return backend
+
+
+def _load_canonical(cname):
+    backend = _loaded.get(cname)
+    if backend is not None:
+        return backend
+    if cname in _loading:
+        raise BackendError(f"backend {cname!r} was asked for while it loads: its load() must not "
+                           f"create tensors on {cname!r} itself")
+    base, _, device = cname.partition(":")
+    spec = _specs()[base]
+    reason = spec.unavailable(device or None)
+    if reason:
+        raise BackendError(f"backend {cname!r} cannot run here: {reason}")
+    _loading.add(cname)
+    try:
+        namespace = spec.load(device or None)
+    except Exception as exc:
+        raise BackendError(f"backend {cname!r} failed to load: {type(exc).__name__}: {exc}") from exc
+    finally:
+        _loading.discard(cname)
+    backend = Backend(spec, device or None, namespace)
+    for t in backend.array_types:
+        _raw_types.setdefault(t, backend)
+    _loaded[cname] = backend   # last: a thread reading _loaded without the lock sees it whole
+    return backend
+
+
+_loading = set()   # canonical names whose spec.load() is running (in the thread holding the lock)
 
 
 def _default():
@@ -200,7 +221,9 @@ def get_backend():
         return stack[-1]
     global _global_backend
     if _global_backend is None:
-        _global_backend = _default()
+        with loading_lock:
+            if _global_backend is None:
+                _global_backend = _default()
     return _global_backend
 
 

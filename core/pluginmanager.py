@@ -40,8 +40,12 @@ class PluginWarning(UserWarning):
     """A plugin failed to load or registered something invalid; the engine went on without it."""
 
 
-_lock = threading.RLock()
+# One re-entrant lock for all loading (plugins here, backends in backend.py): two threads that
+# create their first tensor together get one manager and one Backend per name, and a plugin
+# whose import creates a tensor re-enters in its own thread.  One lock, so no lock-order deadlock.
+loading_lock = threading.RLock()
 _pm = None
+_pm_loading = None   # the manager while its entry points import (seen only by that thread)
 _infos = {}       # plugin name -> PluginInfo
 _collected = {}   # kind -> {name: object}
 _providers = {}   # (kind, name) -> plugin name
@@ -55,16 +59,21 @@ def _report(info, message):
 
 def manager():
     """The process-wide ``pluggy.PluginManager("chainrule")``, plugins loaded."""
-    global _pm
+    global _pm, _pm_loading
     if _pm is not None:
         return _pm
-    with _lock:
+    with loading_lock:
         if _pm is None:
+            if _pm_loading is not None:   # a plugin's import asked: the plugins loaded so far
+                return _pm_loading
             import pluggy
             from . import hookspecs
-            pm = pluggy.PluginManager(GROUP)
-            pm.add_hookspecs(hookspecs)
-            _load_entry_points(pm)
+            pm = _pm_loading = pluggy.PluginManager(GROUP)
+            try:
+                pm.add_hookspecs(hookspecs)
+                _load_entry_points(pm)
+            finally:
+                _pm_loading = None
             _pm = pm
     return _pm
 
@@ -120,7 +129,7 @@ def register(plugin, name=None, distribution="<runtime>", version=""):
     """Register a plugin object at run time (a notebook, a test), as an entry point would."""
     pm = manager()
     name = name or getattr(plugin, "__name__", None) or repr(plugin)
-    with _lock:
+    with loading_lock:
         info = PluginInfo(name, distribution, version)
         _infos[name] = info
         if not _register_checked(pm, plugin, info):
@@ -134,7 +143,7 @@ def register(plugin, name=None, distribution="<runtime>", version=""):
 def unregister(name):
     """Remove a plugin registered with ``register`` (and forget what it provided)."""
     pm = manager()
-    with _lock:
+    with loading_lock:
         plugin = pm.get_plugin(name)
         if plugin is not None:
             pm.unregister(plugin)
@@ -177,33 +186,57 @@ def collect(kind):
     found = _collected.get(kind)
     if found is not None:
         return found
-    pm = manager()
-    with _lock:
-        found = {}
-        hook = getattr(pm.hook, KINDS[kind])
-        # get_hookimpls() lists implementations in registration order (pluggy *calls* them
-        # last-first); built-ins were registered first, so the first provider of a name wins
-        for impl in hook.get_hookimpls():
-            info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
-            try:
-                if kind == "ops":
-                    _call_ops_hook(impl, info)
-                    continue
-                provided = _validate(kind, impl.function(), info)
-            except Exception as exc:
-                _report(info, f"{KINDS[kind]} failed: {type(exc).__name__}: {exc}")
+    with loading_lock:
+        found = _collected.get(kind)
+        if found is None:
+            pm = manager()
+            if _pm_loading is not None:   # a plugin's import asked: answer, remember nothing
+                return _peek(kind, pm)
+            found = _collected[kind] = _gather(kind, pm)
+    return found
+
+
+def _gather(kind, pm):
+    found = {}
+    hook = getattr(pm.hook, KINDS[kind])
+    # get_hookimpls() lists implementations in registration order (pluggy *calls* them
+    # last-first); built-ins were registered first, so the first provider of a name wins
+    for impl in hook.get_hookimpls():
+        info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
+        try:
+            if kind == "ops":
+                _call_ops_hook(impl, info)
                 continue
-            for name, obj in provided.items():
-                if name in found:
-                    _report(info, f"{kind[:-1]} {name!r} is already provided by "
-                                  f"{_providers[(kind, name)]!r}; the first one is kept (rename yours)")
-                    continue
-                found[name] = obj
-                _providers[(kind, name)] = info.name
-                info.provides.setdefault(kind, []).append(name)
-            if kind not in info.kinds:
-                info.kinds.append(kind)
-        _collected[kind] = found
+            provided = _validate(kind, impl.function(), info)
+        except Exception as exc:
+            _report(info, f"{KINDS[kind]} failed: {type(exc).__name__}: {exc}")
+            continue
+        for name, obj in provided.items():
+            if name in found:
+                _report(info, f"{kind[:-1]} {name!r} is already provided by "
+                              f"{_providers[(kind, name)]!r}; the first one is kept (rename yours)")
+                continue
+            found[name] = obj
+            _providers[(kind, name)] = info.name
+            info.provides.setdefault(kind, []).append(name)
+        if kind not in info.kinds:
+            info.kinds.append(kind)
+    return found
+
+
+def _peek(kind, pm):
+    """What the plugins registered so far provide, recording and reporting nothing (the full
+    collection after loading does that).  Ops register themselves when collected: none here."""
+    found = {}
+    if kind == "ops":
+        return found
+    for impl in getattr(pm.hook, KINDS[kind]).get_hookimpls():
+        try:
+            provided = _validate(kind, impl.function(), None)
+        except Exception:
+            continue
+        for name, obj in provided.items():
+            found.setdefault(name, obj)
     return found
 
 
