@@ -373,7 +373,7 @@ def checkpoint(f):
         context = _Context()
         start = LeafNode().seq         # every node f records gets a higher number
         out = f(*args, **kwargs)
-        found = _recorded_since(start, out, collect_kept=True)
+        found = _recorded_since(start, out)
         if found.nodes:
             context.finish(found.backends)
             _Region(f, args, kwargs, context, found).strip()
@@ -446,24 +446,20 @@ def _loaded_backends():
 
 class _Found:
     """The graph a checkpointed call recorded: its nodes (oldest first), the tensors those
-    nodes saved that it did not produce, the backends it touched, and the nodes whose
-    output the call's output itself holds (their ``ans`` costs nothing to keep)."""
+    nodes saved that it did not produce, and the backends it touched."""
 
     def __init__(self):
-        self.nodes, self.outside, self.backends, self.kept = [], [], set(), set()
+        self.nodes, self.outside, self.backends = [], [], set()
         self.inherited = []    # an inner checkpoint's records of its outside tensors
 
 
-def _recorded_since(start, out, collect_kept=False):
+def _recorded_since(start, out):
     """The nodes numbered above ``start`` that ``out`` depends on, at every level: through
     graph edges (parents), saved tensors (args, ans), and a traced value's primal and
     tangent.  A node already stripped by a checkpoint inside f brings its call's nodes."""
     found = _Found()
     outputs = [t for t in tree.flatten(out)[0] if type(t) is Tensor]
-    if collect_kept:
-        found.kept = _output_nodes(outputs)
-    seen, saved = set(), []
-    stack = list(outputs)
+    seen, saved, stack = set(), [], outputs
     while stack:
         item = stack.pop()
         if id(item) in seen:
@@ -505,17 +501,6 @@ def _flat_args(args):
             yield a
 
 
-def _output_nodes(outputs):
-    """Nodes whose output is (one level of) a call output: primal and tangent chains."""
-    nodes, stack = set(), list(outputs)
-    while stack:
-        t = stack.pop()
-        if isinstance(t._node, Node):
-            nodes.add(t._node)
-        stack.extend(x for x in (t._primal, t._tangent) if x is not None)
-    return nodes
-
-
 # The slots of a node that hold saved values (what checkpoint drops), and the ones a
 # recomputation refreshes: everything but the node's identity and its place in the graph.
 _ARGS, _RAW, _ANS = Node.args, Node.raw, Node.ans
@@ -527,11 +512,11 @@ class _Region:
     """One checkpointed call whose nodes dropped their saved values: enough to run it
     again (f, its arguments, its context) and to check the rerun against the original."""
 
-    __slots__ = ("f", "args", "kwargs", "context", "nodes", "kept", "outside", "aliases")
+    __slots__ = ("f", "args", "kwargs", "context", "nodes", "outside", "aliases")
 
     def __init__(self, f, args, kwargs, context, found):
         self.f, self.args, self.kwargs, self.context = f, args, kwargs, context
-        self.nodes, self.kept = found.nodes, found.kept
+        self.nodes = found.nodes
         self.aliases = {}   # set when an outer checkpoint's rerun made this call: its node -> ours
         # tensors from outside saved by the nodes, weakly with their version: one modified in
         # place before backward would make the recomputation differ from the forward
@@ -542,10 +527,11 @@ class _Region:
         for node in self.nodes:
             if isinstance(node, LeafNode):
                 continue
+            # the output's own node too: its rerun ``ans`` is a copy, which an in-place
+            # change of the output cannot reach
             _ARGS.__set__(node, self)
             _RAW.__set__(node, self)
-            if node not in self.kept:
-                _ANS.__set__(node, self)
+            _ANS.__set__(node, self)
             node.__class__ = _Stripped
 
     def refill(self):
@@ -570,8 +556,6 @@ class _Region:
             if isinstance(old, LeafNode):
                 continue
             for slot in _REFRESHED:
-                if slot is _ANS and old in self.kept:
-                    continue
                 slot.__set__(old, slot.__get__(new))
             if type(new) is _Stripped:            # a checkpoint inside f: it refills later
                 moved[new] = old
@@ -582,7 +566,6 @@ class _Region:
         rerun_to_ours = {**self.aliases, **{new: old for old, new in pairs}}
         for inner in {_ARGS.__get__(new) for new in moved}:
             inner.nodes = [moved.get(n, n) for n in inner.nodes]
-            inner.kept = {moved.get(n, n) for n in inner.kept}
             inner.aliases = rerun_to_ours
         self.nodes = self.args = self.kwargs = None
 
