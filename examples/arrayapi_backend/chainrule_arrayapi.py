@@ -112,9 +112,10 @@ def load(device=None):
             return finish(fn(x if names[x.dtype] == out else xp.astype(x, dt(out))), out)
         return kernel
 
-    def erf(x):  # not in the standard: math.erf elementwise
-        out = names[x.dtype] if names[x.dtype].startswith("float") else "float64"
-        return xp.asarray(np.vectorize(math.erf, otypes=[out])(to_numpy(x)))
+    def erf(x):  # not in the standard: math.erf elementwise in float64, typed as exp is
+        _, out = rule("exp", (x,))
+        values = np.vectorize(math.erf, otypes=[np.float64])(to_numpy(x))
+        return xp.astype(xp.asarray(values), dt(out))
 
     def where(cond, x, y):
         (x, y), _ = promote(None, (x, y))
@@ -216,6 +217,9 @@ def load(device=None):
         asarray=asarray, to_numpy=to_numpy, shape=lambda x: tuple(x.shape),
         dtype=lambda x: names[x.dtype], astype=lambda x, dtype: xp.astype(x, dt(dtype)),
         copy=lambda x: xp.asarray(x, copy=True), item=lambda x: to_numpy(x).item(), assign=assign,
+        # memory facts, which the standard lacks: array-api-strict keeps a NumPy array inside
+        shares_memory=lambda x, y: np.may_share_memory(to_numpy(x), to_numpy(y)),
+        owns_memory=lambda x: x._array.base is None and x._array.flags.writeable,
         iadd=inplace(add), isub=inplace(subtract), imul=inplace(multiply), idiv=inplace(divide),
         zeros=lambda shape, dtype: xp.zeros(tuple(shape), dtype=dt(dtype)),
         ones=lambda shape, dtype: xp.ones(tuple(shape), dtype=dt(dtype)),
