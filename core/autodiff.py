@@ -328,6 +328,9 @@ def bind(op, args, params):
                     backend = a._backend
                 else:
                     _mixed_backends(op, args)
+        elif type(a) not in _PY_SCALARS and a is not None and backend is not None:
+            args = _operands(args, backend)   # NumPy arrays and scalars, lists: tensors
+            return bind(op, args, params)
     if top is not None:
         return top.process(op, args, params)
     if backend is None:
@@ -367,6 +370,15 @@ def _share_memory(view, source, op, params):
             base, chain = source._view or (source, ())
             view._view = (base, chain + ((op, params),))
             version.views.add(view)
+
+
+def _operands(args, backend):
+    """Arguments with every array-like that is not a Tensor made one on ``backend`` (a
+    NumPy array or scalar keeps its dtype), so rules only ever meet one kind of array."""
+    from .creation import tensor
+    return tuple(a if type(a) is Tensor or type(a) in _PY_SCALARS or a is None else
+                 make(a, backend) if _backends.backend_of_raw(a) is backend else
+                 tensor(a, backend=backend) for a in args)
 
 
 def _bind_raw(op, args, params):

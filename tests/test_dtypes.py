@@ -137,15 +137,18 @@ def test_numpy_scalar_operands_differentiate(backend, scalar, op):
     np.testing.assert_allclose(cr.grad(lambda x: f(x, scalar).sum())(x).numpy(), tx.grad.numpy(), rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "the engine hands maximum's raw VJP rule the NumPy array itself, and torch refuses "
-    "tensor > ndarray (core/ops/elementwise.py _pick); the engine should convert a NumPy "
-    "operand to the tensor's backend when it binds the op"))
-def test_a_0d_array_operand_of_maximum_differentiates_on_torch():
-    with cr.use_backend("torch"):
-        x = cr.tensor([1.0, 3.0], requires_grad=True)
-        cr.maximum(x, np.array(2.0)).sum().backward()
-        assert x.grad.tolist() == [0.0, 1.0]
+@pytest.mark.parametrize("operand", [np.array(2.0), np.float64(2.0), np.array([2.0, 2.0]), [2.0, 2.0]],
+                         ids=["0-d array", "scalar", "array", "list"])
+def test_a_numpy_operand_becomes_a_tensor_of_the_backend(backend, operand):
+    """The engine binds NumPy (and list) operands as tensors of the other operand's backend,
+    so rules never meet two kinds of array (torch refuses tensor > ndarray)."""
+    x = cr.tensor([1.0, 3.0], dtype="float64", requires_grad=True)
+    cr.maximum(x, operand).sum().backward()
+    (x * operand).sum().backward()
+    xt = torch.tensor([1.0, 3.0], dtype=torch.float64, requires_grad=True)
+    other = torch.as_tensor(np.asarray(operand, dtype=np.float64))
+    (torch.maximum(xt, other).sum() + (xt * other).sum()).backward()
+    assert x.grad.tolist() == xt.grad.tolist()
 
 
 # ------------------------------------- (b) outputs are the backend's array type

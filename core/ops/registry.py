@@ -217,10 +217,12 @@ def _kernel_op_function(op):
     backend_of_raw = _backends.backend_of_raw
     kernel, kforward = op.kernel, op.kforward
     record = op.differentiable
+    py_scalars = autodiff._PY_SCALARS
+    fast = kernel is not None and not op.view   # a view's memory bookkeeping lives in bind
     no_params = {}
 
     def fn(*args, **params):
-        if kernel is not None and not params and len(args) == 2:
+        if fast and not params and len(args) == 2:
             x, y = args
             if type(x) is Tensor and x._trace is None:
                 b = x._backend
@@ -228,10 +230,12 @@ def _kernel_op_function(op):
                     if y._trace is not None or y._backend is not b:
                         return bind(op, args, params)
                     yd, ny = y._data, y._node
-                else:
+                elif type(y) in py_scalars:
                     yd, ny = y, None
+                else:   # a NumPy array or scalar: bind makes it a tensor of x's backend
+                    return bind(op, args, params)
                 xd, nx = x._data, x._node
-            elif type(y) is Tensor and y._trace is None and type(x) is not Tensor:
+            elif type(y) is Tensor and y._trace is None and type(x) in py_scalars:
                 b, xd, nx, yd, ny = y._backend, x, None, y._data, y._node
             elif type(x) is not Tensor and type(y) is not Tensor:   # raw arrays: a rule
                 b = raw_types.get(type(x)) or raw_types.get(type(y))
@@ -248,7 +252,7 @@ def _kernel_op_function(op):
                 return make(out, b, Node(op, args, no_params, out, (nx, ny), autodiff._clock,
                                          None, [xd, yd]))
             return make(out, b)
-        if kernel is not None and not params and len(args) == 1:
+        if fast and not params and len(args) == 1:
             x = args[0]
             if type(x) is not Tensor:                 # a raw array: a rule in backward
                 b = raw_types.get(type(x))
