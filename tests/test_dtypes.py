@@ -368,3 +368,20 @@ def test_clip_grad_norm_measures_low_precision_gradients_in_float32(backend, dty
         assert p.grad.dtype == dtype
         _close(as_numpy(p.grad)[0], (g * coef).astype(np_dtype(dtype)), dtype, "clipped gradient")
         assert np.count_nonzero(as_numpy(p.grad)[0]) == np.count_nonzero(g.astype(np_dtype(dtype)) * coef)
+
+
+def test_clip_grad_norm_across_backends_matches_torch():
+    """Gradients on numpy and torch together (the total is gathered on one backend)."""
+    grads = [np.array([3.0, 4.0], np.float32), np.array([12.0, -1.0], np.float32)]
+    params = []
+    for g, name in zip(grads, ["numpy", "torch"]):
+        p = cr.tensor(np.zeros(2), dtype="float32", requires_grad=True, backend=name)
+        p.grad = cr.tensor(g, backend=name)
+        params.append(p)
+    theirs = [torch.zeros(2, requires_grad=True) for _ in grads]
+    for t, g in zip(theirs, grads):
+        t.grad = torch.tensor(g)
+    total = cr.optim.clip_grad_norm_(params, 1.0)
+    np.testing.assert_allclose(float(total), float(torch.nn.utils.clip_grad_norm_(theirs, 1.0)), rtol=1e-6)
+    for p, t in zip(params, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-6)
