@@ -6,7 +6,9 @@ are per argument, so ``x * 2.0`` never computes a gradient for the 2.0.
 import math
 
 from .registry import register, on_kernels
+from ..creation import zeros_like
 from ..dtypes import FLOATING
+from ..tensor import Tensor
 
 # ----------------------------------------------------------------- arithmetic
 
@@ -31,25 +33,51 @@ multiply = register(
     jvp=(lambda x_dot, ans, x, y: x_dot * y,
          lambda y_dot, ans, x, y: x * y_dot), raw_rules=True)
 
+def _divide_jvp(t, ans, x, y):
+    # one quotient, as torch writes it: (x_dot - y_dot * ans) / y (inf - inf never arises)
+    x_dot, y_dot = t
+    if y_dot is None:
+        return x_dot / y
+    return ((0 if x_dot is None else x_dot) - y_dot * ans) / y
+
+
 divide = register(
     "divide", "divide",
     vjp=(lambda ans, x, y: lambda g: g / y,
          lambda ans, x, y: lambda g: -g * ans / y),
-    jvp=(lambda x_dot, ans, x, y: x_dot / y,
-         lambda y_dot, ans, x, y: -y_dot * ans / y), raw_rules=True)
+    jvp=_divide_jvp, raw_rules=True)
+
+# The power rule at its edges is torch's: d(x**y)/dx is 0 wherever y == 0 (so x**0 and the
+# second derivative of x**1 are 0 at x = 0, not 0 * inf = nan), and d(x**y)/dy is 0 where
+# x == 0 and y >= 0.  A Python exponent is tested in Python, as torch's scalar overload does.
 
 
-def _log_base(x):
-    """log(x), with log(0) taken as 0: d(0**y)/dy is 0 (as in torch), not nan."""
-    return log(where(x == 0, 1, x))
+def _power_slope_x(g, x, y):
+    """g * d(x**y)/dx."""
+    if not isinstance(y, Tensor) and _is_python_number(y):
+        return zeros_like(x) if y == 0 else g * (y * x ** (y - 1))
+    return where(equal(y, 0), 0, g * (y * x ** (y - 1)))
+
+
+def _power_slope_y(g, ans, x, y):
+    """g * d(x**y)/dy (g outside the where, as torch: its second order has torch's nans)."""
+    if not isinstance(x, Tensor) and _is_python_number(x):
+        if x != 0:
+            return g * (ans * (math.log(x) if x > 0 else math.nan))
+        return g * where(greater_equal(y, 0), 0, ans * -math.inf)
+    return g * where(logical_and(equal(x, 0), greater_equal(y, 0)), 0, ans * log(x))
+
+
+def _is_python_number(v):
+    return isinstance(v, (int, float)) and not hasattr(v, "dtype")
 
 
 power = register(
     "power", "power",
-    vjp=(lambda ans, x, y: lambda g: g * y * x ** (y - 1),
-         lambda ans, x, y: lambda g: g * ans * _log_base(x)),
-    jvp=(lambda x_dot, ans, x, y: x_dot * y * x ** (y - 1),
-         lambda y_dot, ans, x, y: y_dot * ans * _log_base(x)), raw_rules=True)
+    vjp=(lambda ans, x, y: lambda g: _power_slope_x(g, x, y),
+         lambda ans, x, y: lambda g: _power_slope_y(g, ans, x, y)),
+    jvp=(lambda x_dot, ans, x, y: _power_slope_x(x_dot, x, y),
+         lambda y_dot, ans, x, y: _power_slope_y(y_dot, ans, x, y)), raw_rules=True)
 
 negative = register("negative", "negative", vjp=lambda ans, x: lambda g: -g,
                     jvp="linear", raw_rules=True)
@@ -82,28 +110,33 @@ erf = register("erf", "erf", vjp=lambda ans, x: lambda g: g * _TWO_OVER_SQRT_PI 
                jvp=lambda t, ans, x: t[0] * _TWO_OVER_SQRT_PI * exp(-(x * x)), raw_rules=True)
 
 # ----------------------------------------------------------------- selection
-# Ties split the gradient evenly between the two arguments, as torch does.
+# torch's rules: ties split the gradient evenly; where x or y is NaN neither loses, so both
+# get g (torch's maximum_backward), while the JVP is y_dot's (torch's maximum JVP).
 
 
-def _pick(first, g, x, y):
-    """g where x wins the comparison, g/2 on ties, 0 elsewhere."""
-    wins = x > y if first == "max" else x < y
-    return where(wins, g, where(x == y, g * 0.5, 0))
+def _keep(g, x_loses, tie):
+    """g, halved on ties, zeroed where x strictly loses."""
+    return where(x_loses, 0, where(tie, g * 0.5, g))
+
+
+def _select_jvp(x_wins):
+    def jvp(t, ans, x, y):
+        x_dot, y_dot = (0 if d is None else d for d in t)
+        return where(x_wins(x, y), x_dot, where(equal(x, y), (x_dot + y_dot) * 0.5, y_dot))
+    return jvp
 
 
 maximum = register(
     "maximum", "maximum",
-    vjp=(lambda ans, x, y: lambda g: _pick("max", g, x, y),
-         lambda ans, x, y: lambda g: _pick("max", g, y, x)),
-    jvp=(lambda x_dot, ans, x, y: _pick("max", x_dot, x, y),
-         lambda y_dot, ans, x, y: _pick("max", y_dot, y, x)), raw_rules=True)
+    vjp=(lambda ans, x, y: lambda g: _keep(g, less(x, y), equal(x, y)),
+         lambda ans, x, y: lambda g: _keep(g, greater(x, y), equal(x, y))),
+    jvp=_select_jvp(lambda x, y: greater(x, y)), raw_rules=True)
 
 minimum = register(
     "minimum", "minimum",
-    vjp=(lambda ans, x, y: lambda g: _pick("min", g, x, y),
-         lambda ans, x, y: lambda g: _pick("min", g, y, x)),
-    jvp=(lambda x_dot, ans, x, y: _pick("min", x_dot, x, y),
-         lambda y_dot, ans, x, y: _pick("min", y_dot, y, x)), raw_rules=True)
+    vjp=(lambda ans, x, y: lambda g: _keep(g, greater(x, y), equal(x, y)),
+         lambda ans, x, y: lambda g: _keep(g, less(x, y), equal(x, y))),
+    jvp=_select_jvp(lambda x, y: less(x, y)), raw_rules=True)
 
 where = register(
     "where", "where",

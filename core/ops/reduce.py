@@ -9,7 +9,7 @@ import functools
 
 from .registry import register, on_kernels
 from ._util import shape_of, normalize_axis, kept_shape
-from .elementwise import where, equal, exp, sqrt, astype_op
+from .elementwise import where, equal, exp, sqrt, astype_op, isnan, logical_and, logical_or
 from ._util import dtype_of, reduced_shape
 from .shape import reshape, broadcast_to
 
@@ -58,17 +58,25 @@ _sum = register(
     jvp="linear", raw_rules=True)
 
 
+def _extremes(ans, x, axis, keepdims):
+    """Where x attains its max (min): equal entries, or the NaNs of a slice whose result is
+    NaN.  The gradient is split evenly between them, as torch's ``x.max()`` does (and
+    ``torch.amax`` without NaN; torch.amax sends nan to a whole NaN slice instead)."""
+    spread = _spread(ans, x, axis, keepdims)
+    return logical_or(equal(x, spread), logical_and(isnan(x), isnan(spread)))
+
+
 def _extreme_vjp(ans, x, axis=None, keepdims=False):
-    # the gradient goes to the arg-extremes, split evenly between ties (like torch.amax)
     def vjp(g):
-        mask = equal(x, _spread(ans, x, axis, keepdims))
+        mask = _extremes(ans, x, axis, keepdims)
         count = _sum(astype_op(mask, dtype=dtype_of(x)), axis=axis, keepdims=True)
         return where(mask, _spread(g, x, axis, keepdims) / count, 0)
     return vjp
 
 
 def _extreme_jvp(t, ans, x, axis=None, keepdims=False):
-    mask = equal(x, _spread(ans, x, axis, keepdims))
+    # the same average of the extremes' tangents (torch's JVP of a NaN full max is nan)
+    mask = _extremes(ans, x, axis, keepdims)
     count = _sum(astype_op(mask, dtype=dtype_of(x)), axis=axis, keepdims=keepdims)
     return _sum(where(mask, t[0], 0), axis=axis, keepdims=keepdims) / count
 
@@ -154,8 +162,15 @@ def var(x, axis=None, correction=0, keepdims=False):
 
 @in_float32
 def std(x, axis=None, correction=0, keepdims=False):
-    """Standard deviation, ``sqrt(var)``."""
-    return sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
+    """Standard deviation, ``sqrt(var)``; its derivative is 0 where it is 0 (a constant
+    slice), as torch's, not sqrt's 1 / (2 * 0)."""
+    return _sqrt_with_zero_slope_at_zero(var(x, axis=axis, correction=correction, keepdims=keepdims))
+
+
+def _sqrt_with_zero_slope_at_zero(v):
+    # the inner where keeps sqrt's rule away from 0, so no 0 * inf = nan reaches v
+    zero = equal(v, 0)
+    return where(zero, 0, sqrt(where(zero, 1, v)))
 
 
 def logsumexp_vjp(ans, x, axis=None, keepdims=False):

@@ -1,0 +1,188 @@
+"""Ops at their edges, against torch 2.13 (float64) as the oracle, on every backend.
+
+Non-smooth and singular points (ties, NaN, zeros, bounds, constants) are where an engine's
+rules are most often silently wrong.  One table: for each op and edge input, the value, the
+VJP (``backward()`` and ``cr.grad``), the JVP, and the second order (forward over reverse
+and reverse over reverse) must equal torch's, nan and inf included.
+"""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from backend_fixtures import backend  # noqa: F401  (a pytest fixture)
+
+torch = pytest.importorskip("torch", reason="torch 2.13 is the oracle (pip install -e '.[test]')")
+from torch import func as tfunc  # noqa: E402
+
+F64 = "float64"
+NAN, INF = float("nan"), float("inf")
+ALL_MODES = ("value", "backward", "grad", "jvp", "fwd_rev", "rev_rev")
+
+
+def _weights(shape, scale):
+    """Distinct weights 1, 2, 3, ... (times scale): a cotangent or tangent that tells
+    apart where a gradient went (split in halves, sent to one entry, ...)."""
+    n = int(np.prod(shape, dtype=int))
+    return np.arange(1.0, n + 1.0).reshape(shape) ** 1.5 * scale   # not a ramp: no direction is special
+
+
+class Edge:
+    """One op at one edge input: chainrule's function, torch's, the inputs (float64 NumPy
+    arrays), the modes torch defines there (a mode left out says why in ``why``)."""
+
+    def __init__(self, name, ours, theirs, *inputs, modes=ALL_MODES, why=""):
+        self.name, self.ours, self.theirs = name, ours, theirs
+        self.inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
+        self.modes, self.why = modes, why
+
+    def __repr__(self):
+        return self.name
+
+
+def _check(ours, theirs, what, edge):
+    ours = [np.asarray(o.numpy() if isinstance(o, cr.Tensor) else o) for o in ours]
+    theirs = [t.detach().numpy(force=True) for t in theirs]   # force: torch's ZeroTensor
+    for i, (o, t) in enumerate(zip(ours, theirs)):
+        assert o.shape == t.shape, f"{edge}: {what} of argument {i}: shape {o.shape} != torch {t.shape}"
+        np.testing.assert_allclose(o, t, rtol=1e-12, atol=1e-14, equal_nan=True,
+                                   err_msg=f"{edge}: {what} of argument {i} differs from torch")
+
+
+def run_edge(edge):
+    """Compare every mode of ``edge`` with torch (see the module docstring)."""
+    xs = [cr.tensor(a, dtype=F64) for a in edge.inputs]
+    txs = tuple(torch.tensor(a) for a in edge.inputs)
+    argnums = tuple(range(len(xs)))
+    tout = edge.theirs(*txs)
+    w = _weights(tuple(tout.shape), 0.5)
+    tangents = [_weights(a.shape, 0.1) for a in edge.inputs]
+    ct = [_weights(a.shape, -0.3) for a in edge.inputs]   # the second order's direction
+
+    def loss(*a):
+        return cr.sum(edge.ours(*a) * cr.tensor(w, dtype=F64))
+
+    def tloss(*a):
+        return (edge.theirs(*a) * torch.tensor(w)).sum()
+
+    def ours_grad(*a):
+        return cr.grad(loss, argnums=argnums)(*a)
+
+    def theirs_grad(*a):
+        return tfunc.grad(tloss, argnums=argnums)(*a)
+
+    if "value" in edge.modes:
+        _check([edge.ours(*xs)], [tout], "value", edge)
+    if "backward" in edge.modes:   # eager: the rules on raw arrays
+        leaves = [cr.tensor(a, dtype=F64, requires_grad=True) for a in edge.inputs]
+        loss(*leaves).backward()
+        zeros = [np.zeros(a.shape) for a in edge.inputs]
+        _check([z if x.grad is None else x.grad for x, z in zip(leaves, zeros)],
+               theirs_grad(*txs), "backward()", edge)
+    if "grad" in edge.modes:
+        _check(ours_grad(*xs), theirs_grad(*txs), "cr.grad", edge)
+    if "jvp" in edge.modes:
+        _, t_out = cr.jvp(edge.ours, xs, [cr.tensor(t, dtype=F64) for t in tangents])
+        _, tt_out = tfunc.jvp(edge.theirs, txs, tuple(torch.tensor(t) for t in tangents))
+        _check([t_out], [tt_out], "jvp", edge)
+    if "fwd_rev" in edge.modes:    # jvp of grad: a Hessian-vector product, forward over reverse
+        _, hv = cr.jvp(ours_grad, xs, [cr.tensor(t, dtype=F64) for t in tangents])
+        _, thv = tfunc.jvp(theirs_grad, txs, tuple(torch.tensor(t) for t in tangents))
+        _check(hv, thv, "jvp(grad)", edge)
+    if "rev_rev" in edge.modes:    # grad of <grad, c>: reverse over reverse
+
+        def ours_inner(*a):
+            return sum(cr.sum(g * cr.tensor(c, dtype=F64)) for g, c in zip(ours_grad(*a), ct))
+
+        def theirs_inner(*a):
+            return sum((g * torch.tensor(c)).sum() for g, c in zip(theirs_grad(*a), ct))
+        _check(cr.grad(ours_inner, argnums=argnums)(*xs),
+               tfunc.grad(theirs_inner, argnums=argnums)(*txs), "grad(grad)", edge)
+
+
+# ---------------------------------------------------------------- the table
+
+def _powers():
+    x = [0.0, -2.0, 2.0, -0.5]
+    edges = [Edge(f"x**{p}", lambda x, p=p: x ** p, lambda x, p=p: x ** p, x)
+             for p in (0, 1, 2, 3, -1, -2, 0.0, 1.0, 2.0, 0.5, 2.5)]
+    # tensor exponents: the derivative in the exponent at x = 0 is 0 for y >= 0 (as torch)
+    xs = [0.0, 0.0, 0.0, 0.0, 0.0, -2.0, -2.0, 2.0, 0.0]
+    ys = [0.0, 1.0, 2.0, -1.0, 0.5, 2.0, 0.0, -1.5, 3.0]
+    edges.append(Edge("power(x, y)", cr.power, torch.pow, xs, ys))
+    edges.append(Edge("2**y", lambda y: 2.0 ** y, lambda y: 2.0 ** y, ys))
+    edges.append(Edge("0**y", lambda y: 0.0 ** y, lambda y: 0.0 ** y, ys))
+    return edges
+
+
+def _selections():
+    x = [1.0, 2.0, NAN, 3.0, NAN, -1.0, 0.0]
+    y = [1.0, 3.0, 1.0, NAN, NAN, -2.0, 0.0]
+    return [
+        Edge("maximum", cr.maximum, torch.maximum, x, y),
+        Edge("minimum", cr.minimum, torch.minimum, x, y),
+        Edge("maximum(x, x)", lambda x: cr.maximum(x, x), lambda x: torch.maximum(x, x), x),
+        Edge("where", lambda c, x, y: cr.where(c > 0, x, y), lambda c, x, y: torch.where(c > 0, x, y),
+             [1.0, -1.0, 1.0, -1.0], [INF, NAN, 2.0, 3.0], [NAN, -INF, 5.0, 0.0]),
+        Edge("where(x > 0, sqrt(x), 0)", lambda x: cr.where(x > 0, cr.sqrt(x), 0.0),
+             lambda x: torch.where(x > 0, torch.sqrt(x), 0.0), [0.0, 4.0, -1.0]),
+        Edge("clip at the bounds", lambda x: cr.clip(x, -1.0, 1.0), lambda x: torch.clamp(x, -1.0, 1.0),
+             [-1.0, 1.0, 0.0, 2.0, -3.0, NAN]),
+        Edge("clip below", lambda x: cr.clip(x, min=0.0), lambda x: torch.clamp(x, min=0.0), [0.0, -1.0, 1.0]),
+        Edge("clip above", lambda x: cr.clip(x, max=0.0), lambda x: torch.clamp(x, max=0.0), [0.0, -1.0, 1.0]),
+    ]
+
+
+def _kinks():
+    x = [0.0, -0.0, 1.5, -1.5]
+    return [
+        Edge("abs", cr.abs, torch.abs, x),
+        Edge("sqrt at 0", cr.sqrt, torch.sqrt, [0.0, 4.0, 0.25]),
+        Edge("sqrt below 0", cr.sqrt, torch.sqrt, [-1.0, 1.0]),
+        Edge("log at 0", cr.log, torch.log, [0.0, 1.0, -1.0]),
+        Edge("divide by 0", cr.divide, torch.div, [1.0, 0.0, -1.0, 2.0], [0.0, 0.0, 0.0, 4.0]),
+        Edge("relu", cr.nn.relu, torch.relu, x),
+        Edge("leaky_relu", lambda x: cr.nn.leaky_relu(x, 0.1), lambda x: torch.nn.functional.leaky_relu(x, 0.1), x),
+        Edge("sign", lambda x: cr.sign(x) * x, lambda x: torch.sign(x) * x, x),
+    ]
+
+
+def _reductions():
+    ties = [[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]]
+    nan_row = [[1.0, NAN, 3.0], [2.0, 0.5, -1.0]]
+    two_nans = [1.0, NAN, 3.0, NAN]
+    const = [[2.0, 2.0, 2.0], [1.0, 3.0, 5.0]]
+    edges = []
+    for name, ours, full, dim in (("max", cr.max, torch.Tensor.max, torch.amax),
+                                  ("min", cr.min, torch.Tensor.min, torch.amin)):
+        edges += [
+            Edge(f"{name} ties", ours, full, ties),
+            Edge(f"{name}(axis=1) ties", lambda x, o=ours: o(x, axis=1), lambda x, d=dim: d(x, 1), ties),
+            Edge(f"{name}(axis=0) ties", lambda x, o=ours: o(x, axis=0, keepdims=True),
+                 lambda x, d=dim: d(x, 0, keepdim=True), ties),
+            # NaN propagates and the gradient goes to the NaN, split between NaNs, as x.max()
+            Edge(f"{name} NaN", ours, full, two_nans, modes=("value", "backward", "grad"),
+                 why="torch's forward mode gives nan where its reverse mode picks the NaNs"),
+            # one NaN in a row: the gradient goes to it, as x.max(dim) (torch.amax gives nan)
+            Edge(f"{name}(axis=1) NaN", lambda x, o=ours: o(x, axis=1),
+                 lambda x, f=full: f(x, 1).values, nan_row),
+        ]
+    edges += [
+        Edge("std of a constant", lambda x: cr.std(x, axis=1), lambda x: torch.std(x, 1, correction=0), const),
+        Edge("std(correction=1) of a constant", lambda x: cr.std(x, axis=1, correction=1),
+             lambda x: torch.std(x, 1, correction=1), const),
+        Edge("std of all", cr.std, lambda x: torch.std(x, correction=0), [[2.0, 2.0], [2.0, 2.0]]),
+        Edge("var of a constant", lambda x: cr.var(x, axis=1), lambda x: torch.var(x, 1, correction=0), const),
+        Edge("prod with zeros", lambda x: cr.prod(x, axis=1), lambda x: torch.prod(x, 1),
+             [[0.0, 2.0, 3.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]]),
+    ]
+    return edges
+
+
+EDGES = _powers() + _selections() + _kinks() + _reductions()
+
+
+@pytest.mark.parametrize("edge", EDGES, ids=repr)
+def test_edges_match_torch(backend, edge):
+    if edge.modes != ALL_MODES:
+        print(f"{edge}: only {', '.join(edge.modes)}: {edge.why}")
+    run_edge(edge)
