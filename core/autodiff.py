@@ -70,8 +70,8 @@ class Version:
     clock      the engine clock at the last in-place change of this memory (0: never)
     producers  nodes whose saved output (``ans``) is this memory: copied before the
                first write, so their rules still see the value they computed
-    views      the live differentiable views of this memory (a WeakSet), whose nodes
-               are re-derived from their base when an in-place op changes its graph
+    views      None, or the live differentiable views of this memory (a WeakSet), whose
+               nodes are re-derived from their base when an in-place op changes its graph
     """
 
     __slots__ = ("clock", "producers", "views")
@@ -79,7 +79,7 @@ class Version:
     def __init__(self):
         self.clock = 0
         self.producers = []
-        self.views = weakref.WeakSet()
+        self.views = None
 
 
 def version_of(x):
@@ -369,6 +369,8 @@ def _share_memory(view, source, op, params):
         if op.differentiable:
             base, chain = source._view or (source, ())
             view._view = (base, chain + ((op, params),))
+            if version.views is None:
+                version.views = weakref.WeakSet()
             version.views.add(view)
 
 

@@ -131,7 +131,7 @@ def _positions(base, chain):
 def _rederive_views(base, version):
     """After base's graph changed, every live view of it takes its node from the new base."""
     with enable_grad():
-        for view in list(version.views):
+        for view in list(version.views or ()):
             if view._view is None or view._view[0] is not base:
                 continue
             t = base
