@@ -24,7 +24,7 @@ import sys
 import weakref
 
 from ._state import state, enable_grad, no_grad
-from .errors import BackendError, GraphError, InplaceError
+from .errors import BackendError, GraphError, InplaceError, RegistryError
 from .tensor import Tensor, make
 from . import backend as _backends
 
@@ -212,6 +212,10 @@ def backprop(root, g, create_graph=False, retain_graph=False):
                 g = make(g, _backends.backend_of_raw(g))   # the op's output backend
             cts = _run_vjp(node, g, create_graph)
             raw = args
+        if len(cts) != len(parents):
+            raise RegistryError(f"the VJP of {op.name!r} (from {op.provider}) returned "
+                                f"{len(cts)} cotangents for {len(parents)} arguments; return one "
+                                "per positional argument (None = zero)")
         for parent, ct, ref in zip(parents, cts, raw):
             if parent is None or ct is None:
                 continue

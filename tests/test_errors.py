@@ -203,3 +203,17 @@ def test_bad_keyword_values():
         cr.nn.cross_entropy(x, cr.tensor([0, 1]), reduction="avg")
     with pytest.raises(ValueError, match="dropout"):
         cr.nn.dropout(x, p=1.5)
+
+
+@pytest.mark.parametrize("raw_rules", [False, True])
+@pytest.mark.parametrize("returned", [3, 1])
+def test_a_vjp_returning_the_wrong_number_of_cotangents_is_named(raw_rules, returned):
+    """Never silently None for an argument: the walk checks the count for every op."""
+    name = f"bad_count_{returned}_{raw_rules}"
+    f = cr.ops.register(name, lambda x, y: x * y, raw_rules=raw_rules, replace=True,
+                        vjp=lambda ans, x, y: lambda g: (g * y,) * returned)
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = cr.tensor([3.0, 4.0], requires_grad=True)
+    with pytest.raises(cr.RegistryError, match=f"{name}.*{returned} cotangents for 2 arguments"):
+        f(x, y).sum().backward()
+    assert x.grad is None and y.grad is None
