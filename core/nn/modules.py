@@ -262,7 +262,8 @@ def _converted(name, value, p):
     from .._state import no_grad
     from ..creation import tensor
     if isinstance(value, (str, bytes, dict, Module)) or value is None:
-        raise DTypeError(f"{name!r} is a {type(value).__name__}, not a tensor or array")
+        raise DTypeError(f"{name!r} is a {type(value).__name__}, not a tensor or array (pass the tensors "
+                         "of a state_dict(), e.g. as cr.load returns them)")
     if "complex" in str(getattr(value, "dtype", "")):
         raise DTypeError(f"{name!r} holds complex values; a {p.dtype} parameter would lose their "
                          "imaginary part (load value.real explicitly if that is meant)")
@@ -274,7 +275,8 @@ def _converted(name, value, p):
         raise DTypeError(f"{name!r} cannot be converted to a {p.dtype} tensor ({type(exc).__name__}: "
                          f"{exc})") from None
     if src.shape != p.shape:
-        raise ShapeError(f"{name!r} has shape {src.shape} in the state but {p.shape} in the model")
+        raise ShapeError(f"{name!r} has shape {src.shape} in the state but {p.shape} in the model (the "
+                         "state is from a model of other sizes: build the model with those)")
     b = p._backend
     with warnings.catch_warnings():              # an overflow is checked and named below
         warnings.simplefilter("ignore", RuntimeWarning)
