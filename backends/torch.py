@@ -366,9 +366,22 @@ def load(device=None):
 
     _SIMPLE = (int, slice, type(None), type(Ellipsis))
 
+    def ints_as_arrays(parts):
+        """NumPy counts an int among array indices as an array too, which decides where the
+        indexed axes land (x[0, None, [0, 0]] is (2, 1, ...)); torch counts it as a slice.
+        So ints (and 0-d integer tensors) there become (1,)*k index tensors."""
+        k = max((1 if p.dtype is torch.bool else p.ndim for p in parts if type(p) is T and p.ndim),
+                default=0)
+        if not k or not any(type(p) is int or type(p) is T and p.ndim == 0 for p in parts):
+            return parts
+        return tuple(p.reshape((1,) * k) if type(p) is T and p.ndim == 0 and p.dtype is not torch.bool
+                     else torch.full((1,) * k, p, dtype=torch.int64, device=dev) if type(p) is int
+                     else p for p in parts)
+
     def fix_index(x, index):
-        """A NumPy-style index torch accepts: NumPy arrays become tensors, negative-step
-        slices become flips of the input (torch has no negative strides)."""
+        """A NumPy-style index torch accepts: NumPy arrays become tensors, ints among arrays
+        follow NumPy (ints_as_arrays), negative-step slices become flips of the input (torch
+        has no negative strides)."""
         parts = index if type(index) is tuple else (index,)
         for p in parts:
             if type(p) is T or (type(p) is slice and (p.step is None or p.step > 0)) or type(p) is int \
@@ -376,9 +389,11 @@ def load(device=None):
                 continue
             break
         else:
-            return x, index
+            fixed = ints_as_arrays(parts)
+            return x, (index if fixed is parts else fixed)
         parts = [asarray(p) if isinstance(p, (np.ndarray, np.generic)) and not isinstance(p, np.integer)
                  else int(p) if isinstance(p, np.integer) else p for p in parts]
+        parts = list(ints_as_arrays(parts))
         if not any(type(p) is slice and p.step is not None and p.step < 0 for p in parts):
             return x, tuple(parts)
         # which input axis each part indexes

@@ -186,3 +186,107 @@ def test_edges_match_torch(backend, edge):
     if edge.modes != ALL_MODES:
         print(f"{edge}: only {', '.join(edge.modes)}: {edge.why}")
     run_edge(edge)
+
+
+# ------------------------------------------- fancy indexing: every index kind, both directions
+
+hypothesis = pytest.importorskip("hypothesis", reason="hypothesis draws the indices")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+SHAPE = (4, 3, 2)
+KINDS = ("numpy", "torch", "list", "tensor")   # how an integer or bool array is written
+
+
+def _as_kind(a, kind):
+    if kind == "numpy":
+        return a
+    if kind == "torch":
+        return torch.from_numpy(a)
+    if kind == "list":
+        return a.tolist()
+    return cr.tensor(a, backend="numpy")        # a chainrule tensor, maybe of the other backend
+
+
+@st.composite
+def indices(draw):
+    """(the index as NumPy writes it, the same with its arrays written as ``kind``)."""
+    kind = draw(st.sampled_from(KINDS))
+    if draw(st.integers(0, 5)) == 0:             # one boolean mask over the leading axes
+        ndim = draw(st.integers(1, 2))
+        mask = np.array(draw(st.lists(st.booleans(), min_size=12, max_size=12)))[:int(np.prod(SHAPE[:ndim]))]
+        mask = mask.reshape(SHAPE[:ndim])
+        return mask, _as_kind(mask, kind)
+    parts, axis = [], 0
+    for _ in range(draw(st.integers(1, 4))):
+        if axis == len(SHAPE):
+            break
+        d = SHAPE[axis]
+        choice = draw(st.sampled_from(["int_array", "int_array", "slice", "int", "none", "bool"]))
+        if choice == "int_array":                  # repeats and negative entries on purpose
+            n = draw(st.integers(1, 4))
+            parts.append(np.array(draw(st.lists(st.integers(-d, d - 1), min_size=n, max_size=n))))
+        elif choice == "bool":
+            parts.append(np.array(draw(st.lists(st.booleans(), min_size=d, max_size=d))))
+        elif choice == "slice":
+            parts.append(slice(draw(st.integers(0, d - 1)), None, draw(st.integers(1, 2))))
+        elif choice == "int":
+            parts.append(draw(st.integers(-d, d - 1)))
+        else:
+            parts.append(None)
+            continue
+        axis += 1
+    arrays = [p for p in parts if isinstance(p, np.ndarray)]
+    if len(arrays) > 1:                            # advanced parts must broadcast together
+        sizes = {a.shape[0] if a.dtype != bool else int(a.sum()) for a in arrays}
+        if len(sizes - {1}) > 1:
+            parts = [p if not isinstance(p, np.ndarray) or p is arrays[0] else slice(None) for p in parts]
+    written = tuple(_as_kind(p, kind) if isinstance(p, np.ndarray) else p for p in parts)
+    return tuple(parts), written
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(index=indices())
+def test_fancy_indexing_forward_and_backward_on_every_backend(index):
+    """x[index] with NumPy, torch, list or Tensor index arrays, on both backends: the value
+    is NumPy's x[index] (NumPy's rules, also where torch's own differ: x[0, None, [0, 0]]),
+    the gradient NumPy's np.add.at (repeats add up), the JVP the indexed tangent."""
+    np_index, written = index
+    x = np.arange(1.0, 25.0).reshape(SHAPE) ** 1.5
+    expected = x[np_index]
+    u = _weights(expected.shape, 0.5)
+    grad = np.zeros(SHAPE)
+    np.add.at(grad, np_index, u)
+    expected_grad = torch.tensor(grad)
+    for name in ("numpy", "torch"):
+        xs = cr.tensor(x, dtype=F64, backend=name, requires_grad=True)
+        out = xs[written]
+        _check([out], [torch.tensor(expected)], f"x[{written!r}] on {name}", "fancy indexing")
+        out.backward(cr.tensor(u, dtype=F64, backend=name))
+        _check([xs.grad], [expected_grad], f"backward of x[{written!r}] on {name}", "fancy indexing")
+        g = cr.grad(lambda a: cr.sum(a[written] * cr.tensor(u, dtype=F64, backend=name)))(xs.detach())
+        _check([g], [expected_grad], f"cr.grad of x[{written!r}] on {name}", "fancy indexing")
+        t = cr.tensor(x * 0.1, dtype=F64, backend=name)
+        _, t_out = cr.jvp(lambda a: a[written], (xs.detach(),), (t,))
+        _check([t_out], [torch.tensor(expected * 0.1)], f"jvp of x[{written!r}] on {name}", "fancy indexing")
+
+
+def test_float_index_arrays_are_refused(backend):
+    x = cr.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(cr.DTypeError, match="integer or bool"):
+        x[np.array([0.0, 1.0])]
+
+
+@pytest.mark.parametrize("index", [
+    np.array([0, 2, 2]), [3, 3, -1], (slice(None), np.array([1, 1, 0])), (np.array([0, 3]), np.array([2, 2])),
+    np.array([True, False, True, True]), (np.array([[0, 1], [1, 1]]), slice(1, 3)), (Ellipsis, np.array([0, 0]))],
+    ids=repr)
+def test_fancy_index_gradients_match_torch(backend, index):
+    """Where torch indexes as NumPy does, its autograd is the oracle of the scatter-add."""
+    x = np.arange(1.0, 13.0).reshape(4, 3)
+    t_index = tuple(torch.tensor(p) if isinstance(p, (np.ndarray, list)) else p for p in index) \
+        if isinstance(index, tuple) else torch.tensor(index)
+    tx = torch.tensor(x, requires_grad=True)
+    (tx[t_index] ** 2).sum().backward()
+    xs = cr.tensor(x, dtype=F64, requires_grad=True)
+    cr.sum(xs[index] ** 2).backward()
+    _check([xs.grad], [tx.grad], f"backward of x[{index!r}]", "fancy indexing")

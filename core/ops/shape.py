@@ -1,8 +1,11 @@
 """Shape ops and indexing.  All are linear, so each JVP is the op itself."""
+import numbers
+
 from .registry import register, on_kernels
 from ._util import shape_of, normalize_axis
 from ..tensor import Tensor
 from ..errors import ShapeError, DTypeError
+from .. import backend as _backends
 
 _reshape = register("reshape", "reshape",
                     vjp=lambda ans, x, shape: lambda g: _reshape(g, shape=shape_of(x)),
@@ -221,32 +224,51 @@ _scatter = register("index_scatter", _scatter_forward,
                     doc="zeros(shape) with g scatter-added at index (getitem's transpose).")
 
 
-def _raw_index(part):
+def _raw_index(part, b):
+    """One part of an index as ``b`` indexes: Tensors, lists, NumPy or other libraries'
+    arrays become b's raw integer/bool arrays (so x[np.array(...)] on torch scatters back
+    with torch kernels); NumPy integer scalars become ints (basic indexing)."""
+    if isinstance(part, (int, slice)) or part is None or part is Ellipsis:
+        return part
     if type(part) is Tensor:
         if part.dtype.is_floating:
             raise DTypeError(f"tensors used as indices must be integer or bool, got {part.dtype}; "
                              "cast with .astype('int64')")
-        return part._data
-    if isinstance(part, list):
-        return _raw_index_list(part)
-    return part
+        part = part._data
+    elif isinstance(part, list):
+        if part and isinstance(part[0], Tensor):
+            return part
+        if b is None:
+            from ..creation import tensor
+            return tensor(part, dtype="int64" if not part else None)._data
+        return b.asarray(part, "int64" if not part else None)
+    elif isinstance(part, numbers.Integral):   # np.int64(2)
+        return int(part)
+    if b is None:
+        return part
+    raw = b.asarray(part)
+    if b.dtype(raw) not in _INDEX_DTYPES:
+        raise DTypeError(f"arrays used as indices must be integer or bool, got {b.dtype(raw)}; "
+                         "cast with .astype('int64')")
+    return raw
 
 
-def _raw_index_list(part):
-    from ..creation import tensor
-    return tensor(part)._data if part and not isinstance(part[0], (Tensor,)) else part
+_INDEX_DTYPES = frozenset({"bool", "int8", "uint8", "int16", "int32", "int64"})
 
 
-def normalize_index(index):
-    """A tuple index with Tensor parts replaced by raw integer/bool arrays."""
+def normalize_index(index, like=None):
+    """A tuple index whose array parts are raw integer/bool arrays of ``like``'s backend
+    (a Tensor or raw array; None: Tensor parts unwrapped, other parts as given)."""
     if not isinstance(index, tuple):
         index = (index,)
-    return tuple(_raw_index(p) for p in index)
+    b = None if like is None else (like._backend if type(like) is Tensor else
+                                   _backends.backend_of_raw(like))
+    return tuple(_raw_index(p, b) for p in index)
 
 
 def getitem(x, index):
     """``x[index]``: ints, slices, None, Ellipsis, integer or bool arrays; backward scatter-adds."""
-    return _getitem(x, index=normalize_index(index) if not isinstance(index, tuple) or
+    return _getitem(x, index=normalize_index(index, x) if not isinstance(index, tuple) or
                     not _is_basic(index) else index)
 
 
