@@ -24,7 +24,7 @@ import sys
 import weakref
 
 from ._state import state, enable_grad, no_grad
-from .errors import BackendError, GraphError, InplaceError, RegistryError
+from .errors import BackendError, GraphError, InplaceError, RegistryError, ShapeError
 from .tensor import Tensor, make
 from . import backend as _backends
 
@@ -221,7 +221,7 @@ def backprop(root, g, create_graph=False, retain_graph=False):
                 continue
             if type(ct) is Tensor or ct.shape != ref.shape or (
                     ct.dtype is not ref.dtype and ct.dtype != ref.dtype):
-                ct = _fit(ct, ref)
+                ct = _fit(ct, ref, op)
             prev = grads.get(parent)
             if prev is None:
                 grads[parent] = ct
@@ -269,9 +269,10 @@ def _check_versions(node):
                 "x += 1) or clone() it before modifying")
 
 
-def _fit(ct, ref):
+def _fit(ct, ref, op):
     """Undo broadcasting and keep the primal's dtype: once, here, for every rule.
-    ``ref`` is the primal: a Tensor, or its raw array (eager backward)."""
+    ``ref`` is the primal: a Tensor, or its raw array (eager backward).  A cotangent
+    whose shape the primal's does not broadcast to is the rule's error: named."""
     if type(ct) is Tensor:
         if type(ref) is not Tensor:   # the primal was a raw array or a Python scalar
             b = _backends.backend_of_raw(ref) if type(ref) not in _PY_SCALARS else None
@@ -279,6 +280,7 @@ def _fit(ct, ref):
                 return ct
             ref = make(ref, b)
         if ct._backend.shape(ct._data) != ref._backend.shape(ref._data):
+            _check_broadcasts(op, ref.shape, ct.shape)
             ct = _ops().sum_to(ct, ref.shape)
         if ct._backend.dtype(ct._data) != ref._backend.dtype(ref._data):
             ct = _ops().astype(ct, ref.dtype)
@@ -294,11 +296,20 @@ def _fit(ct, ref):
         if lead > 0 and ct_shape[lead:] == shape:   # a bias: only leading axes to sum
             ct = b.sum(ct, tuple(range(lead)), False)
         else:
+            _check_broadcasts(op, shape, ct_shape)
             ct = _ops().sum_to(ct, shape)
     dt = b.dtype(ref)
     if b.dtype(ct) != dt:
         ct = b.astype(ct, dt)
     return ct
+
+
+def _check_broadcasts(op, shape, ct_shape):
+    lead = len(ct_shape) - len(shape)
+    if lead < 0 or any(d != c and d != 1 for d, c in zip(shape, ct_shape[lead:])):
+        raise ShapeError(f"the VJP of {op.name!r} (from {op.provider}) returned a cotangent of "
+                         f"shape {tuple(ct_shape)} for an argument of shape {tuple(shape)}; a "
+                         "cotangent has its argument's shape (or one it broadcasts to)")
 
 
 _ops_module = None

@@ -217,3 +217,18 @@ def test_a_vjp_returning_the_wrong_number_of_cotangents_is_named(raw_rules, retu
     with pytest.raises(cr.RegistryError, match=f"{name}.*{returned} cotangents for 2 arguments"):
         f(x, y).sum().backward()
     assert x.grad is None and y.grad is None
+
+
+@pytest.mark.parametrize("raw_rules", [False, True])
+@pytest.mark.parametrize("wrong", [lambda g: g.T, lambda g: g[:1, :1].reshape((1,)) * cr.ones((5,))],
+                         ids=["transposed", "longer"])
+def test_a_vjp_returning_a_wrongly_shaped_cotangent_is_named(raw_rules, wrong):
+    """A (3, 2) cotangent for a (2, 3) argument must not be reshaped into place silently."""
+    name = f"bad_shape_{raw_rules}_{id(wrong)}"
+    wrapped = (lambda g: cr.tensor(wrong(cr.tensor(g))).data) if raw_rules else wrong
+    f = cr.ops.register(name, lambda x: x * 2.0, raw_rules=raw_rules,
+                        vjp=lambda ans, x: lambda g: wrapped(g))
+    x = cr.ones((2, 3), requires_grad=True)
+    with pytest.raises(cr.ShapeError, match=f"{name}.*shape"):
+        f(x).sum().backward()
+    assert x.grad is None
