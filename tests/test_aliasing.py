@@ -189,7 +189,7 @@ def test_grads_accumulate_in_their_own_memory(backend):
 
 # ------------------------------------------------------- random programs vs torch
 
-VIEWS = ["rows", "col", "T", "flat", "unsqueeze", "detach"]
+VIEWS = ["rows", "col", "T", "flat", "unsqueeze", "detach", "first"]
 USES = ["square", "exp", "times_w"]
 EDITS = ["add", "mul", "mul_w", "set_w", "copy_w", "nograd_add"]
 
@@ -228,6 +228,8 @@ class Lib:
             return v.unsqueeze(0) if self.lib is torch else cr.expand_dims(v, 0)
         if kind == "detach":
             return v.detach()
+        if kind == "first" and len(shape) >= 1:
+            return v[0]                        # a 0-d view when v is 1-d
         return None
 
     def contiguous(self, v):
@@ -278,7 +280,7 @@ def run(program, lib, x0=X0, w0=W0, value_only=False):
                     aliases.append(view)
             elif kind == "use":
                 outputs.append(L.use(v, what, w))
-            elif v.shape != () or what != "set_w":
+            elif tuple(v.shape) != () or what != "set_w":
                 L.edit(v, what, w)
         loss = y.sum() * 0.5
         for t in outputs + aliases:
