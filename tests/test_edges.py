@@ -290,3 +290,76 @@ def test_fancy_index_gradients_match_torch(backend, index):
     xs = cr.tensor(x, dtype=F64, requires_grad=True)
     cr.sum(xs[index] ** 2).backward()
     _check([xs.grad], [tx.grad], f"backward of x[{index!r}]", "fancy indexing")
+
+
+# ------------------------------------------------------------ cross_entropy's arguments and JVP
+
+TF = torch.nn.functional
+
+
+def _torch_ce(z, y, reduction):
+    """torch's cross_entropy with the class axis last, as chainrule's."""
+    if z.ndim > 1:
+        z, y = z.movedim(-1, 1), (y.movedim(-1, 1) if y.is_floating_point() else y)
+    return TF.cross_entropy(z, y, reduction=reduction)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(batch=st.sampled_from([(3,), (2, 3), ()]), classes=st.integers(1, 4),
+       reduction=st.sampled_from(["mean", "sum", "none"]), probabilities=st.booleans(),
+       seed=st.integers(0, 10_000))
+def test_cross_entropy_matches_torch_in_both_modes(batch, classes, reduction, probabilities, seed):
+    """Value, VJP and JVP (in the logits and in probability targets) against torch.func."""
+    if not batch and not probabilities:
+        batch = (1,)
+    rng = np.random.default_rng(seed)
+    z, dz = rng.standard_normal(batch + (classes,)), rng.standard_normal(batch + (classes,))
+    if probabilities:
+        y = rng.random(batch + (classes,))
+        y, dy = y / y.sum(-1, keepdims=True), rng.standard_normal(y.shape)
+    else:
+        y, dy = rng.integers(0, classes, batch), None
+    for name in ("numpy", "torch"):
+        with cr.use_backend(name):
+            def ours(*a):
+                return cr.nn.cross_entropy(a[0], a[1] if probabilities else cr.tensor(y), reduction=reduction)
+
+            def theirs(*a):
+                return _torch_ce(a[0], a[1] if probabilities else torch.tensor(y), reduction)
+            run_edge(Edge(f"cross_entropy {reduction} on {name}", ours, theirs,
+                          *((z, y) if probabilities else (z,)), modes=("value", "backward", "grad", "jvp")))
+            # the tangents of run_edge are fixed; a random one too
+            prim = (z, y) if probabilities else (z,)
+            tang = (dz, dy) if probabilities else (dz,)
+            _, t_out = cr.jvp(ours, [cr.tensor(a, dtype=F64) for a in prim], [cr.tensor(a, dtype=F64) for a in tang])
+            _, tt_out = tfunc.jvp(theirs, tuple(map(torch.tensor, prim)), tuple(map(torch.tensor, tang)))
+            _check([t_out], [tt_out], "jvp (random tangent)", f"cross_entropy {reduction}")
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(labels=st.lists(st.integers(-101, 5), min_size=1, max_size=4), classes=st.integers(1, 4))
+def test_cross_entropy_labels_outside_the_classes_raise(labels, classes):
+    """-1 does not wrap around to the last class and -100 is not ignored: any label outside
+    [0, C) raises IndexError naming it, before anything is computed; the rest match torch."""
+    z = cr.tensor(np.zeros((len(labels), classes)), requires_grad=True)
+    bad = [v for v in labels if not 0 <= v < classes]
+    if bad:
+        with pytest.raises(IndexError, match=f"label {min(bad) if min(bad) < 0 else max(bad)} is out of range"):
+            cr.nn.cross_entropy(z, cr.tensor(labels))
+        assert z.grad is None
+    else:
+        loss = cr.nn.cross_entropy(z, cr.tensor(labels))
+        assert float(loss) == pytest.approx(float(TF.cross_entropy(torch.zeros(len(labels), classes),
+                                                                   torch.tensor(labels))))
+
+
+@pytest.mark.parametrize("logits,labels,error,match", [
+    (np.zeros((2, 3)), np.array([True, False]), cr.DTypeError, "integer classes or float probabilities"),
+    (np.zeros((2, 3)), np.array([[0, 1]]), cr.ShapeError, r"integer labels must have shape \(2,\)"),
+    (np.zeros((2, 3)), np.zeros((2, 2)), cr.ShapeError, "probability targets must have the logits' shape"),
+    (np.zeros((2, 3), dtype=np.int64), np.array([0, 1]), cr.DTypeError, "logits must be floating"),
+    (np.zeros(()), np.array(0), cr.ShapeError, "class axis"),
+], ids=["bool labels", "label shape", "probability shape", "integer logits", "0-d logits"])
+def test_cross_entropy_bad_arguments_raise(backend, logits, labels, error, match):
+    with pytest.raises(error, match=match):
+        cr.nn.cross_entropy(cr.tensor(logits), cr.tensor(labels))

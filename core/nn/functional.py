@@ -300,6 +300,11 @@ def cross_entropy(logits, labels, reduction="mean"):
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not logits.dtype.is_floating:
+        raise DTypeError(f"cross_entropy: logits must be floating, got {logits.dtype}; "
+                         "cast with .astype('float32')")
+    if not logits.shape:
+        raise ShapeError("cross_entropy: logits need a class axis (the last), got a 0-d tensor")
     if not isinstance(labels, Tensor):
         from ..creation import tensor
         labels = tensor(labels, backend=logits._backend)
@@ -314,7 +319,23 @@ def cross_entropy(logits, labels, reduction="mean"):
     elif lshape != zshape[:-1]:
         raise ShapeError(f"cross_entropy: integer labels must have shape {zshape[:-1]} "
                          f"(logits.shape[:-1]), got {lshape}; for one-hot targets pass floats")
+    else:
+        _check_classes(labels, zshape[-1])
     return _cross_entropy(logits, labels, reduction=reduction)
+
+
+def _check_classes(labels, classes):
+    """Integer labels are classes in [0, classes): -1 must not wrap around to the last class.
+    There is no ignore_index (torch's -100 drops a row from the loss): such labels raise."""
+    b, raw = labels._backend, labels._data
+    if not math.prod(b.shape(raw)):
+        return
+    low, high = int(b.min(raw, None, False)), int(b.max(raw, None, False))
+    if low < 0 or high >= classes:
+        bad = low if low < 0 else high
+        raise IndexError(f"cross_entropy: label {bad} is out of range for {classes} classes; labels must "
+                         f"be in [0, {classes - 1}] (negative labels do not wrap around, and there is no "
+                         "ignore_index: drop those rows, or pass probabilities)")
 
 
 def mse_loss(pred, target, reduction="mean"):
