@@ -175,7 +175,8 @@ def load(device=None):
         getitem=getitem, setitem=setitem,
         scatter_add=np.add.at, take=arrays(lambda x, indices, axis: np.take(x, indices, axis=axis)),
         take_along_axis=lambda x, indices, axis: np.take_along_axis(x, indices, axis=axis),
-        matmul=arrays(np.matmul), eigh=lambda x: tuple(np.linalg.eigh(x)), qr=lambda x: tuple(np.linalg.qr(x)),
+        matmul=arrays(np.matmul), eigh=lambda x: tuple(np.linalg.eigh(x)),
+        qr=lambda x: tuple(np.linalg.qr(x)),
     )
 
 
