@@ -220,8 +220,10 @@ def _snapshot(opt, params):
 FAILURES = ["algorithm", "grad_shape", "grad_dtype", "grad_backend", "grad_type", "closure", "bad_step"]
 
 
-@PROPERTY
-@given(name=st.sampled_from(cr.optim.names()), failure=st.sampled_from(FAILURES),
+@pytest.mark.parametrize("name", cr.optim.names())
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(failure=st.sampled_from(FAILURES),
        shapes=st.lists(st.sampled_from([(), (3,), (2, 3), (2, 1, 2)]), min_size=1, max_size=4),
        warmup=st.integers(0, 3), position=st.integers(0, 10**6))
 def test_a_failed_step_changes_no_parameter_and_no_state(backend, name, failure, shapes, warmup, position):
