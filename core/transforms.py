@@ -236,6 +236,8 @@ def _jvp(f, primals, tangents, has_aux, who):
                                    for pi, ti, label in zip(p_flat, t_flat, labels)]))
         result = f(*inputs)
         out, aux = result if has_aux else (result, None)
+        if has_aux:  # aux comes back as plain values, as in JAX
+            aux = tree.tree_map(lambda a: _unbox(trace, a)[0], aux) if _is_tree(aux) else aux
         out_flat, rebuild_out = tree.flatten(out)
         pairs = [_unbox(trace, o) for o in out_flat]
     finally:

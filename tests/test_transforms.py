@@ -373,3 +373,11 @@ def test_transforms_still_work_after_an_escape():
     out, pullback = cr.vjp(lambda x: x * x, t(3.0))       # pullback after vjp returned
     assert float(pullback(t(1.0))[0]) == 6.0
     assert float(pullback(t(1.0))[0]) == 6.0
+
+
+def test_aux_comes_back_as_plain_values_and_outlives_the_transform():
+    f = lambda x: (cr.sum(x * x), {"double": x * 2.0})
+    for aux in (cr.grad(f, has_aux=True)(t([1.0, 2.0]))[1],
+                cr.jvp(f, (t([1.0, 2.0]),), (t([1.0, 0.0]),), has_aux=True)[2]):
+        assert aux["double"]._trace is None
+        assert (aux["double"] + 1.0).tolist() == [3.0, 5.0]
