@@ -11,6 +11,7 @@ attribute) raises when used later instead of computing with a stale trace.
 """
 import functools
 import threading
+import warnings
 import weakref
 
 from . import autodiff
@@ -368,17 +369,27 @@ def checkpoint(f):
 
     Like torch, f should be a pure function of what it reads: a recomputation that
     records different ops or draws different random numbers raises GraphError, and a
-    tensor f read that was modified in place before backward raises InplaceError.
+    tensor f read that was modified in place before backward raises InplaceError.  A
+    call that modifies its arguments in place cannot be run twice: it keeps its saved
+    values (a warning says so) and differentiates exactly as f does.
     """
     @functools.wraps(f)
     def checkpointed(*args, **kwargs):
         context = _Context()
+        inputs = [a for a in tree.flatten((args, kwargs))[0] if type(a) is Tensor]
+        clocks = [_memory_clock(a) for a in inputs]
         start = LeafNode().seq         # every node f records gets a higher number
         out = f(*args, **kwargs)
         found = _recorded_since(start, out)
-        if found.nodes:
-            context.finish(found.backends)
-            _Region(f, args, kwargs, context, found).strip()
+        if not found.nodes:
+            return out
+        if any(_memory_clock(a) != c for a, c in zip(inputs, clocks)):
+            warnings.warn(f"cr.checkpoint: {getattr(f, '__name__', 'the function')} modified an "
+                          "argument in place, so running it again would modify it twice; its "
+                          "saved values are kept (no memory saved)", stacklevel=2)
+            return out
+        context.finish(found.backends)
+        _Region(f, args, kwargs, context, found).strip()
         return out
     return checkpointed
 
@@ -401,7 +412,7 @@ class _Context:
         for b in used:
             if b not in self.before:
                 why = ("has no rng_state/set_rng_state kernels" if "rng_state" in b.missing
-                       else "was first used inside the checkpointed function")
+                       else "was first loaded inside the checkpointed function")
                 raise BackendError(
                     f"cr.checkpoint cannot replay random draws on backend {b.name!r}: it {why}; "
                     "create a tensor on it before the checkpoint (or implement the kernels)")
@@ -520,9 +531,10 @@ class _Region:
         self.f, self.args, self.kwargs, self.context = f, args, kwargs, context
         self.nodes = found.nodes
         self.aliases = {}   # set when an outer checkpoint's rerun made this call: its node -> ours
-        # tensors from outside saved by the nodes, weakly with their version: one modified in
-        # place before backward would make the recomputation differ from the forward
-        self.outside = [(weakref.ref(t), _memory_clock(t), node) for t, node in found.outside]
+        # tensors from outside saved by the nodes, weakly, with the clock when they were
+        # saved: one modified in place since would make the recomputation differ from the
+        # forward (f's own backward raises for it too)
+        self.outside = [(weakref.ref(t), node.stamp, node) for t, node in found.outside]
         self.outside += found.inherited
 
     def strip(self):
@@ -538,9 +550,9 @@ class _Region:
 
     def refill(self):
         """Run f again and give every node of the call its saved values back."""
-        for ref, version, node in self.outside:
+        for ref, stamp, node in self.outside:
             t = ref()
-            if t is not None and _memory_clock(t) != version:
+            if t is not None and _memory_clock(t) > stamp:
                 raise InplaceError(
                     f"a tensor that {node.op.name!r} saved inside cr.checkpoint was modified in "
                     "place after the forward (by an in-place op such as +=, add_ or x[i] = v); "

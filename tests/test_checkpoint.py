@@ -259,6 +259,41 @@ def test_an_input_modified_in_place_after_the_forward_raises_as_f_would(backend)
             loss.backward()
 
 
+def test_a_function_that_modifies_its_argument_keeps_its_saved_values(backend):
+    """Running it again would apply the change twice: it is differentiated as f, with a warning."""
+    W = t(W0, True)
+
+    def f(h):
+        h *= 2.0
+        return cr.tanh(h @ W)
+    results = []
+    for wrap in (lambda g: g, cr.checkpoint):
+        x0 = t(X0, True)
+        x = x0 * 1.0
+        if wrap is cr.checkpoint:
+            with pytest.warns(UserWarning, match="modified an argument in place"):
+                y = wrap(f)(x)
+        else:
+            y = wrap(f)(x)
+        results.append(grads_of(lambda: cr.sum(y ** 2), [x0, W]) + [x.numpy()])
+    assert_all_close(results[1], results[0])
+
+
+def test_a_saved_tensor_modified_inside_the_function_raises_as_f_would(backend):
+    W = t(W0, True)
+    for wrap in (lambda f: f, cr.checkpoint):
+        scale = t([1.0, 2.0, 3.0]) * 1.0
+
+        def f(x):
+            y = x * scale
+            with cr.no_grad():
+                scale.add_(1.0)      # after x * scale saved it
+            return cr.tanh(y @ W)
+        loss = cr.sum(wrap(f)(t(X0, True)))
+        with pytest.raises(cr.InplaceError):
+            loss.backward()
+
+
 def test_a_recomputation_that_differs_raises(backend):
     """A function whose ops depend on state that changed between forward and backward."""
     x, W = t(X0, True), t(W0, True)
