@@ -14,7 +14,6 @@ import threading
 import warnings
 import weakref
 
-from . import autodiff
 from . import backend as _backends
 from ._state import state
 from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop, take_owned
