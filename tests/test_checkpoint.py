@@ -172,6 +172,19 @@ def test_first_and_second_order_in_every_mode(backend, way):
     assert_all_close(results[1], results[0])
 
 
+def test_backward_through_jvp_outputs(backend):
+    """jvp of a checkpointed f on requires_grad inputs: the primal and the tangent output
+    both carry f's eager graph, recomputed on demand."""
+    W, v = t(W0, True), t(data((2, 3), seed=16))
+    f = lambda h: cr.tanh(h @ W) * h
+    results = []
+    for wrap in (lambda g: g, cr.checkpoint):
+        x = t(X0, True)
+        out, tangent = cr.jvp(wrap(f), (x,), (v,))
+        results.append(grads_of(lambda: cr.sum(out * out + tangent * tangent), [x, W]))
+    assert_all_close(results[1], results[0])
+
+
 def _flat(x):
     if isinstance(x, (tuple, list)):
         return [a for item in x for a in _flat(item)]
