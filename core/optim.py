@@ -39,7 +39,7 @@ from .errors import ChainruleError, HyperparameterError, RegistryError
 from .tensor import Tensor, make
 from .dtypes import FLOATING as _FLOATING
 from .backend import backend_of_raw
-from .autodiff import bump_version
+from .autodiff import bump_version, will_write
 
 
 class StateDictError(ChainruleError, ValueError):
@@ -295,6 +295,7 @@ class Optimizer:
             self.state[name] = st
             if delta is None:
                 continue
+            will_write(p)   # an op output sharing p's memory keeps its own copy
             data = p._data
             data += delta  # in place for numpy, torch and cupy arrays
             if data is not p._data:  # an immutable array type: write it back

@@ -328,3 +328,15 @@ def test_random_programs_with_inplace_edits_through_views(backend, program):
         rtol, atol = 1e-10, 1e-12
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(0 if a is None else a, 0 if b is None else b, rtol=rtol, atol=atol)
+
+
+def test_an_optimizer_step_keeps_saved_outputs_sharing_the_parameters_memory(backend):
+    """A parameter made from an op's output (detach) shares that memory: the step must not
+    change what the op's rule reads."""
+    x = cr.tensor([0.1, 0.2], dtype=F64, requires_grad=True)
+    y = cr.exp(x)
+    p = y.detach().requires_grad_()
+    (p * p).sum().backward()
+    cr.optim.create("sgd", [p], lr=0.5).step()
+    y.sum().backward()
+    assert_close(x.grad, np.exp([0.1, 0.2]))
