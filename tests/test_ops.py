@@ -258,6 +258,11 @@ TABLE = {
     # linear algebra
     "matmul": matmul_,
     "linear": linear_,
+    "eigh": lambda: (shaped(lambda x: cr.eigh(x + x.mT)[0], [(3, 3)], [(2, 4, 4)]),
+                     shaped(lambda x: cr.eigh(x + x.mT)[1] ** 2, [(3, 3)])),
+    "qr": lambda: shaped(lambda x: cr.concat([cr.reshape(p, (-1,)) for p in cr.qr(x)]), [(4, 3)], [(3, 3)], [(2, 4)]),
+    "solve_triangular": lambda: shaped(lambda t, c: cr.ops.linalg.solve_triangular(
+        t + 4 * cr.eye(3, dtype=t.dtype), c, upper=True), [(3, 3), (3, 2)], [(3, 3), (3, 1)]),
     # nn
     "relu": lambda: unary(cr.nn.relu, "nonzero"),
     "leaky_relu": lambda: with_kwargs(cr.nn.leaky_relu, [{}, dict(negative_slope=0.2), dict(negative_slope=1.5)],

@@ -47,7 +47,6 @@ NON_DIFFERENTIABLE = (
     "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
     "logical_and", "logical_or", "logical_not", "isfinite", "isnan",
     "sign", "floor", "argmax", "argmin", "any", "all", "stop_gradient",
-    "eigh", "qr",
 )
 
 
