@@ -33,18 +33,26 @@ def load(device=None):
 
     names = ["bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64"]
     to_np = {n: np.dtype(n) for n in names}
-    try:  # bfloat16 through ml_dtypes when it is installed
-        import ml_dtypes
-        to_np["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
-    except ImportError:
-        pass
     to_name = {dt: n for n, dt in to_np.items()}
     rng = [np.random.default_rng()]
+
+    def with_bfloat16():
+        """bfloat16 through ml_dtypes, imported on first need: it takes about a second."""
+        if "bfloat16" not in to_np:
+            try:
+                import ml_dtypes
+            except ImportError:
+                return False
+            to_np["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
+            to_name[to_np["bfloat16"]] = "bfloat16"
+        return True
 
     def np_dtype(dtype):
         try:
             return to_np[dtype]
         except KeyError:
+            if dtype == "bfloat16" and with_bfloat16():
+                return to_np[dtype]
             hint = " (pip install ml_dtypes)" if dtype == "bfloat16" else ""
             raise TypeError(f"the numpy backend has no dtype {dtype}{hint}") from None
 
@@ -55,7 +63,12 @@ def load(device=None):
         return np.asarray(x).astype(np_dtype(dtype), copy=False)
 
     def dtype(x):
-        return to_name[x.dtype]
+        try:
+            return to_name[x.dtype]
+        except KeyError:   # an ml_dtypes array made before the backend imported it
+            if x.dtype.name == "bfloat16" and with_bfloat16():
+                return to_name[x.dtype]
+            raise TypeError(f"the numpy backend has no dtype {x.dtype}") from None
 
     def seed(n):
         rng[0] = np.random.default_rng(n)
@@ -88,11 +101,11 @@ def load(device=None):
             return out if type(out) is ndarray else np.asarray(out)
         return reduce
 
-    low_precision = {np.dtype(np.float16)} | ({to_np["bfloat16"]} if "bfloat16" in to_np else set())
+    low_precision = ("float16", "bfloat16")
 
     def add_reduce(x, axis=None, keepdims=False):
         """sum; float16/bfloat16 accumulate in float32 and round once, as in torch."""
-        if x.dtype in low_precision:
+        if x.dtype.itemsize == 2 and x.dtype.name in low_precision:
             return np.asarray(np.add.reduce(x, axis=axis, dtype=np.float32, keepdims=keepdims)
                               .astype(x.dtype))
         out = np.add.reduce(x, axis=axis, keepdims=keepdims)

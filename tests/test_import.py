@@ -26,13 +26,16 @@ def test_import_chainrule_imports_no_array_library_and_no_pluggy():
     assert r.stdout.strip() == "[]", f"import chainrule imported {r.stdout.strip()}"
 
 
-def test_numpy_backend_loads_numpy_but_not_torch_or_cupy():
+def test_numpy_backend_loads_numpy_but_not_torch_cupy_or_ml_dtypes():
     code = ("import sys, chainrule as cr\n"
             "cr.tensor([1.0]) * 2\n"
-            "print(sorted(m for m in ('numpy', 'torch', 'cupy') if m in sys.modules))")
+            "print(sorted(m for m in ('numpy', 'torch', 'cupy', 'ml_dtypes') if m in sys.modules))\n"
+            "cr.tensor([1.0], dtype='bfloat16') * 2\n"
+            "print('ml_dtypes' in sys.modules)")
     r = run("-c", code)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "['numpy']"
+    # ml_dtypes (about a second to import) only once bfloat16 is asked for
+    assert r.stdout.split() == ["['numpy']", "True"]
 
 
 # ------------------------------------------------------------- float32 throughout
