@@ -473,3 +473,52 @@ def test_raw_arrays_in_raw_tuples_out(backend):
     w, v = cr.eigh(raw[:3] @ raw[:3].T)
     assert all(type(o) is type(raw) for o in (q, r, w, v))
     np.testing.assert_allclose(cr.tensor(q @ r).numpy(), cr.tensor(raw).numpy(), atol=1e-12)
+
+
+# ------------------------------------------------ the same classes, drawn at random (hypothesis)
+
+
+def _on_numpy_and_torch(edge):
+    for name in ("numpy", "torch"):
+        with cr.use_backend(name):
+            run_edge(edge)
+
+
+
+EDGY = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, NAN, INF, -INF])
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(x=st.lists(st.sampled_from([0.0, 1.0, -1.5, 2.0]), min_size=3, max_size=3),
+       p=st.sampled_from([0, 1, 2, 3, -1, -2, 0.0, 1.0, 0.5, 1.5, -0.5]))
+def test_power_rule_matches_torch_at_random_edges(x, p):
+    # (not -0.0: (-0.0) ** -0.5 is +inf in IEEE pow (NumPy) but -inf in torch, whose pow
+    # takes rsqrt for that exponent; a kernel's sign of zero, not a rule)
+    _on_numpy_and_torch(Edge(f"x**{p}", lambda x: x ** p, lambda x: x ** p, x))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(x=st.lists(st.sampled_from([0.0, 1.0, -1.5, 2.0]), min_size=4, max_size=4),
+       y=st.lists(st.sampled_from([0.0, 1.0, -1.5, 2.0, 0.5]), min_size=4, max_size=4))
+def test_tensor_exponents_match_torch_at_random_edges(x, y):
+    _on_numpy_and_torch(Edge("power(x, y)", cr.power, torch.pow, x, y))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(x=st.lists(EDGY, min_size=4, max_size=4), y=st.lists(EDGY, min_size=4, max_size=4),
+       which=st.sampled_from(["maximum", "minimum"]))
+def test_maximum_minimum_match_torch_with_ties_nan_and_inf(x, y, which):
+    _on_numpy_and_torch(Edge(which, getattr(cr, which), getattr(torch, which), x, y,
+                  modes=("value", "backward", "grad", "jvp")))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(x=st.lists(st.sampled_from([1.0, 2.0, -1.0, INF, -INF]), min_size=6, max_size=6),
+       axis=st.sampled_from([None, 0, 1]), which=st.sampled_from(["max", "min"]))
+def test_max_min_reductions_match_torch_with_ties(x, axis, which):
+    """Ties (infinities included) split the gradient evenly, as torch.amax / x.max()."""
+    x = np.array(x).reshape(2, 3)
+    dims = (0, 1) if axis is None else axis
+    tred = torch.amax if which == "max" else torch.amin
+    _on_numpy_and_torch(Edge(f"{which}(axis={axis})", lambda a: getattr(cr, which)(a, axis=axis),
+                  lambda a: tred(a, dims), x))
