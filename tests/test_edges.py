@@ -175,6 +175,17 @@ def _reductions():
         Edge("var of a constant", lambda x: cr.var(x, axis=1), lambda x: torch.var(x, 1, correction=0), const),
         Edge("prod with zeros", lambda x: cr.prod(x, axis=1), lambda x: torch.prod(x, 1),
              [[0.0, 2.0, 3.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]]),
+        Edge("var(correction=1) of one value", lambda x: cr.var(x, axis=1, correction=1),
+             lambda x: torch.var(x, 1, correction=1), [[2.0], [3.0]]),
+        Edge("logsumexp with infinities", lambda x: cr.logsumexp(x, axis=1), lambda x: torch.logsumexp(x, 1),
+             [[-INF, 0.0, 1.0], [-INF, -INF, -INF], [INF, 0.0, 1.0]]),
+        Edge("softmax with -inf", lambda x: cr.nn.softmax(x), lambda x: torch.softmax(x, -1),
+             [[-INF, 0.0, 1.0], [-INF, 2.0, -INF]]),
+        Edge("log_softmax with -inf", lambda x: cr.nn.log_softmax(x), lambda x: torch.log_softmax(x, -1),
+             [[-INF, 0.0, 1.0], [-INF, 2.0, -INF]]),
+        Edge("sigmoid saturated", cr.nn.sigmoid, torch.sigmoid, [-800.0, 800.0, 0.0]),
+        Edge("tanh saturated", cr.tanh, torch.tanh, [-800.0, 800.0]),
+        Edge("mean of infinities", lambda x: cr.mean(x, axis=1), lambda x: torch.mean(x, 1), [[INF, -INF], [INF, 1.0]]),
     ]
     return edges
 
