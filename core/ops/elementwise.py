@@ -4,11 +4,11 @@ Each entry is the op's local Jacobian, as in the lessons' table.  Binary rules
 are per argument, so ``x * 2.0`` never computes a gradient for the 2.0.
 """
 import math
+import numbers
 
 from .registry import register, on_kernels
 from ..creation import zeros_like
 from ..dtypes import FLOATING
-from ..tensor import Tensor
 
 # ----------------------------------------------------------------- arithmetic
 
@@ -34,7 +34,8 @@ multiply = register(
          lambda y_dot, ans, x, y: x * y_dot), raw_rules=True)
 
 def _divide_jvp(t, ans, x, y):
-    # one quotient, as torch writes it: (x_dot - y_dot * ans) / y (inf - inf never arises)
+    # one quotient, as torch writes it: where y is 0 the tangent is torch's inf, not the
+    # inf - inf = nan of two per-argument terms
     x_dot, y_dot = t
     if y_dot is None:
         return x_dot / y
@@ -49,27 +50,28 @@ divide = register(
 
 # The power rule at its edges is torch's: d(x**y)/dx is 0 wherever y == 0 (so x**0 and the
 # second derivative of x**1 are 0 at x = 0, not 0 * inf = nan), and d(x**y)/dy is 0 where
-# x == 0 and y >= 0.  A Python exponent is tested in Python, as torch's scalar overload does.
+# x == 0 and y >= 0.  A number exponent is tested in Python, as torch's scalar overload does.
 
 
 def _power_slope_x(g, x, y):
     """g * d(x**y)/dx."""
-    if not isinstance(y, Tensor) and _is_python_number(y):
+    if _is_number(y):
         return zeros_like(x) if y == 0 else g * (y * x ** (y - 1))
     return where(equal(y, 0), 0, g * (y * x ** (y - 1)))
 
 
 def _power_slope_y(g, ans, x, y):
     """g * d(x**y)/dy (g outside the where, as torch: its second order has torch's nans)."""
-    if not isinstance(x, Tensor) and _is_python_number(x):
+    if _is_number(x):
         if x != 0:
             return g * (ans * (math.log(x) if x > 0 else math.nan))
         return g * where(greater_equal(y, 0), 0, ans * -math.inf)
     return g * where(logical_and(equal(x, 0), greater_equal(y, 0)), 0, ans * log(x))
 
 
-def _is_python_number(v):
-    return isinstance(v, (int, float)) and not hasattr(v, "dtype")
+def _is_number(v):
+    """A Python or NumPy scalar (a constant, tested in Python, as torch's Scalar overload)."""
+    return isinstance(v, numbers.Real)
 
 
 power = register(
