@@ -533,3 +533,15 @@ def test_max_min_reductions_match_torch_with_ties(x, axis, which):
     tred = torch.amax if which == "max" else torch.amin
     _on_numpy_and_torch(Edge(f"{which}(axis={axis})", lambda a: getattr(cr, which)(a, axis=axis),
                   lambda a: tred(a, dims), x))
+
+
+def test_max_of_nans_jvp_is_its_vjp_transposed(backend):
+    """Where torch's two modes disagree (x.max() of a NaN array: the VJP splits g between
+    the NaNs, the JVP is nan), ours agree: the JVP averages the NaNs' tangents."""
+    x = cr.tensor([1.0, NAN, 3.0, NAN], dtype=F64)
+    t = cr.tensor([0.1, 0.2, 0.3, 0.5], dtype=F64)
+    _, t_out = cr.jvp(cr.max, (x,), (t,))
+    g = cr.grad(cr.max)(x)
+    assert float(t_out) == pytest.approx(float(cr.sum(g * t))) == pytest.approx(0.35)
+    g_torch = tfunc.grad(torch.Tensor.max)(torch.tensor([1.0, NAN, 3.0, NAN], dtype=torch.float64))
+    _check([g], [g_torch], "grad", "max of NaNs")

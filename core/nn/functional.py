@@ -313,7 +313,7 @@ def cross_entropy(logits, labels, reduction="mean"):
     if b.dtype(labels._data) in FLOATING:
         if lshape != zshape:
             raise ShapeError(f"cross_entropy: probability targets must have the logits' shape "
-                             f"{zshape}, got {lshape}")
+                             f"{zshape}, got {lshape}; for class labels pass integers")
     elif b.dtype(labels._data) == "bool":
         raise DTypeError("cross_entropy: labels must be integer classes or float probabilities, got bool")
     elif lshape != zshape[:-1]:
