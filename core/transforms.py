@@ -104,12 +104,7 @@ def _vjp(f, primals, has_aux, who, labels):
     trace = VJPTrace()
     try:
         leaves = [trace.lift(x) for x in inputs]
-        result = f(*rebuild_in(leaves))
-        out, aux = result if has_aux else (result, None)
-        if has_aux:  # aux comes back as plain values, as in JAX
-            aux = tree.tree_map(lambda a: _unbox(trace, a)[0], aux) if _is_tree(aux) else aux
-        out_flat, rebuild_out = tree.flatten(out)
-        unboxed = [_unbox(trace, o) for o in out_flat]
+        unboxed, rebuild_out, aux = _unbox_result(trace, f(*rebuild_in(leaves)), has_aux)
     finally:
         _retire(trace, who)
     out_primal = rebuild_out([p for p, _ in unboxed])
@@ -234,17 +229,22 @@ def _jvp(f, primals, tangents, has_aux, who):
             labels = _leaf_labels(f"primal {i}", len(p_flat))
             inputs.append(rebuild([trace.lift(*_tangent_pair(pi, ti, who, label))
                                    for pi, ti, label in zip(p_flat, t_flat, labels)]))
-        result = f(*inputs)
-        out, aux = result if has_aux else (result, None)
-        if has_aux:  # aux comes back as plain values, as in JAX
-            aux = tree.tree_map(lambda a: _unbox(trace, a)[0], aux) if _is_tree(aux) else aux
-        out_flat, rebuild_out = tree.flatten(out)
-        pairs = [_unbox(trace, o) for o in out_flat]
+        pairs, rebuild_out, aux = _unbox_result(trace, f(*inputs), has_aux)
     finally:
         _retire(trace, who)
     primal_out = rebuild_out([p for p, _ in pairs])
     tangent_out = rebuild_out([zeros_like(p) if t is None else t for p, t in pairs])
     return (primal_out, tangent_out, aux) if has_aux else (primal_out, tangent_out)
+
+
+def _unbox_result(trace, result, has_aux):
+    """f's result seen from outside the trace: ([(value, node or tangent)] per output leaf,
+    the function rebuilding the output tree, aux as plain values (as in JAX))."""
+    out, aux = result if has_aux else (result, None)
+    if has_aux:
+        aux = tree.tree_map(lambda a: _unbox(trace, a)[0], aux) if _is_tree(aux) else aux
+    out_flat, rebuild_out = tree.flatten(out)
+    return [_unbox(trace, o) for o in out_flat], rebuild_out, aux
 
 
 def _tangent_pair(p, t, who, label):
