@@ -120,35 +120,39 @@ def _unpack_eigh(packed):
 
 
 def _over_gaps(m, w, what, whole):
-    """m_ij / (w_j - w_i) off the diagonal, 0 on it.  Where two eigenvalues are equal (to
-    rounding) the quotient exists only if m_ij is 0 there (to rounding, next to ``whole``, the
-    matrix m was projected from), as for a loss that does not depend on the basis chosen in
-    the eigenspace: it is then 0; otherwise the derivative is undefined and this raises
-    (torch returns nan or inf)."""
-    import numpy as np   # a host-side check on concrete values (the core imports no NumPy)
+    """m_ij / (w_j - w_i) off the diagonal, 0 on it and across equal eigenvalues (_ties)."""
+    tie = _ties(m, w, what, whole)
     gaps = expand_dims(w, -2) - expand_dims(w, -1)
+    return where(tie, 0, m / where(tie, 1, gaps))
+
+
+def _ties(m, w, what, whole):
+    """Where w_i = w_j (to rounding, the diagonal included), as a bool mask like w.  Across
+    equal eigenvalues m_ij / (w_j - w_i) exists only if m_ij is 0 (to rounding, next to
+    ``whole``, the matrix m comes from), as for a loss that depends on the eigenspace, not on
+    the basis returned in it: then it is 0; otherwise the derivative is undefined and this
+    raises (torch returns nan or inf).  A host-side check on concrete values."""
+    import numpy as np   # here only: the core imports no NumPy
     w_np, m_np = _as_numpy(w), _as_numpy(m)
+    n = w_np.shape[-1]
     eps = float(np.finfo(w_np.dtype).eps)
     scale = np.abs(w_np).max(axis=-1, keepdims=True)[..., None] if w_np.size else 0.0
-    tie_np = np.abs(_as_numpy(gaps)) <= 16 * w_np.shape[-1] * eps * scale
-    off = ~np.eye(w_np.shape[-1], dtype=bool)
+    tie = np.abs(w_np[..., None, :] - w_np[..., :, None]) <= 16 * n * eps * scale
     ref = np.abs(_as_numpy(whole)).max() if m_np.size else 0.0
-    if np.any(tie_np & off & (np.abs(m_np) > np.sqrt(eps) * ref)):
+    if np.any(tie & ~np.eye(n, dtype=bool) & (np.abs(m_np) > np.sqrt(eps) * ref)):
         raise ValueError(
             f"eigh: the {what} through the eigenvectors is undefined: two eigenvalues are equal "
             f"(eigenvalues {w_np.tolist()}) and the result depends on which basis of their "
             "eigenspace is returned; make it depend on the eigenspace only (e.g. through "
             "V diag(f(w)) V^T), or separate the eigenvalues")
     b = w._backend if type(w) is Tensor else _backends.backend_of_raw(w)
-    tie = b.asarray(tie_np)
-    tie = make(tie, b) if type(w) is Tensor else tie
-    return where(tie, 0, m / where(tie, 1, gaps))
+    return make(b.asarray(tie), b) if type(w) is Tensor else b.asarray(tie)
 
 
 def _diag_embed(v):
     """A matrix with v on the diagonal."""
-    column = expand_dims(v, -2)
-    return where(_mask(column * expand_dims(v, -1), "diagonal"), column, 0)
+    row = expand_dims(v, -2)
+    return where(_mask(row, "diagonal"), row, 0)   # (n, n) mask, broadcast against the row
 
 
 def _eigh_vjp(ans, x):
@@ -168,7 +172,7 @@ def _eigh_jvp(t, ans, x):
     w, v = _unpack_eigh(ans)
     m = matmul(transpose(v), matmul(t[0], v))
     w_dot = _sum(_keep(m, "diagonal"), axis=-2)
-    v_dot = matmul(v, _over_gaps(m, w, "derivative", m))
+    v_dot = matmul(v, _over_gaps(m, w, "derivative (forward mode, which also moves the eigenvectors)", m))
     return concat([expand_dims(w_dot, -2), v_dot], axis=-2)
 
 
