@@ -87,11 +87,24 @@ def load(device=None):
 
     ndarray = np.ndarray
 
+    asarray_ = np.asarray
+
     def arrays(kernel):
-        """The kernel, answering an ndarray where NumPy would give a NumPy scalar (0-d results)."""
-        def run(*args, **kwargs):
-            out = kernel(*args, **kwargs)
-            return out if type(out) is ndarray else np.asarray(out)
+        """The kernel, answering an ndarray where NumPy would give a NumPy scalar (0-d results).
+        One- and two-argument ufuncs get wrappers without *args: they are most of the calls."""
+        nin = getattr(kernel, "nin", None)
+        if nin == 1:
+            def run(x):
+                out = kernel(x)
+                return out if type(out) is ndarray else asarray_(out)
+        elif nin == 2:
+            def run(x, y):
+                out = kernel(x, y)
+                return out if type(out) is ndarray else asarray_(out)
+        else:
+            def run(*args, **kwargs):
+                out = kernel(*args, **kwargs)
+                return out if type(out) is ndarray else asarray_(out)
         run.__name__ = getattr(kernel, "__name__", "kernel")
         return run
 
