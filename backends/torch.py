@@ -418,32 +418,33 @@ def load(device=None):
         x, index = fix_index(x, index)
         return x[index]
 
+    def positions(x, index):
+        """The flat (row-major) positions in x that x[index] selects."""
+        return getitem(torch.arange(x.numel(), device=dev).reshape(x.shape), index)
+
     def setitem(x, index, v):
         view, fixed = fix_index(x, index)
-        if view is not x:
-            raise NotImplementedError("the torch backend cannot assign through a negative-step "
-                                      "slice; index with a reversed integer array instead")
-        x[fixed] = v if isinstance(v, (T, int, float, bool)) else asarray(v)
+        v = v if isinstance(v, (T, int, float, bool)) else asarray(v)
+        if view is x:
+            x[fixed] = v
+            return
+        # a negative-step slice (torch has no negative strides): write by position
+        pos = positions(x, index)
+        x.put_(pos.reshape(-1), torch.as_tensor(v, device=dev).to(x.dtype).expand(pos.shape).reshape(-1))
 
     def scatter_add(dst, index, values):
         """dst[index] += values with repeated indices adding up."""
-        view, index = fix_index(dst, index)
-        if view is not dst:
-            raise NotImplementedError("the torch backend cannot scatter through a negative-step slice")
+        view, fixed = fix_index(dst, index)
         values = values if isinstance(values, T) else asarray(values)
-        parts = index if type(index) is tuple else (index,)
+        parts = fixed if type(fixed) is tuple else (fixed,)
         while parts and parts[-1] == slice(None):
             parts = parts[:-1]
-        if parts and all(type(p) is T for p in parts):   # pure advanced indexing
+        if view is dst and parts and all(type(p) is T for p in parts):   # pure advanced indexing
             dst.index_put_(parts, values.to(dst.dtype).expand(dst[parts].shape), accumulate=True)
             return
-        # general case: which flat positions does index select?  Add there.
-        positions = torch.arange(dst.numel(), device=dev).reshape(dst.shape)[index]
-        flat = dst.view(-1) if dst.is_contiguous() else dst.reshape(-1).clone()
-        flat.index_add_(0, positions.reshape(-1),
-                        values.to(dst.dtype).expand(positions.shape).reshape(-1))
-        if not dst.is_contiguous():
-            dst.copy_(flat.reshape(dst.shape))
+        # general case: add at the flat positions index selects
+        pos = positions(dst, index)
+        dst.put_(pos.reshape(-1), values.to(dst.dtype).expand(pos.shape).reshape(-1), accumulate=True)
 
     def take(x, indices, axis=None):
         indices = indices if isinstance(indices, (T, int)) else asarray(indices)

@@ -74,12 +74,13 @@ class Version:
                nodes are re-derived from their base when an in-place op changes its graph
     """
 
-    __slots__ = ("clock", "producers", "views")
+    __slots__ = ("clock", "producers", "views", "refusal")
 
     def __init__(self):
         self.clock = 0
         self.producers = []
         self.views = None
+        self.refusal = None   # why this memory must not be written (see _share_memory)
 
 
 def version_of(x):
@@ -96,6 +97,8 @@ def version_of(x):
 def will_write(x):
     """Call before any in-place write into x's memory: saved outputs get their own copy."""
     version = version_of(x)
+    if version.refusal is not None:
+        raise InplaceError(version.refusal)
     for node in version.producers:
         if node.args is not None and node.ans is not None:
             node.ans = x._backend.copy(node.ans)
@@ -387,6 +390,14 @@ def _share_memory(view, source, op, params):
             if version.views is None:
                 version.views = weakref.WeakSet()
             version.views.add(view)
+    elif op.name == "getitem" and _ops().shape.is_basic(params["index"]) and view.size:
+        # NumPy's view, but this backend had to copy (torch has no negative strides): an
+        # in-place change would silently miss the sliced tensor, so it is refused
+        view._counter = Version()
+        view._counter.refusal = (
+            f"this slice of a {b.name} tensor is a copy, not a view ({b.name} cannot view "
+            "negative steps), so an in-place change would not reach the tensor it was sliced "
+            "from; assign through that tensor (x[index] = value) or clone() the slice first")
 
 
 def _operands(args, backend):

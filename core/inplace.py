@@ -178,7 +178,7 @@ def setitem(x, index, value, opname="__setitem__"):
     _check_target(x, opname)
     _check_no_overlap(x, opname)
     from . import ops
-    idx = ops.shape.normalize_index(index)
+    idx = ops.shape.normalize_index(index, x)
     if _records(x, value):
         _commit(x, ops.index_update(x, value, index=idx), opname)
         return

@@ -340,3 +340,29 @@ def test_an_optimizer_step_keeps_saved_outputs_sharing_the_parameters_memory(bac
     cr.optim.create("sgd", [p], lr=0.5).step()
     y.sum().backward()
     assert_close(x.grad, np.exp([0.1, 0.2]))
+
+
+def test_a_slice_the_backend_must_copy_refuses_writes(backend):
+    """torch has no negative strides: x[::-1] is a copy there, a view on NumPy.  Writing
+    into it must change x (NumPy) or raise (torch), never silently miss x."""
+    x = cr.tensor([1.0, 2.0, 3.0], dtype=F64)
+    r = x[::-1]
+    try:
+        with cr.no_grad():
+            r += 10
+    except cr.InplaceError as err:
+        assert "copy" in str(err) and backend != "numpy"
+        assert x.tolist() == [1.0, 2.0, 3.0] and r.tolist() == [3.0, 2.0, 1.0]
+    else:
+        assert x.tolist() == [11.0, 12.0, 13.0] and r.tolist() == [13.0, 12.0, 11.0]
+    x[::-1] = cr.tensor([4.0, 5.0, 6.0], dtype=F64)      # assignment through x works everywhere
+    assert x.tolist() == [6.0, 5.0, 4.0]
+
+
+def test_reversed_slices_differentiate_on_every_backend(backend):
+    x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=F64, requires_grad=True)
+    w = cr.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=F64)
+    (x[::-1, ::-2] * w).sum().backward()
+    xt = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64, requires_grad=True)
+    (xt.flip(0).flip(1)[:, ::2] * torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)).sum().backward()
+    assert_close(x.grad, xt.grad)

@@ -194,7 +194,7 @@ def split(x, indices_or_sections, axis=0):
 
 # ----------------------------------------------------------------- indexing
 
-def _is_basic(index):
+def is_basic(index):
     return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in index)
 
 
@@ -269,7 +269,7 @@ def normalize_index(index, like=None):
 def getitem(x, index):
     """``x[index]``: ints, slices, None, Ellipsis, integer or bool arrays; backward scatter-adds."""
     return _getitem(x, index=normalize_index(index, x) if not isinstance(index, tuple) or
-                    not _is_basic(index) else index)
+                    not is_basic(index) else index)
 
 
 def take(x, indices, axis=0):
