@@ -14,6 +14,12 @@ class _State(threading.local):
 
 state = _State()
 
+# One re-entrant lock for all loading (plugins in pluginmanager, backends in backend): two
+# threads that create their first tensor together get one manager and one Backend per name,
+# and a plugin whose import creates a tensor re-enters in its own thread.  One lock, so no
+# lock-order deadlock; here, so that `import chainrule` need not import the plugin manager.
+loading_lock = threading.RLock()
+
 
 class no_grad:
     """Stop recording eager graphs (``requires_grad`` tensors), as a context or decorator.

@@ -13,9 +13,8 @@ import dataclasses
 import os
 from typing import Callable
 
-from ._state import state
+from ._state import state, loading_lock
 from .errors import BackendError, UnknownNameError
-from .pluginmanager import loading_lock
 
 # The one place that says what a backend must supply.  x, y: native arrays;
 # shape: tuple of ints; dtype: a chainrule dtype name ("float32"...); axis: int,

@@ -8,8 +8,9 @@ needed, so ``import chainrule`` stays light.
 """
 import dataclasses
 import os
-import threading
 import warnings
+
+from ._state import loading_lock   # one lock for plugins and backends (see _state)
 
 GROUP = "chainrule"
 KINDS = {  # kind -> hook name
@@ -40,10 +41,6 @@ class PluginWarning(UserWarning):
     """A plugin failed to load or registered something invalid; the engine went on without it."""
 
 
-# One re-entrant lock for all loading (plugins here, backends in backend.py): two threads that
-# create their first tensor together get one manager and one Backend per name, and a plugin
-# whose import creates a tensor re-enters in its own thread.  One lock, so no lock-order deadlock.
-loading_lock = threading.RLock()
 _pm = None
 _pm_loading = None   # the manager while its entry points import (seen only by that thread)
 _infos = {}       # plugin name -> PluginInfo
