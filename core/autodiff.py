@@ -261,7 +261,7 @@ def _run_vjp(node, g, create_graph):
 
 
 def _check_versions(node):
-    if node.op.view:   # a view's rule reads shapes, never the values it was given
+    if not node.op.reads_inputs:   # a view's or exp's rule never reads the values given
         return
     for i, a in enumerate(node.args):
         if type(a) is Tensor and a._counter is not None and a._counter.clock > node.stamp:

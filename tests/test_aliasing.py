@@ -366,3 +366,27 @@ def test_reversed_slices_differentiate_on_every_backend(backend):
     xt = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64, requires_grad=True)
     (xt.flip(0).flip(1)[:, ::2] * torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)).sum().backward()
     assert_close(x.grad, xt.grad)
+
+
+@pytest.mark.parametrize("op", ["exp", "tanh", "sqrt", "expm1", "sigmoid", "sin"])
+def test_changing_an_input_only_raises_when_the_rule_reads_it(backend, op):
+    """exp's rule reads its output, sin's its input: as in torch, modifying the input
+    after the op is fine for the first and an error for the second."""
+    ours = getattr(cr.nn, op, None) if op == "sigmoid" else getattr(cr, op)
+    theirs = getattr(torch, op)
+    x = cr.tensor([0.3, 0.7], dtype=F64, requires_grad=True)
+    xt = torch.tensor([0.3, 0.7], dtype=torch.float64, requires_grad=True)
+    h, ht = x * 1, xt * 1
+    y, yt = ours(h), theirs(ht)
+    with cr.no_grad():
+        h += 1
+    with torch.no_grad():
+        ht += 1
+    try:
+        yt.sum().backward()
+    except RuntimeError:
+        with pytest.raises(cr.InplaceError, match=op):
+            y.sum().backward()
+    else:
+        y.sum().backward()
+        assert_close(x.grad, xt.grad)

@@ -85,7 +85,7 @@ def _sigmoid_forward(k, x):
 sigmoid = register(
     "sigmoid", _sigmoid_forward,
     vjp=lambda ans, x: lambda g: g * ans * (1 - ans),       # sigma(1 - sigma)
-    jvp=lambda t, ans, x: t[0] * ans * (1 - ans), raw_rules=True)
+    jvp=lambda t, ans, x: t[0] * ans * (1 - ans), raw_rules=True, reads_inputs=False)
 
 _SQRT_HALF = 1 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)

@@ -87,15 +87,15 @@ negative = register("negative", "negative", vjp=lambda ans, x: lambda g: -g,
 # ------------------------------------------------------------- transcendental
 
 exp = register("exp", "exp", vjp=lambda ans, x: lambda g: g * ans,
-               jvp=lambda t, ans, x: t[0] * ans, raw_rules=True)
+               jvp=lambda t, ans, x: t[0] * ans, raw_rules=True, reads_inputs=False)
 log = register("log", "log", vjp=lambda ans, x: lambda g: g / x,
                jvp=lambda t, ans, x: t[0] / x, raw_rules=True)
 log1p = register("log1p", "log1p", vjp=lambda ans, x: lambda g: g / (x + 1),
                  jvp=lambda t, ans, x: t[0] / (x + 1), raw_rules=True)
 expm1 = register("expm1", "expm1", vjp=lambda ans, x: lambda g: g * (ans + 1),
-                 jvp=lambda t, ans, x: t[0] * (ans + 1), raw_rules=True)
+                 jvp=lambda t, ans, x: t[0] * (ans + 1), raw_rules=True, reads_inputs=False)
 sqrt = register("sqrt", "sqrt", vjp=lambda ans, x: lambda g: g * 0.5 / ans,
-                jvp=lambda t, ans, x: t[0] * 0.5 / ans, raw_rules=True)
+                jvp=lambda t, ans, x: t[0] * 0.5 / ans, raw_rules=True, reads_inputs=False)
 abs = register("abs", "abs", vjp=lambda ans, x: lambda g: g * sign(x),
                jvp=lambda t, ans, x: t[0] * sign(x), raw_rules=True)
 sin = register("sin", "sin", vjp=lambda ans, x: lambda g: g * cos(x),
@@ -105,7 +105,7 @@ cos = register("cos", "cos", vjp=lambda ans, x: lambda g: -g * sin(x),
 tan = register("tan", "tan", vjp=lambda ans, x: lambda g: g * (ans * ans + 1),
                jvp=lambda t, ans, x: t[0] * (ans * ans + 1), raw_rules=True)
 tanh = register("tanh", "tanh", vjp=lambda ans, x: lambda g: g * (1 - ans * ans),
-                jvp=lambda t, ans, x: t[0] * (1 - ans * ans), raw_rules=True)
+                jvp=lambda t, ans, x: t[0] * (1 - ans * ans), raw_rules=True, reads_inputs=False)
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 erf = register("erf", "erf", vjp=lambda ans, x: lambda g: g * _TWO_OVER_SQRT_PI * exp(-(x * x)),

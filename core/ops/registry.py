@@ -31,6 +31,10 @@ view
     slicing, transposes, ``detach``): when the backend reports that it does, the two
     share one version counter, and an in-place change through either is seen by
     every rule that saved the other.  A view's VJP must read only shapes.
+reads_inputs
+    ``reads_inputs=False`` says the VJP reads only ``ans`` and shapes (``exp``: ``g * ans``),
+    so an in-place change of an input after the op does not invalidate it (the output
+    itself is kept safe by the engine); as torch, which then saves only the result.
 
 Rules are written with chainrule ops, so a gradient of a gradient is just
 more tracing.  Broadcasting is undone and dtypes restored once, by the engine,
@@ -54,7 +58,7 @@ class Op:
     """A registry entry. ``fn`` is the public function that applies it."""
 
     __slots__ = ("name", "kernel", "kforward", "forward", "vjp", "vjps", "jvp", "jvps", "linear",
-                 "differentiable", "raw_rules", "view", "provider", "fn", "composite", "__dict__")
+                 "differentiable", "raw_rules", "view", "reads_inputs", "provider", "fn", "composite", "__dict__")
 
     def __repr__(self):
         return f"<op {self.name} from {self.provider}>"
@@ -136,7 +140,7 @@ def on_kernels(forward):
 
 
 def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rules=False,
-             view=False, replace=False, provider="chainrule", doc=None):
+             view=False, reads_inputs=True, replace=False, provider="chainrule", doc=None):
     """Register an op; returns its public function (see the module docstring).
 
     >>> import chainrule as cr
@@ -157,6 +161,7 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
     op = Op()
     op.name, op.provider = name, provider
     op.differentiable, op.raw_rules, op.view = differentiable, raw_rules, view
+    op.reads_inputs = reads_inputs and not view
     op.kforward = None
     if isinstance(forward, str):
         if forward not in KERNELS:
