@@ -38,10 +38,8 @@ def _check_no_overlap(x, opname):
     """A broadcast view has elements sharing one memory location: writing it is ambiguous."""
     if x._view is None or not any(op.name == "broadcast_to" for op, _ in x._view[1]):
         return
-    positions = _positions(*x._view)
-    b = x._backend
-    import numpy as np   # only on this rare path
-    if len(np.unique(b.to_numpy(positions))) != x.size:
+    positions = x._backend.to_numpy(_positions(*x._view)).tolist()
+    if len(set(positions)) != len(positions):
         raise InplaceError(f"{opname}: more than one element of this tensor refers to the same "
                            "memory location (it is a broadcast_to view); clone() it before "
                            "modifying it in place")
