@@ -10,7 +10,7 @@ import operator
 import re
 import types
 
-from chainrule.backend import BackendSpec
+from chainrule.backends import BackendSpec
 from chainrule.errors import BackendError
 from chainrule.hookspecs import hookimpl
 

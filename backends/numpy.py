@@ -13,7 +13,7 @@ import math
 import operator
 import types
 
-from chainrule.backend import BackendSpec
+from chainrule.backends import BackendSpec
 from chainrule.hookspecs import hookimpl
 
 

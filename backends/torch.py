@@ -17,7 +17,7 @@ what dtype it would produce.
 import importlib.util
 import re
 
-from chainrule.backend import BackendSpec
+from chainrule.backends import BackendSpec
 from chainrule.errors import BackendError
 from chainrule.hookspecs import hookimpl
 

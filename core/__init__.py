@@ -13,7 +13,7 @@ from .dtypes import (DType, set_default_dtype, get_default_dtype, bool, int8, ui
                      int64, float16, bfloat16, float32, float64)
 from .errors import (ChainruleError, ShapeError, DTypeError, BackendError, GraphError, InplaceError,
                      GradcheckError, RegistryError, UnknownNameError, HyperparameterError, PluginError)
-from .backend import BackendSpec, get_backend, set_backend, use_backend
+from .backends import BackendSpec, get_backend, set_backend, use_backend
 from .creation import (tensor, asarray, zeros, ones, full, arange, eye, zeros_like, ones_like,
                        full_like)
 from . import ops, random, nn

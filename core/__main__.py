@@ -7,14 +7,14 @@ import warnings
 
 def _backends(args):
     import chainrule as cr
-    from chainrule import pluginmanager
+    from chainrule import plugins
     avail = cr.backends.available()
     current = os.environ.get("CHAINRULE_BACKEND", "numpy")
     print(f"{'backend':<12} {'status':<10} {'provider':<22} details")
     for name in cr.backends.names():
         reason = avail[name]
-        provider = pluginmanager.provider("backends", name)
-        info = next((i for i in pluginmanager.infos() if i.name == provider), None)
+        provider = plugins.provider("backends", name)
+        info = next((i for i in plugins.infos() if i.name == provider), None)
         dist = f"{info.distribution} {info.version}" if info else "?"
         status = "available" if reason is None else "missing"
         mark = " (default)" if name == current.split(":")[0] else ""
@@ -23,9 +23,9 @@ def _backends(args):
 
 
 def _plugins(args):
-    from chainrule import pluginmanager
+    from chainrule import plugins
     print(f"{'plugin':<16} {'distribution':<22} {'version':<9} {'kind':<24} provides")
-    for info in pluginmanager.infos():
+    for info in plugins.infos():
         provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.provides.items())
         state = " [blocked]" if info.blocked else (" [FAILED]" if info.error else "")
         print(f"{info.name:<16} {info.distribution:<22} {info.version:<9} {info.kind:<24} "
@@ -47,7 +47,7 @@ def _ops(args):
 
 def _doctor(args):
     import chainrule as cr
-    from chainrule import pluginmanager
+    from chainrule import plugins
     import platform
     problems = 0
     print(f"chainrule {cr.__version__} on Python {platform.python_version()}")
@@ -55,7 +55,7 @@ def _doctor(args):
     for name, reason in cr.backends.available().items():
         if reason is None:
             try:
-                b = cr.backend.load(name)
+                b = cr.backends.load(name)
                 missing = f" ({len(b.missing)} kernels missing: {', '.join(b.missing)})" if b.missing else ""
                 print(f"  ok       {name}{missing}")
             except Exception as exc:
@@ -70,7 +70,7 @@ def _doctor(args):
         problems += 1
         print(f"  default backend unusable: {exc}")
     print("plugins:")
-    for info in pluginmanager.infos():
+    for info in plugins.infos():
         if info.blocked:
             print(f"  blocked  {info.name} ({info.distribution}) by CHAINRULE_PLUGINS_BLOCK")
         elif info.error:

@@ -14,7 +14,7 @@ class _State(threading.local):
 
 state = _State()
 
-# One re-entrant lock for all loading (plugins in pluginmanager, backends in backend): two
+# One re-entrant lock for all loading (plugins in chainrule.plugins, backends in chainrule.backends): two
 # threads that create their first tensor together get one manager and one Backend per name,
 # and a plugin whose import creates a tensor re-enters in its own thread.  One lock, so no
 # lock-order deadlock; here, so that `import chainrule` need not import the plugin manager.

@@ -26,7 +26,7 @@ import weakref
 from ._state import state, enable_grad, no_grad
 from .errors import BackendError, GraphError, InplaceError, RegistryError, ShapeError
 from .tensor import Tensor, make
-from . import backend as _backends
+from . import backends as _backends
 
 _levels = itertools.count(1)
 
@@ -282,7 +282,7 @@ def _fit(ct, ref, op):
             if b is None:
                 return ct
             ref = make(ref, b)
-        if ct._backend.shape(ct._data) != ref._backend.shape(ref._data):
+        if ct.shape != ref.shape:
             _check_broadcasts(op, ref.shape, ct.shape)
             ct = _ops().sum_to(ct, ref.shape)
         if ct._backend.dtype(ct._data) != ref._backend.dtype(ref._data):
@@ -455,6 +455,10 @@ class VJPTrace:
     def lift(self, x):
         return box(self, x, LeafNode())
 
+    @staticmethod
+    def shape_of(box):
+        return box._primal.shape
+
     def process(self, op, args, params):
         primals, parents, concrete = [], [], True
         for a in args:
@@ -487,6 +491,10 @@ class JVPTrace:
     def lift(self, x, tangent):
         return box(self, x, tangent=tangent)
 
+    @staticmethod
+    def shape_of(box):
+        return box._primal.shape
+
     def process(self, op, args, params):
         primals, tangents, moving = [], [], False
         for a in args:
@@ -506,7 +514,7 @@ class JVPTrace:
             return out
         if type(t) is Tensor:
             b, td, od = out._backend, t._data, out._data
-            if b.shape(td) != b.shape(od):
+            if t.shape != out.shape:
                 t = _ops().broadcast_to(t, out.shape)
             if b.dtype(td) != b.dtype(od):
                 t = _ops().astype(t, out.dtype)

@@ -1,5 +1,5 @@
 """Making tensors: from Python data, NumPy or backend arrays, and filled shapes."""
-from . import backend as _backends
+from . import backends as _backends
 from ._state import state
 from .dtypes import ALL, canonical
 from .errors import BackendError, DTypeError

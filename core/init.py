@@ -14,7 +14,7 @@ receptive`` with ``receptive = prod(shape[2:])``; a vector has fan_in = fan_out 
 """
 import math
 
-from . import pluginmanager
+from . import plugins
 from .errors import HyperparameterError
 
 
@@ -48,18 +48,18 @@ def gain(nonlinearity, param=None):
                               "tanh, relu, leaky_relu, selu")
 
 
-pluginmanager.require_factories(
+plugins.require_factories(
     "initializers", "init(shape, fan_in=None, fan_out=None, dtype=None, backend=None)")
 
 
 def names():
     """Every initializer name (built-ins and installed plugins), sorted."""
-    return sorted(pluginmanager.collect("initializers"))
+    return sorted(plugins.collect("initializers"))
 
 
 def create(name, **options):
     """The initializer ``name`` with these options (see ``names()``)."""
-    return pluginmanager.build("initializers", name, **options)
+    return plugins.build("initializers", name, **options)
 
 
 __all__ = ["create", "fans", "gain", "names"]

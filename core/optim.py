@@ -33,12 +33,12 @@ parameter name) and ``param_groups`` (a list of dicts, as in torch).
 """
 import math
 
-from . import pluginmanager
+from . import plugins
 from ._state import no_grad, enable_grad
 from .errors import ChainruleError, HyperparameterError, RegistryError
 from .tensor import Tensor, make
 from .dtypes import FLOATING as _FLOATING
-from .backend import backend_of_raw
+from .backends import backend_of_raw
 from .autodiff import bump_version, will_write
 
 
@@ -122,11 +122,11 @@ def _validate_algorithm(name, obj):
                             f"{', '.join(missing) or 'a defaults dict'}")
 
 
-pluginmanager.add_validator("optimizers", _validate_algorithm)
+plugins.add_validator("optimizers", _validate_algorithm)
 
 
 def _algorithms():
-    return pluginmanager.collect("optimizers")
+    return plugins.collect("optimizers")
 
 
 def names():
@@ -138,7 +138,7 @@ def get(name):
     """The ``Algorithm`` registered under ``name``."""
     algos = _algorithms()
     if name not in algos:
-        raise pluginmanager.unknown_name("optimizer", name, algos)
+        raise plugins.unknown_name("optimizer", name, algos)
     return algos[name]
 
 

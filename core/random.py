@@ -4,7 +4,7 @@
 so a run is reproducible on one backend.  Different backends use different
 generators: the same seed gives different numbers on numpy and torch.
 """
-from . import backend as _backends
+from . import backends as _backends
 from .creation import _resolve, _shape, _float
 from .tensor import make
 

@@ -13,7 +13,7 @@ cosine decay at the end of warmup.
 """
 import bisect
 
-from . import pluginmanager
+from . import plugins
 from .errors import HyperparameterError
 
 
@@ -54,17 +54,17 @@ def join(schedules, boundaries):
                              "boundaries": boundaries})
 
 
-pluginmanager.require_factories("schedules", "schedule(step) -> float")
+plugins.require_factories("schedules", "schedule(step) -> float")
 
 
 def names():
     """Every schedule name (built-ins and installed plugins), sorted."""
-    return sorted(pluginmanager.collect("schedules"))
+    return sorted(plugins.collect("schedules"))
 
 
 def create(name, **hyperparameters):
     """The schedule ``name`` with these hyperparameters (see ``names()``)."""
-    fn = pluginmanager.build("schedules", name, **hyperparameters)
+    fn = plugins.build("schedules", name, **hyperparameters)
     if isinstance(fn, Schedule):
         fn.spec = {"name": name, **hyperparameters}
         return fn

@@ -41,16 +41,20 @@ class Tensor:
 
     @property
     def shape(self):
-        return tuple(self._backend.shape(self._data))
+        """The shape this value has for the program (a traced value asks its trace:
+        inside ``vmap`` the batch axis is not part of it)."""
+        if self._trace is None:
+            return tuple(self._backend.shape(self._data))
+        return self._trace.shape_of(self)
 
     @property
     def ndim(self):
-        return len(self._backend.shape(self._data))
+        return len(self.shape)
 
     @property
     def size(self):
         n = 1
-        for d in self._backend.shape(self._data):
+        for d in self.shape:
             n *= d
         return n
 
@@ -102,7 +106,7 @@ class Tensor:
         return self._node is None or isinstance(self._node, LeafNode)
 
     def __len__(self):
-        shape = self._backend.shape(self._data)
+        shape = self.shape
         if not shape:
             raise TypeError("len() of a 0-d tensor")
         return shape[0]

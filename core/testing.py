@@ -1,6 +1,6 @@
 """The conformance kit for backend authors: is your backend NumPy's twin?
 
-One call checks every kernel of ``chainrule.backend.KERNELS`` against the NumPy
+One call checks every kernel of ``chainrule.backends.KERNELS`` against the NumPy
 backend (shapes, dtypes, values, errors) on ordinary inputs and edge values
 (empty arrays, 0-d arrays, broadcasting, NaN and inf, mixed dtypes), then runs
 ``cr.gradcheck`` through the backend, in forward and reverse mode, for a
@@ -29,7 +29,7 @@ import dataclasses
 import warnings
 from typing import Any, Callable, Optional
 
-from .backend import KERNELS, load
+from .backends import KERNELS, load
 
 __all__ = ["Case", "Skip", "check_backend", "gradcheck_cases", "kernel_cases",
            "parametrize_gradchecks", "parametrize_kernels", "run_case"]

@@ -14,7 +14,7 @@ import threading
 import warnings
 import weakref
 
-from . import backend as _backends
+from . import backends as _backends
 from ._state import state
 from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop, take_owned
 from .creation import asarray, zeros_like, ones_like

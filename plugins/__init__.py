@@ -1,10 +1,3 @@
-"""``cr.plugins``: the built-in optimizer, initializer and schedule plugins, and the plugin list."""
-from chainrule.pluginmanager import register, unregister, PluginInfo, PluginWarning, infos
-
-
-def list():  # noqa: A001  (the SPEC's name: cr.plugins.list())
-    """Every plugin: name, kind, distribution, version, what it provides (and errors)."""
-    return infos()
-
-
-__all__ = ["PluginInfo", "PluginWarning", "list", "register", "unregister"]
+"""The built-in optimizer, initializer and schedule plugins, registered through entry points like
+any third-party plugin.  Their registries are ``chainrule.optim``, ``chainrule.init`` and
+``chainrule.schedules``; the plugin list is ``chainrule.plugins``."""

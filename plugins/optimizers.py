@@ -1,5 +1,5 @@
 """Built-in optimizers, registered through this package's own entry point
-(``optimizers = "chainrule.plugins.optimizers"``), exactly as a third party would.
+(``optimizers = "chainrule.builtin_plugins.optimizers"``), exactly as a third party would.
 
 Each is an ``Algorithm``: ``init(param) -> state`` and ``update(grad, state,
 param, hp) -> (step, state)`` on raw arrays; ``step`` is added to the parameter.
@@ -13,7 +13,7 @@ Checked against the papers' pseudo-code: lion, sophia, shampoo.
 import math
 
 import chainrule as cr
-from chainrule.backend import backend_of_raw
+from chainrule.backends import backend_of_raw
 from chainrule.errors import HyperparameterError
 from chainrule.hookspecs import hookimpl
 from chainrule.optim import Algorithm, check_betas, check_nonnegative, check_range

@@ -19,7 +19,7 @@ TIER = ["numpy", "torch", "torch:cuda", "cupy"]
 
 def unavailable(name):
     """Why backend ``name`` cannot run here, or None."""
-    from chainrule.backend import _specs, canonical_name
+    from chainrule.backends import _specs, canonical_name
     cname = canonical_name(name)
     base, _, device = cname.partition(":")
     return _specs()[base].unavailable(device or None)

@@ -1,8 +1,8 @@
 """A trivial pure-Python backend: 0-d values only, no NumPy anywhere.
 
-Registered at run time (``chainrule.pluginmanager.register(scalar_backend, name="scalar")``),
+Registered at run time (``chainrule.plugins.register(scalar_backend, name="scalar")``),
 it proves that the graph core knows no arrays: the engine only ever talks to a
-backend through the kernel table (``chainrule.backend.KERNELS``), and raw values
+backend through the kernel table (``chainrule.backends.KERNELS``), and raw values
 only need ``shape``, ``dtype`` and Python's arithmetic operators (rules of a plain
 ``backward()`` run on raw values).
 
@@ -14,7 +14,7 @@ import operator
 import random as _pyrandom
 import types
 
-from chainrule.backend import BackendSpec
+from chainrule.backends import BackendSpec
 from chainrule.hookspecs import hookimpl
 
 

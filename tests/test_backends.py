@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.backend import backend_of_raw, canonical_name
+from chainrule.backends import backend_of_raw, canonical_name
 from chainrule.errors import BackendError, UnknownNameError
 
 torch = pytest.importorskip("torch", reason="torch is not installed")

@@ -10,7 +10,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import testing
-from chainrule.backend import BackendSpec, KERNELS
+from chainrule.backends import BackendSpec, KERNELS
 from chainrule.hookspecs import hookimpl
 
 from backend_fixtures import unavailable
@@ -47,7 +47,7 @@ def test_every_kernel_has_a_case():
 def _broken_plugin():
     """NumPy's kernels with sign wrong, sum dropping keepdims, and no 'tan'."""
     def load(device=None):
-        ref = cr.backend.load("numpy")
+        ref = cr.backends.load("numpy")
         ns = types.SimpleNamespace(**{k: getattr(ref, k) for k in KERNELS if k != "tan"})
         ns.sign = lambda x: -np.sign(x)
         ns.sum = lambda x, axis=None, keepdims=False: np.sum(x, axis=axis)
@@ -61,8 +61,8 @@ def _broken_plugin():
 
 
 def test_kit_reports_broken_kernels_by_name():
-    from chainrule import pluginmanager
-    pluginmanager.register(_broken_plugin(), name="brokenfortest")
+    from chainrule import plugins
+    plugins.register(_broken_plugin(), name="brokenfortest")
     try:
         with pytest.raises(AssertionError) as info:
             testing.check_backend("brokenfortest", gradcheck=False)
@@ -72,7 +72,7 @@ def test_kit_reports_broken_kernels_by_name():
         assert "kernel 'tan'" in text and "has no kernel 'tan'" in text
         assert "kernel 'exp'" not in text
     finally:
-        pluginmanager.unregister("brokenfortest")
+        plugins.unregister("brokenfortest")
 
 
 # ------------------------------------------------- the example third-party backend

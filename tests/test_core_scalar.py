@@ -13,10 +13,10 @@ import textwrap
 SCRIPT = textwrap.dedent(r'''
     import math, sys
     import chainrule as cr
-    import chainrule.pluginmanager
+    import chainrule.plugins
     import scalar_backend
 
-    chainrule.pluginmanager.register(scalar_backend, name="scalar")
+    chainrule.plugins.register(scalar_backend, name="scalar")
     F = "float64"
     close = lambda a, b: abs(float(a) - b) <= 1e-12 * max(1.0, abs(b))
 

@@ -11,13 +11,14 @@ import chainrule.ops.registry as registry
 
 SKIP = {
     "chainrule.__main__",            # the CLI entry point runs on import
-    "chainrule.backends.cupy",       # needs CuPy and a GPU (its examples are not run here)
+    "chainrule.builtin_backends.cupy",       # needs CuPy and a GPU (its examples are not run here)
 }
 
 
 def _modules():
     names = ["chainrule"]
-    for pkg in ("chainrule", "chainrule.ops", "chainrule.nn", "chainrule.backends", "chainrule.plugins"):
+    for pkg in ("chainrule", "chainrule.ops", "chainrule.nn", "chainrule.builtin_backends",
+                "chainrule.builtin_plugins"):
         mod = importlib.import_module(pkg)
         names += [f"{pkg}.{m.name}" for m in pkgutil.iter_modules(mod.__path__)]
     return sorted(set(n for n in names if n not in SKIP))

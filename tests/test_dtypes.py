@@ -174,7 +174,7 @@ def _numpy_scalars_in(value):
 def test_no_kernel_answers_a_numpy_scalar(backend):
     """Every case of the conformance kit (0-d inputs, full reductions, full integer indexes,
     1-d @ 1-d...): no kernel answers a NumPy scalar; ``item`` answers a Python number."""
-    k = cr.backend.load(backend)
+    k = cr.backends.load(backend)
     checked = 0
     for case in testing.kernel_cases():
         if case.fn is None:

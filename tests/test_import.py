@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.backend import KERNELS
+from chainrule.backends import KERNELS
 
 
 def run(*args, env=None, timeout=120):

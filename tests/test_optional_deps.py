@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
-from chainrule.backends import numpy as numpy_backend
+from chainrule.builtin_backends import numpy as numpy_backend
 
 from backend_fixtures import backend  # noqa: F401  (fixture)
 

@@ -34,7 +34,7 @@ def one_round(backend):
         barrier.wait()
         try:
             x = cr.tensor([1.0, 2.0]) * cr.tensor([3.0, 4.0])
-            seen.extend([x._backend, cr.get_backend(), cr.backend.load(backend)])
+            seen.extend([x._backend, cr.get_backend(), cr.backends.load(backend)])
             assert x.backend == backend and x.numpy().tolist() == [3.0, 8.0]
         except Exception as exc:
             errors.append(f"{{type(exc).__name__}}: {{exc}}")
@@ -52,7 +52,7 @@ def one_round(backend):
 
 rounds = []
 for backend in {backends}:
-    slowed(importlib.import_module("chainrule.backends." + backend))
+    slowed(importlib.import_module("chainrule.builtin_backends." + backend))
     os.environ["CHAINRULE_BACKEND"] = backend    # read by the child's first tensor
     for _ in range({rounds}):
         r, w = os.pipe()

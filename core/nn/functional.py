@@ -16,7 +16,7 @@ from ..dtypes import FLOATING
 from ..tensor import Tensor, make
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y
-from .. import backend as _backends
+from .. import backends as _backends
 
 tanh = _tanh
 

@@ -122,7 +122,7 @@ class Module:
         a tensor held in two places (tied weights) stays one tensor.
         """
         from .._state import no_grad
-        from ..backend import load
+        from ..backends import load
         target = load(backend).name if isinstance(backend, str) else backend.name
         moved = {}
         with no_grad():

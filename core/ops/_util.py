@@ -1,12 +1,12 @@
 """Small helpers rules share: shapes of tensors or raw arrays, axis normalization."""
 from ..tensor import Tensor
-from .. import backend as _backends
+from .. import backends as _backends
 
 
 def shape_of(x):
     """Shape of a Tensor or of a raw backend array (rules see both)."""
     if type(x) is Tensor:
-        return x._backend.shape(x._data)
+        return x._backend.shape(x._data) if x._trace is None else x.shape
     shape = getattr(x, "shape", None)  # the Array API attribute every backend array has
     if shape is not None:
         return shape

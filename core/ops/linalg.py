@@ -5,7 +5,7 @@ from ._util import shape_of
 from .shape import _reshape, matrix_transpose as transpose, expand_dims, getitem, concat
 from .elementwise import where
 from .reduce import sum as _sum
-from .. import backend as _backends
+from .. import backends as _backends
 from ..tensor import Tensor, make
 
 

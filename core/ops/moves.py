@@ -1,6 +1,6 @@
 """Moving a tensor to another backend, differentiably (the gradient moves back)."""
 from .registry import register
-from .. import backend as _backends
+from .. import backends as _backends
 from ..tensor import make
 
 

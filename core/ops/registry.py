@@ -1,9 +1,9 @@
 """The op registry: every op is one entry holding its forward, VJP and JVP.
 
-``register(name, forward, vjp=None, jvp=None)``
+``register(name, forward, vjp=None, jvp=None, batch=None)``
 
 forward
-    A backend kernel name (``"exp"``: the fast path, see ``chainrule.backend.KERNELS``)
+    A backend kernel name (``"exp"``: the fast path, see ``chainrule.backends.KERNELS``)
     or ``forward(*args, **params)``, called with concrete (untraced, unrecorded)
     tensors, computing with chainrule ops.  A forward decorated with
     ``@on_kernels`` is instead called as ``forward(kernels, *raw_args, **params)``
@@ -26,6 +26,13 @@ jvp
     summed, or ``"linear"`` when the op is linear in its arguments (the JVP is
     the op applied to the tangents).
 
+batch
+    vmap (``cr.vmap``).  ``batch(dims, *args, **params)`` gets the arguments one level
+    down, every batched one with its batch axis first, and ``dims``: per positional
+    argument 0 (batched) or None (not batched); it returns the output with its batch
+    axis first (a tuple of such for an op with several outputs).  An op without one is
+    run once per example in a loop (a warning, once, names it).
+
 view
     ``view=True`` says the output may share memory with the first argument (reshape,
     slicing, transposes, ``detach``): when the backend reports that it does, the two
@@ -40,8 +47,8 @@ Rules are written with chainrule ops, so a gradient of a gradient is just
 more tracing.  Broadcasting is undone and dtypes restored once, by the engine,
 not in each rule.  Cotangents ``g``, tangents ``x_dot``, output ``ans``.
 """
-from ..backend import KERNELS
-from .. import backend as _backends
+from ..backends import KERNELS
+from .. import backends as _backends
 from ..errors import RegistryError, ShapeError, DTypeError
 from ..tensor import Tensor, make
 from .. import autodiff
@@ -58,7 +65,7 @@ class Op:
     """A registry entry. ``fn`` is the public function that applies it."""
 
     __slots__ = ("name", "kernel", "kforward", "forward", "vjp", "vjps", "jvp", "jvps", "linear",
-                 "differentiable", "raw_rules", "view", "reads_inputs", "provider", "fn", "composite", "__dict__")
+                 "differentiable", "raw_rules", "view", "batch", "reads_inputs", "provider", "fn", "composite", "__dict__")
 
     def __repr__(self):
         return f"<op {self.name} from {self.provider}>"
@@ -130,7 +137,7 @@ _registry = {}
 
 
 def _zeros_like(x):
-    return make(x._backend.zeros(x._backend.shape(x._data), x._backend.dtype(x._data)), x._backend)
+    return make(x._backend.zeros(x.shape, x._backend.dtype(x._data)), x._backend)
 
 
 def on_kernels(forward):
@@ -139,7 +146,7 @@ def on_kernels(forward):
     return forward
 
 
-def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rules=False,
+def register(name, forward, vjp=None, jvp=None, *, batch=None, differentiable=None, raw_rules=False,
              view=False, reads_inputs=True, replace=False, provider="chainrule", doc=None):
     """Register an op; returns its public function (see the module docstring).
 
@@ -166,7 +173,7 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
     if isinstance(forward, str):
         if forward not in KERNELS:
             raise RegistryError(f"op {name!r}: forward {forward!r} is not a kernel name; "
-                                f"use one of chainrule.backend.KERNELS or pass a function")
+                                f"use one of chainrule.backends.KERNELS or pass a function")
         op.kernel, op.forward = forward, None
     elif callable(forward):
         op.kernel, op.forward = None, forward
@@ -181,6 +188,9 @@ def register(name, forward, vjp=None, jvp=None, *, differentiable=None, raw_rule
         op.vjps = tuple(vjp)
     elif vjp is not None:
         op.vjp = vjp
+    if batch is not None and not callable(batch):
+        raise RegistryError(f"op {name!r}: batch must be a callable, got {batch!r}")
+    op.batch = batch
     op.linear = jvp == "linear"
     if isinstance(jvp, (tuple, list)):
         op.jvps = tuple(jvp)
@@ -285,19 +295,19 @@ def get(name):
     """The ``Op`` registered under ``name`` (looking into plugins when built-ins lack it)."""
     op = _registry.get(name)
     if op is None:
-        from .. import pluginmanager
-        pluginmanager.collect("ops")
+        from .. import plugins
+        plugins.collect("ops")
         op = _registry.get(name)
     if op is None:
-        from .. import pluginmanager
-        raise pluginmanager.unknown_name("op", name, _registry)
+        from .. import plugins
+        raise plugins.unknown_name("op", name, _registry)
     return op
 
 
 def names():
     """Every registered op name, sorted (plugins included)."""
-    from .. import pluginmanager
-    pluginmanager.collect("ops")
+    from .. import plugins
+    plugins.collect("ops")
     return sorted(_registry)
 
 

@@ -5,7 +5,7 @@ from .registry import register, on_kernels
 from ._util import shape_of, normalize_axis
 from ..tensor import Tensor
 from ..errors import ShapeError, DTypeError
-from .. import backend as _backends
+from .. import backends as _backends
 
 _reshape = register("reshape", "reshape",
                     vjp=lambda ans, x, shape: lambda g: _reshape(g, shape=shape_of(x)),

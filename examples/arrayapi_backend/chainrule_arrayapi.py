@@ -2,7 +2,7 @@
 
 The plugin contract in full: answer the ``chainrule_backends`` hook with a
 ``BackendSpec`` whose ``load`` imports the library lazily and returns an object
-with one attribute per kernel of ``chainrule.backend.KERNELS``.
+with one attribute per kernel of ``chainrule.backends.KERNELS``.
 
 The standard is strict where NumPy is lenient (no int + float promotion, no
 arithmetic on bools, restricted advanced indexing), and chainrule kernels follow
@@ -13,7 +13,7 @@ and say so.
 import importlib.util
 import math
 
-from chainrule.backend import BackendSpec
+from chainrule.backends import BackendSpec
 from chainrule.hookspecs import hookimpl
 
 NAMES = ("bool", "int8", "uint8", "int16", "int32", "int64", "float32", "float64")

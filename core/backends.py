@@ -1,4 +1,6 @@
-"""Backends: the kernel table every backend fills, and choosing the backend in use.
+"""``cr.backends``: the kernel table every backend fills, listing backends, choosing the one in use.
+
+The built-in backends are plugins in ``chainrule.builtin_backends``.
 
 A backend plugin answers the ``chainrule_backends`` hook with ``BackendSpec``s.
 Nothing heavy happens until a backend is first used: then ``spec.load(device)``
@@ -110,7 +112,7 @@ def _missing(backend_name, kernel):
     def stub(*args, **kwargs):
         raise NotImplementedError(
             f"backend {backend_name!r} has no kernel {kernel!r}; implement it in the backend "
-            f"plugin (see chainrule.backend.KERNELS[{kernel!r}]: {KERNELS[kernel]})")
+            f"plugin (see chainrule.backends.KERNELS[{kernel!r}]: {KERNELS[kernel]})")
     stub.__name__ = f"missing_{kernel}"
     return stub
 
@@ -142,8 +144,8 @@ _raw_types = {}   # native array type -> Backend, filled as backends load
 
 
 def _specs():
-    from . import pluginmanager
-    return pluginmanager.collect("backends")
+    from . import plugins
+    return plugins.collect("backends")
 
 
 def canonical_name(name):

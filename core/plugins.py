@@ -1,4 +1,6 @@
-"""Finding and loading plugins: entry points of group ``chainrule``, one by one, guarded.
+"""``cr.plugins``: finding and loading plugins, and listing them (``cr.plugins.list()``).
+
+Entry points of group ``chainrule`` are loaded one by one, guarded.
 
 pluggy's own ``load_setuptools_entrypoints`` lets the first broken plugin's
 exception through; here each entry point is loaded inside its own ``try``, a
@@ -153,8 +155,8 @@ def unregister(name):
 def _validate(kind, result, info):
     """Check one plugin's answer for a kind; return a {name: obj} dict."""
     if kind == "backends":
-        from .backend import BackendSpec
-        items = list(result or ())
+        from .backends import BackendSpec
+        items = [*(result or ())]
         bad = [x for x in items if not isinstance(x, BackendSpec)]
         if bad:
             raise TypeError(f"chainrule_backends must return BackendSpec objects, got {bad[0]!r}")
@@ -258,7 +260,7 @@ def unknown_name(what, name, known):
     """The UnknownNameError for a name not in ``known``, suggesting the closest ones."""
     import difflib
     from .errors import UnknownNameError
-    close = difflib.get_close_matches(str(name), list(known), n=3)
+    close = difflib.get_close_matches(str(name), [*known], n=3)
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(known))}"
     return UnknownNameError(f"no {what} named {name!r}; {hint}")
 
@@ -301,4 +303,9 @@ def infos():
     """Every plugin seen: loaded, failed or blocked (each kind collected first)."""
     for kind in KINDS:
         collect(kind)
-    return list(_infos.values())
+    return [*_infos.values()]
+
+
+def list():  # noqa: A001  (the SPEC's name: cr.plugins.list(); this module never calls list())
+    """Every plugin: name, kind, distribution, version, what it provides (and errors)."""
+    return infos()
