@@ -49,6 +49,10 @@ def __getattr__(name):
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
 
 
+def __dir__():  # the lazy names too (optim, init, save...), without importing them
+    return sorted(set(globals()) | set(_LAZY) | set(__all__))
+
+
 __version__ = "0.1.0"
 __all__ = sorted([
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "DType", "set_default_dtype",

@@ -98,11 +98,26 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="train an MLP on the default backend, printing the loss")
     demo.add_argument("--steps", type=int, default=300)
     args = parser.parse_args(argv)
-    with warnings.catch_warnings():
-        if args.command in ("doctor", "plugins", "backends"):
-            warnings.simplefilter("ignore")  # they report plugin failures themselves
-        return {"backends": _backends, "plugins": _plugins, "ops": _ops, "doctor": _doctor,
-                "demo": _demo}[args.command](args)
+    command = {"backends": _backends, "plugins": _plugins, "ops": _ops, "doctor": _doctor,
+               "demo": _demo}[args.command]
+    try:
+        with warnings.catch_warnings():
+            if args.command in ("doctor", "plugins", "backends"):
+                warnings.simplefilter("ignore")  # they report plugin failures themselves
+            status = command(args)
+            sys.stdout.flush()               # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        return _reader_left()
+    return status
+
+
+def _reader_left():
+    """The reader closed the pipe (``python -m chainrule ops | head``): stop quietly with 141,
+    the status a shell reports for git or ls killed by SIGPIPE.  stdout is pointed at devnull
+    so that the interpreter's final flush does not raise again (Python docs, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13                          # 128 + SIGPIPE
 
 
 if __name__ == "__main__":
