@@ -30,7 +30,7 @@ def train(steps=300, hidden=64, lr=0.1, batch=64, seed=0, log_every=25, quiet=Fa
     X, y = spirals(seed=seed)
     cr.random.seed(seed)
     net = cr.nn.MLP([2, hidden, hidden, 3], backend=RNG).to(X.backend)
-    opt = _optimizer(net, lr)
+    opt = cr.optim.create("sgd", net.named_parameters(), lr=lr, momentum=0.9)
     losses, start = [], time.perf_counter()
     n = X.shape[0]
     for step in range(steps):
@@ -48,27 +48,3 @@ def train(steps=300, hidden=64, lr=0.1, batch=64, seed=0, log_every=25, quiet=Fa
         print(f"backend {X.backend}: {steps} steps in {time.perf_counter() - start:.2f}s, "
               f"train accuracy {acc:.1%}")
     return losses
-
-
-def _optimizer(net, lr):
-    try:
-        from chainrule import optim
-        return optim.create("sgd", net.named_parameters(), lr=lr, momentum=0.9)
-    except (ImportError, AttributeError):
-        return _PlainSGD(net.parameters(), lr)
-
-
-class _PlainSGD:
-    """w <- w - lr * g (used until the optimizer plugins are installed)."""
-
-    def __init__(self, params, lr):
-        self.params, self.lr = list(params), lr
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-    def step(self):
-        with cr.no_grad():
-            for p in self.params:
-                p -= self.lr * p.grad

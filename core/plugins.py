@@ -88,8 +88,7 @@ def _load_entry_points(pm):
     builtin_only = os.environ.get("CHAINRULE_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0")
     eps = sorted(entry_points(group=GROUP), key=lambda ep: (ep.dist.name != "chainrule", ep.dist.name, ep.name))
     for ep in eps:
-        dist = ep.dist.name if ep.dist else "?"
-        version = ep.dist.version if ep.dist else "?"
+        dist, version = ep.dist.name, ep.dist.version
         if builtin_only and dist != "chainrule":
             continue
         info = PluginInfo(ep.name, dist, version)

@@ -26,10 +26,6 @@ def _normal(std, mean=0.0):
     return _initializer(lambda s, fi, fo, dt, b: cr.random.normal(s, mean, std, dtype=dt, backend=b))
 
 
-def _uniform(bound):
-    return _initializer(lambda s, fi, fo, dt, b: cr.random.uniform(s, -bound, bound, dtype=dt, backend=b))
-
-
 def _positive(name, value):
     if not isinstance(value, (int, float)) or not value > 0:
         raise HyperparameterError(f"{name} must be a number > 0, got {value!r}")

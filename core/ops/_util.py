@@ -14,10 +14,6 @@ def shape_of(x):
     return () if b is None else tuple(b.shape(x))
 
 
-def ndim_of(x):
-    return len(shape_of(x))
-
-
 def normalize_axis(axis, ndim):
     """None -> None; int or sequence -> sorted tuple of non-negative axes (checked)."""
     if axis is None:

@@ -123,7 +123,7 @@ def flatten(x):
 
 # ---------------------------------------------------------- joining, splitting
 
-def _slices(parts, axis, ndim, sizes):
+def _slices(axis, sizes):
     """Index tuples cutting an axis into consecutive pieces of the given sizes."""
     out, start = [], 0
     for size in sizes:
@@ -139,7 +139,7 @@ def _one_or_tuple(cts):
 
 def _concat_vjp(ans, *xs, axis):
     sizes = [shape_of(x)[axis] for x in xs]
-    return lambda g: _one_or_tuple(tuple(getitem(g, idx) for idx in _slices(None, axis, 0, sizes)))
+    return lambda g: _one_or_tuple(tuple(getitem(g, idx) for idx in _slices(axis, sizes)))
 
 
 _concat = register("concat", on_kernels(lambda k, *xs, axis: k.concat(list(xs), axis)),
