@@ -142,7 +142,7 @@ def eye(n, m=None, dtype=None, backend=None):
 def _like(x, dtype):
     """Backend and dtype of ``x``, which may be a Tensor or a raw backend array."""
     if type(x) is Tensor:
-        return x._backend, x._backend.shape(x._data), dtype or x.dtype
+        return x._backend, x.shape, dtype or x.dtype   # x.shape: one example's, inside vmap
     b = _backends.backend_of_raw(x)
     return b, b.shape(x), dtype or b.dtype(x)
 

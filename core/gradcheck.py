@@ -1,4 +1,4 @@
-"""The gradient checker, shipped in the library (as in the lessons' Code Lab 2.2).
+"""The gradient checker, shipped in the library: any rule, built-in or a plugin's, can be checked.
 
 * forward mode: the JVP along a random direction v against the central
   difference (f(x + eps v) - f(x - eps v)) / 2 eps;

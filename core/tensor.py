@@ -137,23 +137,21 @@ class Tensor:
     # --- conversion -------------------------------------------------------
     def numpy(self):
         """A NumPy array with the values (a copy unless the backend shares memory)."""
+        if self._trace is not None:
+            _refuse_if_batched(self, "numpy()")
         return self._backend.to_numpy(self._data)
 
     def item(self):
+        if self._trace is not None:
+            _refuse_if_batched(self, "item() (or float(), int(), bool())")
         return self._backend.item(self._data)
 
     def tolist(self):
         return self.numpy().tolist()
 
-    def to(self, backend):
-        """Copy to another backend (``"numpy"``, ``"torch"``, ``"torch:cuda"``, ``"cupy"``).
-
-        Differentiable: the gradient flows back to this tensor's backend.
-        """
-        from .creation import to_backend
-        return to_backend(self, backend)
-
     def __repr__(self):
+        if _batched(self):
+            return f"tensor(<one example of a cr.vmap batch>, shape={self.shape}, dtype={self.dtype})"
         body = repr(self.numpy()).replace("array(", "tensor(", 1)
         if body.startswith("tensor("):
             body = body[:-1]
@@ -169,6 +167,23 @@ class Tensor:
         elif self._node is not None:
             extras.append("requires_grad=True")
         return body + "".join(", " + e for e in extras) + ")"
+
+
+def _batched(x):
+    """Is x batched by a cr.vmap at some level (its ``_data`` then holds the whole batch)?"""
+    while x._trace is not None:
+        if getattr(x._trace, "batch_size", None) is not None:   # a vmap.BatchTrace
+            return True
+        x = x._primal
+    return False
+
+
+def _refuse_if_batched(x, what):
+    if _batched(x):
+        raise ValueError(f"{what} of a value batched by cr.vmap: inside vmap a value stands for "
+                         "every example at once, so Python cannot branch on or read one number; "
+                         "use array ops (cr.where instead of if, keep values as tensors) or call "
+                         "the function outside vmap")
 
 
 def make(data, backend, node=None):

@@ -83,7 +83,7 @@ def cosine(lr, T_max, eta_min=0.0):
 
 def warmup_cosine(peak_lr, warmup, total, min_lr=0.0):
     """Linear warmup 0 -> peak_lr over ``warmup`` steps, then cosine to min_lr at ``total``:
-    a join of ``linear`` and ``cosine`` (the lessons' ``lr_at``)."""
+    a join of ``linear`` and ``cosine`` (0, peak_lr, min_lr at steps 0, warmup, total)."""
     _lr(peak_lr, "peak_lr")
     _lr(min_lr, "min_lr")
     _check("total", total, isinstance(total, int) and total > warmup >= 0, "an integer > warmup >= 0")

@@ -1,12 +1,13 @@
 """Neural-network functions: activations, softmax family, losses, normalization.
 
-Activations and the softmax family are single ops with the local Jacobians of
-the lessons' table; the losses are fused where that makes the gradient exact
+Activations and the softmax family are single ops, each with its local Jacobian
+as a VJP and a JVP rule; the losses are fused where that makes the gradient exact
 and stable: cross_entropy's gradient is (softmax - onehot) / B.
 """
+import functools
 import math
 
-from ..ops.registry import register, on_kernels
+from ..ops.registry import register as _register, on_kernels, public
 from ..ops import (multiply, where, exp, tanh as _tanh, erf, sum as _sum, mean as _mean,
                    var as _var, sqrt, logsumexp as _logsumexp)
 from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32
@@ -15,8 +16,12 @@ from ..errors import ShapeError, DTypeError
 from ..dtypes import FLOATING
 from ..tensor import Tensor, make
 from ..ops.shape import expand_dims
-from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y
+from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
+from ..ops.elementwise import add
+from ..ops._batching import aligned, all_batched, elementwise, along_axis
 from .. import backends as _backends
+
+register = functools.partial(_register, namespace="nn")   # this file's ops are cr.nn.<name>
 
 tanh = _tanh
 
@@ -31,8 +36,16 @@ def _linear_forward(k, x, weight, bias):
     return out
 
 
+def _linear_batch(dims, x, w, b):
+    if dims[1] is None and dims[2] is None:
+        return _linear(x, w, b)   # (B, ..., in) @ (in, out) + b: the layer's own path
+    xw_dim = 0 if 0 in dims[:2] else None
+    xw = _matmul_batch(dims[:2], x, w) if xw_dim == 0 else matmul(x, w)
+    return add(*aligned((xw, b), (xw_dim, dims[2])))
+
+
 _linear = register(
-    "linear", _linear_forward,
+    "linear", _linear_forward, batch=_linear_batch,
     # Y = XW + b: dX = g W^T, dW = X^T g, db = g summed over the batch (by the engine)
     vjp=((lambda ans, x, w, b: _matmul_vjp_x(ans, x, w)),
          lambda ans, x, w, b: _matmul_vjp_y(ans, x, w),
@@ -42,8 +55,9 @@ _linear = register(
          lambda b_dot, ans, x, w, b: b_dot), raw_rules=True)
 
 
+@public(_linear)
 def linear(x, weight, bias=None):
-    """``x @ weight + bias`` as one op (weight has shape (in, out), as in the lessons' Y = XW);
+    """``x @ weight + bias`` as one op (weight has shape (in, out), so Y = XW);
     one node and one output buffer instead of two."""
     if bias is None:
         return matmul(x, weight)
@@ -53,7 +67,7 @@ def linear(x, weight, bias=None):
 # ---------------------------------------------------------------- activations
 
 relu = register(
-    "relu", on_kernels(lambda k, x: k.maximum(x, 0)),
+    "relu", on_kernels(lambda k, x: k.maximum(x, 0)), batch=elementwise("relu"),
     # 1[x > 0]; a mask product, not where(): NumPy's where is 15x slower here
     # (the multiply kernel, not the raw array's *, so strict Array-API backends may cast the bool)
     vjp=lambda ans, x: lambda g: multiply(g, x > 0),
@@ -66,12 +80,13 @@ def _leaky(k, x, negative_slope):
 
 
 _leaky_relu = register(
-    "leaky_relu", _leaky,
+    "leaky_relu", _leaky, batch=elementwise("leaky_relu"),
     vjp=lambda ans, x, negative_slope: lambda g: where(x > 0, g, g * negative_slope),
     jvp=lambda t, ans, x, negative_slope: where(x > 0, t[0], t[0] * negative_slope),
     raw_rules=True)
 
 
+@public(_leaky_relu)
 def leaky_relu(x, negative_slope=0.01):
     return _leaky_relu(x, negative_slope=negative_slope)
 
@@ -83,7 +98,7 @@ def _sigmoid_forward(k, x):
 
 
 sigmoid = register(
-    "sigmoid", _sigmoid_forward,
+    "sigmoid", _sigmoid_forward, batch=elementwise("sigmoid"),
     vjp=lambda ans, x: lambda g: g * ans * (1 - ans),       # sigma(1 - sigma)
     jvp=lambda t, ans, x: t[0] * ans * (1 - ans), raw_rules=True, reads_inputs=False)
 
@@ -108,11 +123,12 @@ def _gelu_slope(x, approximate):
 
 
 _gelu = register(
-    "gelu", _gelu_forward,
+    "gelu", _gelu_forward, batch=elementwise("gelu"),
     vjp=lambda ans, x, approximate: lambda g: g * _gelu_slope(x, approximate),
     jvp=lambda t, ans, x, approximate: t[0] * _gelu_slope(x, approximate), raw_rules=True)
 
 
+@public(_gelu)
 def gelu(x, approximate="none"):
     """GELU: x * Phi(x) (``approximate="none"``, erf form) or its tanh approximation."""
     if approximate not in ("none", "tanh"):
@@ -139,14 +155,14 @@ def _log_softmax_forward(k, x, axis):
 
 
 _softmax = register(
-    "softmax", _softmax_forward,
+    "softmax", _softmax_forward, batch=along_axis("softmax"),
     # J = diag(p) - p p^T  =>  J^T g = p * (g - <g, p>)
     vjp=lambda ans, x, axis: lambda g: ans * (g - _sum_op(g * ans, axis=(axis,), keepdims=True)),
     jvp=lambda t, ans, x, axis: ans * (t[0] - _sum_op(t[0] * ans, axis=(axis,), keepdims=True)),
     raw_rules=True)
 
 _log_softmax = register(
-    "log_softmax", _log_softmax_forward,
+    "log_softmax", _log_softmax_forward, batch=along_axis("log_softmax"),
     vjp=lambda ans, x, axis: lambda g: g - exp(ans) * _sum_op(g, axis=(axis,), keepdims=True),
     jvp=lambda t, ans, x, axis: t[0] - _sum_op(exp(ans) * t[0], axis=(axis,), keepdims=True),
     raw_rules=True)
@@ -156,11 +172,13 @@ def _axis(x, axis):
     return normalize_axis(axis, len(shape_of(x)))[0]
 
 
+@public(_softmax)
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis``, shifted so it never overflows."""
     return _softmax(x, axis=_axis(x, axis))
 
 
+@public(_log_softmax)
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along ``axis``; stable for logits of any size."""
     return _log_softmax(x, axis=_axis(x, axis))
@@ -225,7 +243,7 @@ def _ce_spread(g, logits, reduction):
 
 
 def _ce_vjp_logits(ans, logits, labels, reduction):
-    # the lessons' magic gradient: (softmax(z) - onehot(y)) / B
+    # the fused gradient: (softmax(z) - onehot(y)) / B
     def vjp(g):
         if type(logits) is not Tensor:     # a plain backward: the same formula on kernels
             return _ce_grad_on_kernels(_backends.backend_of_raw(logits), logits, labels, reduction, g)
@@ -282,11 +300,24 @@ def _reduce(per, logits, reduction):
     return total / _batch(logits, reduction) if reduction == "mean" else total
 
 
+def _cross_entropy_batch(dims, logits, labels, reduction):
+    """Rows are independent: the per-row losses of the whole batch, then each example's
+    own sum or mean."""
+    logits, labels = all_batched((logits, labels), dims)
+    losses = _cross_entropy(logits, labels, reduction="none")
+    axes = tuple(range(1, len(shape_of(losses))))
+    if reduction == "none" or not axes:
+        return losses
+    total = _sum_op(losses, axis=axes)
+    return total / _rows(shape_of(losses)[1:] + (1,)) if reduction == "mean" else total
+
+
 _cross_entropy = register(
-    "cross_entropy", _ce_forward,
+    "cross_entropy", _ce_forward, batch=_cross_entropy_batch,
     vjp=(_ce_vjp_logits, _ce_vjp_labels), jvp=(_ce_jvp_logits, _ce_jvp_labels), raw_rules=True)
 
 
+@public(_cross_entropy)
 def cross_entropy(logits, labels, reduction="mean"):
     """Softmax cross-entropy from logits, fused: stable for logits of +-1000 and with the
     gradient (softmax - onehot) / B.  ``labels``: integer classes of shape
@@ -309,7 +340,7 @@ def cross_entropy(logits, labels, reduction="mean"):
         from ..creation import tensor
         labels = tensor(labels, backend=logits._backend)
     b = labels._backend
-    lshape, zshape = tuple(b.shape(labels._data)), tuple(logits._backend.shape(logits._data))
+    lshape, zshape = tuple(labels.shape), tuple(logits.shape)   # one example's, inside vmap
     if b.dtype(labels._data) in FLOATING:
         if lshape != zshape:
             raise ShapeError(f"cross_entropy: probability targets must have the logits' shape "
@@ -373,3 +404,9 @@ def dropout(x, p=0.5, training=True):
     from .. import random
     keep = random.uniform(x.shape, dtype=x.dtype, backend=x._backend) >= p
     return where(keep, x / (1 - p), 0)
+
+
+# composites: no rules of their own, differentiated through the ops they call
+register("mse_loss", mse_loss)
+register("layer_norm", layer_norm)
+register("dropout", dropout)

@@ -1,12 +1,13 @@
 """Linear algebra: matmul, whose backward is two more matmuls (Y = XW: dX = g W^T, dW = X^T g),
 triangular solves, and the eigh and qr decompositions with their rules."""
-from .registry import register, on_kernels
+from .registry import register, on_kernels, public
 from ._util import shape_of
 from .shape import _reshape, matrix_transpose as transpose, expand_dims, getitem, concat
 from .elementwise import where
 from .reduce import sum as _sum
 from .. import backends as _backends
 from ..tensor import Tensor, make
+from . import _batching as B
 
 
 def _matmul_vjp_x(ans, x, y):
@@ -31,8 +32,25 @@ def _matmul_vjp_y(ans, x, y):
     return lambda g: matmul(transpose(x), g)
 
 
+def _matmul_batch(dims, x, y):
+    """x @ y per example.  A 1-d operand is made a matrix (a row x, a column y) so that no
+    batch axis is read as a matrix axis, ranks are lined up, and the added axis dropped."""
+    xr, yr = B.rank(x, dims[0]), B.rank(y, dims[1])
+    if dims[1] is None and (yr == 1 or (xr == 1 and yr == 2)):
+        return matmul(x, y)   # (B, ..., k) @ (k,) and (B, k) @ (k, m) are already right
+    x = expand_dims(x, -2) if xr == 1 else x
+    y = expand_dims(y, -1) if yr == 1 else y
+    out = matmul(*B.aligned((x, y), dims))
+    if xr == 1 or yr == 1:
+        shape = shape_of(out)
+        drop = (-1,) * (yr == 1) + (-2,) * (xr == 1)
+        keep = [d for i, d in enumerate(shape) if i - len(shape) not in drop]
+        out = _reshape(out, shape=tuple(keep))
+    return out
+
+
 matmul = register(
-    "matmul", "matmul",
+    "matmul", "matmul", batch=_matmul_batch,
     vjp=(_matmul_vjp_x, _matmul_vjp_y),
     jvp=(lambda x_dot, ans, x, y: matmul(x_dot, y),
          lambda y_dot, ans, x, y: matmul(x, y_dot)), raw_rules=True)
@@ -100,9 +118,14 @@ def _solve_triangular_jvp(tangents, ans, t, c, upper):
     return solve_triangular(t, rhs, upper=upper)
 
 
+def _solve_triangular_batch(dims, t, c, upper):
+    # the row-by-row forward writes into an array of c's shape: both get the whole batch
+    return solve_triangular(*B.aligned(B.all_batched((t, c), dims), (0, 0)), upper=upper)
+
+
 solve_triangular = register(
-    "solve_triangular", _solve_triangular_forward, vjp=_solve_triangular_vjp,
-    jvp=_solve_triangular_jvp, raw_rules=True,
+    "solve_triangular", _solve_triangular_forward, batch=_solve_triangular_batch, vjp=_solve_triangular_vjp,
+    jvp=_solve_triangular_jvp, raw_rules=True, namespace=None,
     doc="X with T X = C for a triangular T (``upper``: which triangle T holds; the other is not read).")
 
 
@@ -176,10 +199,11 @@ def _eigh_jvp(t, ans, x):
     return concat([expand_dims(w_dot, -2), v_dot], axis=-2)
 
 
-_eigh = register("eigh", _eigh_forward, vjp=_eigh_vjp, jvp=_eigh_jvp, raw_rules=True,
+_eigh = register("eigh", _eigh_forward, batch=B.each_leading("eigh"), vjp=_eigh_vjp, jvp=_eigh_jvp, raw_rules=True,
                  doc="eigh's outputs packed as (..., n + 1, n): row 0 the eigenvalues, then the eigenvectors.")
 
 
+@public(_eigh)
 def eigh(x):
     """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices (..., n, n).
 
@@ -263,10 +287,11 @@ def _qr_jvp(t, ans, x):
     return concat([q_dot, u_dot, v_dot], axis=-1)
 
 
-_qr = register("qr", _qr_forward, vjp=_qr_vjp, jvp=_qr_jvp, raw_rules=True,
+_qr = register("qr", _qr_forward, batch=B.each_leading("qr"), vjp=_qr_vjp, jvp=_qr_jvp, raw_rules=True,
                doc="qr's outputs packed: Q over R for tall (m >= n) matrices, Q beside R for wide ones.")
 
 
+@public(_qr)
 def qr(x):
     """Reduced QR of matrices (..., m, n): Q (..., m, k) with orthonormal columns and upper
     triangular R (..., k, n), k = min(m, n).  Differentiable (both modes, any order) where R

@@ -1,7 +1,8 @@
 """Moving a tensor to another backend, differentiably (the gradient moves back)."""
 from .registry import register
+from ._batching import elementwise
 from .. import backends as _backends
-from ..tensor import make
+from ..tensor import Tensor, make
 
 
 def _to_forward(x, target):
@@ -19,12 +20,18 @@ def _to_forward(x, target):
 
 
 def _source(x):
-    from ..creation import backend_name
-    return backend_name(x)
+    return x.backend if type(x) is Tensor else _backends.backend_of_raw(x).name
 
 
 to_backend = register(
-    "to_backend", _to_forward,
+    "to_backend", _to_forward, batch=elementwise("to_backend"), namespace=None,
     vjp=lambda ans, x, target: lambda g: to_backend(g, target=_source(x)),
     jvp=lambda t, ans, x, target: to_backend(t[0], target=target),
     doc="Copy x to the backend named ``target``; gradients come back to x's backend.")
+
+
+def to(x, backend):
+    """``x.to(backend)``: a copy on another backend (``"numpy"``, ``"torch"``, ``"torch:cuda"``,
+    ``"cupy"``); differentiable, the gradient flows back to x's backend."""
+    name = _backends.load(backend).name if isinstance(backend, str) else backend.name
+    return to_backend(x, target=name)

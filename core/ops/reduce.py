@@ -7,11 +7,12 @@ losses) through ``in_float32`` (ops) or ``kernels_in_float32`` (forwards on kern
 """
 import functools
 
-from .registry import register, on_kernels
+from .registry import register, on_kernels, public
 from ._util import shape_of, normalize_axis, kept_shape
 from .elementwise import where, equal, exp, sqrt, astype_op, isnan, logical_and, logical_or
 from ._util import dtype_of, reduced_shape
 from .shape import reshape, broadcast_to
+from ._batching import reduction, index_of
 
 LOW_PRECISION = frozenset({"float16", "bfloat16"})
 
@@ -53,7 +54,7 @@ def _spread(g, x, axis, keepdims):
 
 
 _sum = register(
-    "sum", "sum",
+    "sum", "sum", batch=reduction("sum"),
     vjp=lambda ans, x, axis=None, keepdims=False: lambda g: _spread(g, x, axis, keepdims),
     jvp="linear", raw_rules=True)
 
@@ -81,8 +82,8 @@ def _extreme_jvp(t, ans, x, axis=None, keepdims=False):
     return _sum(where(mask, t[0], 0), axis=axis, keepdims=keepdims) / count
 
 
-_max = register("max", "max", vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)
-_min = register("min", "min", vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)
+_max = register("max", "max", batch=reduction("max"), vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)
+_min = register("min", "min", batch=reduction("min"), vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)
 
 def _prod_partials(ans, x, axis, keepdims):
     """d prod / d x_i = the product of the other entries: prod / x_i where x_i != 0.  At a zero
@@ -99,17 +100,17 @@ def _prod_partials(ans, x, axis, keepdims):
 
 
 _prod = register(
-    "prod", "prod",
+    "prod", "prod", batch=reduction("prod"),
     vjp=lambda ans, x, axis=None, keepdims=False: lambda g: _spread(g, x, axis, keepdims) * _prod_partials(
         ans, x, axis, keepdims),
     jvp=lambda t, ans, x, axis=None, keepdims=False: _sum(
         t[0] * _prod_partials(ans, x, axis, keepdims), axis=axis, keepdims=keepdims),
     raw_rules=True)
 
-_argmax = register("argmax", "argmax")
-_argmin = register("argmin", "argmin")
-_any = register("any", "any")
-_all = register("all", "all")
+_argmax = register("argmax", "argmax", batch=index_of("argmax"))
+_argmin = register("argmin", "argmin", batch=index_of("argmin"))
+_any = register("any", "any", batch=reduction("any"))
+_all = register("all", "all", batch=reduction("all"))
 
 
 def _reducer(op, name):
@@ -117,7 +118,7 @@ def _reducer(op, name):
         return op(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=bool(keepdims))
     reduce.__name__ = name
     reduce.__doc__ = f"{name} over ``axis`` (None: all axes), keeping reduced axes if ``keepdims``."
-    return reduce
+    return public(op, method=True)(reduce)
 
 
 sum = _reducer(_sum, "sum")
@@ -128,10 +129,12 @@ any = _reducer(_any, "any")
 all = _reducer(_all, "all")
 
 
+@public(_argmax, method=True)
 def argmax(x, axis=None, keepdims=False):
     return _argmax(x, axis=axis, keepdims=keepdims)
 
 
+@public(_argmin, method=True)
 def argmin(x, axis=None, keepdims=False):
     return _argmin(x, axis=axis, keepdims=keepdims)
 
@@ -191,10 +194,17 @@ def _logsumexp_forward(k, x, axis=None, keepdims=False):
     return out if keepdims else k.reshape(out, reduced_shape(k.shape(x), axis))
 
 
-_logsumexp = register("logsumexp", _logsumexp_forward, vjp=logsumexp_vjp, jvp=logsumexp_jvp,
+_logsumexp = register("logsumexp", _logsumexp_forward, batch=reduction("logsumexp"), vjp=logsumexp_vjp, jvp=logsumexp_jvp,
                       raw_rules=True)
 
 
+@public(_logsumexp, method=True)
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
     return _logsumexp(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=bool(keepdims))
+
+
+# composites: no rules of their own, differentiated through the ops they call
+register("mean", mean, method=True)
+register("var", var, method=True)
+register("std", std, method=True)

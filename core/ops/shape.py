@@ -1,17 +1,90 @@
 """Shape ops and indexing.  All are linear, so each JVP is the op itself."""
 import numbers
 
-from .registry import register, on_kernels
+from .registry import register, on_kernels, public
 from ._util import shape_of, normalize_axis
-from ..tensor import Tensor
+from ..tensor import Tensor, _batched
 from ..errors import ShapeError, DTypeError
 from .. import backends as _backends
+from . import _batching as B
+from ._batching import op as _op
 
-_reshape = register("reshape", "reshape",
+
+# ------------------------------------------------------------ batching rules
+# (cr.vmap: batched arguments come with their batch axis first; see _batching)
+
+def _reshape_batch(dims, x, shape):
+    return _op("reshape")(x, shape=(shape_of(x)[0],) + tuple(shape))
+
+
+def _permute_batch(dims, x, axes):
+    return _op("permute_dims")(x, axes=(0,) + B.shifted(axes))
+
+
+def _matrix_transpose_batch(dims, x):
+    return _op("matrix_transpose")(x) if len(shape_of(x)) >= 3 else x
+
+
+def _broadcast_to_batch(dims, x, shape):
+    return _op("broadcast_to")(B.with_rank(x, len(shape)), shape=(shape_of(x)[0],) + tuple(shape))
+
+
+def _sum_to_batch(dims, x, shape):
+    xshape = shape_of(x)
+    lead = len(xshape) - 1 - len(shape)
+    if lead > 0:   # per-example leading axes: summed here, so sum_to never meets the batch axis
+        x = _op("sum")(x, axis=tuple(range(1, lead + 1)), keepdims=False)
+    return _op("sum_to")(x, shape=(xshape[0],) + tuple(shape))
+
+
+def _expand_dims_batch(dims, x, axis):
+    n = len(shape_of(x))   # the per-example rank after the insertion
+    return _op("expand_dims")(x, axis=axis % n + 1)
+
+
+def _squeeze_batch(dims, x, axis):
+    return _op("squeeze")(x, axis=B.shifted(axis))
+
+
+def _joined_batch(name):
+    """concat / stack: every operand batched (unbatched ones broadcast), axis shifted."""
+    def rule(dims, *xs, axis):
+        return _op(name)(*B.all_batched(xs, dims), axis=axis + 1)
+    return rule
+
+
+def _getitem_batch(dims, x, index):
+    out = _op("getitem")(x, index=(slice(None),) + index)
+    lands = B.advanced_first(index)
+    return out if lands is None else B.moveaxis(out, lands, 0)
+
+
+def _scatter_batch(dims, g, shape, index):
+    lands = B.advanced_first(index)
+    if lands is not None:   # g's batch axis where x[(slice(None),) + index] put it
+        g = B.moveaxis(g, 0, lands)
+    return _op("index_scatter")(g, shape=(shape_of(g)[lands or 0],) + tuple(shape),
+                                index=(slice(None),) + index)
+
+
+def _index_update_batch(dims, x, v, index):
+    b = B.size((x, v), dims)
+    x = B.batched(x, dims[0], b)
+    full = (slice(None),) + index
+    if dims[1] == 0:   # v must broadcast against x[full], whose batch axis may have moved
+        v = B.with_rank(v, len(shape_of(_op("getitem")(x, index=full))) - 1)
+        lands = B.advanced_first(index)
+        if lands is not None:
+            v = B.moveaxis(v, 0, lands)
+    return _op("index_update")(x, v, index=full)
+
+
+_reshape = register("reshape", "reshape", batch=_reshape_batch,
                     vjp=lambda ans, x, shape: lambda g: _reshape(g, shape=shape_of(x)),
                     jvp="linear", raw_rules=True, view=True)
 
 
+@public(_reshape)
 def reshape(x, shape):
     """View x with a new shape (one entry may be -1)."""
     shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
@@ -25,11 +98,12 @@ def _inverse(axes):
     return tuple(inv)
 
 
-_permute = register("permute_dims", "transpose",
+_permute = register("permute_dims", "transpose", batch=_permute_batch,
                     vjp=lambda ans, x, axes: lambda g: _permute(g, axes=_inverse(axes)),
                     jvp="linear", raw_rules=True, view=True)
 
 
+@public(_permute, method=True)
 def permute_dims(x, axes):
     """Reorder axes with a full permutation (Array API ``permute_dims``)."""
     ndim = len(shape_of(x))
@@ -59,17 +133,18 @@ def _swap_last(k, x):
     return k.transpose(x, tuple(range(n - 2)) + (n - 1, n - 2)) if n >= 2 else x
 
 
-matrix_transpose = register("matrix_transpose", _swap_last,
+matrix_transpose = register("matrix_transpose", _swap_last, batch=_matrix_transpose_batch,
                             vjp=lambda ans, x: lambda g: matrix_transpose(g),
                             jvp="linear", raw_rules=True, view=True,
                             doc="Swap the last two axes (Array API ``matrix_transpose``).")
 
 
 # broadcast_to's cotangent is g itself: the engine's unbroadcast sums it back to x's shape
-_broadcast_to = register("broadcast_to", "broadcast_to", vjp=lambda ans, x, shape: lambda g: g,
+_broadcast_to = register("broadcast_to", "broadcast_to", batch=_broadcast_to_batch, vjp=lambda ans, x, shape: lambda g: g,
                          jvp="linear", raw_rules=True, view=True)
 
 
+@public(_broadcast_to, method=True)
 def broadcast_to(x, shape):
     return _broadcast_to(x, shape=tuple(int(s) for s in shape))
 
@@ -84,27 +159,29 @@ def _sum_to_forward(k, x, shape):
     return k.reshape(out, shape) if lead or tuple(k.shape(out)) != shape else out
 
 
-sum_to = register("sum_to", _sum_to_forward,
+sum_to = register("sum_to", _sum_to_forward, batch=_sum_to_batch,
                   vjp=lambda ans, x, shape: lambda g: _broadcast_to(g, shape=shape_of(x)),
-                  jvp="linear", raw_rules=True, view=True,
+                  jvp="linear", raw_rules=True, view=True, namespace=None,
                   doc="Sum x down to ``shape`` (undo broadcasting); used by the backward walk.")
 _sum_to = sum_to
 sum_to = lambda x, shape: _sum_to(x, shape=tuple(shape))  # noqa: E731
 sum_to.__name__ = "sum_to"
 
-_expand_dims = register("expand_dims", "expand_dims",
+_expand_dims = register("expand_dims", "expand_dims", batch=_expand_dims_batch,
                         vjp=lambda ans, x, axis: lambda g: _reshape(g, shape=shape_of(x)),
                         jvp="linear", raw_rules=True, view=True)
-_squeeze = register("squeeze", "squeeze",
+_squeeze = register("squeeze", "squeeze", batch=_squeeze_batch,
                     vjp=lambda ans, x, axis: lambda g: _reshape(g, shape=shape_of(x)),
                     jvp="linear", raw_rules=True, view=True)
 
 
+@public(_expand_dims, method=True)
 def expand_dims(x, axis=0):
     """Insert a length-1 axis at ``axis``."""
     return _expand_dims(x, axis=int(axis))
 
 
+@public(_squeeze, method=True)
 def squeeze(x, axis=None):
     """Remove length-1 axes (all of them, or the given ones)."""
     shape = shape_of(x)
@@ -142,10 +219,11 @@ def _concat_vjp(ans, *xs, axis):
     return lambda g: _one_or_tuple(tuple(getitem(g, idx) for idx in _slices(axis, sizes)))
 
 
-_concat = register("concat", on_kernels(lambda k, *xs, axis: k.concat(list(xs), axis)),
+_concat = register("concat", on_kernels(lambda k, *xs, axis: k.concat(list(xs), axis)), batch=_joined_batch("concat"),
                    vjp=_concat_vjp, jvp="linear", raw_rules=True)
 
 
+@public(_concat)
 def concat(tensors, axis=0):
     """Join tensors along an existing axis."""
     tensors = tuple(tensors)
@@ -159,10 +237,11 @@ def _stack_vjp(ans, *xs, axis):
     return lambda g: _one_or_tuple(tuple(getitem(g, (slice(None),) * axis + (i,)) for i in range(n)))
 
 
-_stack = register("stack", on_kernels(lambda k, *xs, axis: k.stack(list(xs), axis)),
+_stack = register("stack", on_kernels(lambda k, *xs, axis: k.stack(list(xs), axis)), batch=_joined_batch("stack"),
                   vjp=_stack_vjp, jvp="linear", raw_rules=True)
 
 
+@public(_stack)
 def stack(tensors, axis=0):
     """Join tensors along a new axis."""
     tensors = tuple(tensors)
@@ -215,12 +294,13 @@ def _scatter_forward(k, g, shape, index):
     return out
 
 
-_getitem = register("getitem", "getitem",
+_getitem = register("getitem", "getitem", batch=_getitem_batch,
                     vjp=lambda ans, x, index: lambda g: _scatter(g, shape=shape_of(x), index=index),
-                    jvp="linear", raw_rules=True, view=True)
-_scatter = register("index_scatter", _scatter_forward,
-                    vjp=lambda ans, g, shape, index: lambda gg: _getitem(gg, index=index),
                     jvp="linear", raw_rules=True,
+                    view=lambda params: is_basic(params["index"]))   # a view where NumPy's is
+_scatter = register("index_scatter", _scatter_forward, batch=_scatter_batch,
+                    vjp=lambda ans, g, shape, index: lambda gg: _getitem(gg, index=index),
+                    jvp="linear", raw_rules=True, namespace=None,
                     doc="zeros(shape) with g scatter-added at index (getitem's transpose).")
 
 
@@ -234,6 +314,10 @@ def _raw_index(part, b):
         if part.dtype.is_floating:
             raise DTypeError(f"tensors used as indices must be integer or bool, got {part.dtype}; "
                              "cast with .astype('int64')")
+        if part._trace is not None and _batched(part):
+            raise ValueError("indexing with a tensor batched by cr.vmap (a different index per "
+                             "example) is not supported; index outside vmap, or gather with "
+                             "one-hot arithmetic (cr.sum(x * (cr.arange(n) == i)))")
         part = part._data
     elif isinstance(part, list):
         if part and isinstance(part[0], Tensor):
@@ -266,6 +350,7 @@ def normalize_index(index, like=None):
     return tuple(_raw_index(p, b) for p in index)
 
 
+@public(_getitem)
 def getitem(x, index):
     """``x[index]``: ints, slices, None, Ellipsis, integer or bool arrays; backward scatter-adds."""
     return _getitem(x, index=normalize_index(index, x) if not isinstance(index, tuple) or
@@ -286,12 +371,19 @@ def _index_update_forward(k, x, v, index):
 
 
 _index_update = register(
-    "index_update", _index_update_forward,
+    "index_update", _index_update_forward, batch=_index_update_batch,
     vjp=(lambda ans, x, v, index: lambda g: _index_update(g, 0, index=index),
          lambda ans, x, v, index: lambda g: _getitem(g, index=index)),
-    jvp="linear", raw_rules=True,
+    jvp="linear", raw_rules=True, namespace=None,
     doc="A copy of x with x[index] = v (what ``x[index] = v`` records).")
 
 
 def index_update(x, v, index):
     return _index_update(x, v, index=index)
+
+
+# composites: no rules of their own, differentiated through the ops they call
+register("transpose", transpose)
+register("flatten", flatten, method=True)
+register("split", split)
+register("take", take)
