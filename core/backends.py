@@ -16,6 +16,7 @@ import os
 from typing import Callable
 
 from ._state import state, loading_lock
+from . import plugins
 from .errors import BackendError, UnknownNameError
 
 # The one place that says what a backend must supply.  x, y: native arrays;
@@ -143,8 +144,15 @@ _loaded = {}      # canonical name -> Backend
 _raw_types = {}   # native array type -> Backend, filled as backends load
 
 
+def _check_spec(name, spec):
+    if not isinstance(spec, BackendSpec):
+        raise TypeError(f"chainrule_backends must return BackendSpec objects, got {spec!r}")
+
+
+plugins.add_validator("backends", _check_spec)
+
+
 def _specs():
-    from . import plugins
     return plugins.collect("backends")
 
 

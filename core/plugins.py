@@ -1,14 +1,21 @@
 """``cr.plugins``: finding and loading plugins, and listing them (``cr.plugins.list()``).
 
-Entry points of group ``chainrule`` are loaded one by one, guarded.
+Plugins load per kind.  An entry point's name says which kind it provides,
+``"<kind>.<name>"`` (``"backends.numpy"``, ``"optimizers.lion"``), so the first
+``cr.tensor()`` imports the backend plugins and no optimizer plugin.  A plugin that
+provides several kinds has one entry point per kind, each naming the same module
+under the same name.  An entry point without a kind prefix is imported at the first
+use of any kind.  ``cr.plugins.list()`` loads every kind.
 
-pluggy's own ``load_setuptools_entrypoints`` lets the first broken plugin's
-exception through; here each entry point is loaded inside its own ``try``, a
-failure is recorded (for ``doctor``) and warned about with the distribution's
-name, and loading goes on.  Nothing is imported until a kind of plugin is first
-needed, so ``import chainrule`` stays light.
+Each entry point is loaded inside its own ``try`` (pluggy's own
+``load_setuptools_entrypoints`` lets the first broken plugin's exception through): a
+failure is recorded (for ``doctor``), warned about with the distribution's name, and
+loading goes on.
+
+This module sits low in the core: it knows the hooks, not what they return.  The
+modules that own a kind check (and, for ops, register) what plugins provide, through
+``add_validator``.
 """
-import dataclasses
 import os
 import warnings
 
@@ -24,30 +31,77 @@ KINDS = {  # kind -> hook name
 }
 
 
-@dataclasses.dataclass
 class PluginInfo:
-    name: str                 # entry point (or registration) name
-    distribution: str         # the pip distribution that ships it
-    version: str
-    kinds: list = dataclasses.field(default_factory=list)       # e.g. ["backends"]
-    provides: dict = dataclasses.field(default_factory=dict)    # kind -> [names]
-    error: str = None         # why it failed, if it did
-    blocked: bool = False
+    """One plugin as ``cr.plugins.list()`` shows it."""
+
+    __slots__ = ("name", "distribution", "version", "kinds", "provides", "error", "blocked")
+
+    def __init__(self, name, distribution, version, blocked=False):
+        self.name = name                  # the entry point's name without its kind prefix
+        self.distribution = distribution  # the pip distribution that ships it
+        self.version = version
+        self.kinds = []                   # the kinds it answered, e.g. ["backends"]
+        self.provides = {}                # kind -> [names]
+        self.error = None                 # why it failed, if it did
+        self.blocked = blocked
 
     @property
     def kind(self):
         return ", ".join(self.kinds) or ("failed" if self.error else "none")
+
+    def __repr__(self):
+        state = " blocked" if self.blocked else f" error={self.error!r}" if self.error else ""
+        return (f"<plugin {self.name} from {self.distribution} {self.version}: "
+                f"{self.provides}{state}>")
+
+
+class OpRequest:
+    """One ``register(name, forward, vjp, jvp, **options)`` call of a plugin's ``chainrule_ops``
+    hook.  The op registry performs it (its validator for "ops"), with ``plugin`` as provider."""
+
+    __slots__ = ("plugin", "name", "forward", "vjp", "jvp", "options")
+
+    def __init__(self, plugin, name, forward, vjp, jvp, options):
+        self.plugin, self.name, self.forward = plugin, name, forward
+        self.vjp, self.jvp, self.options = vjp, jvp, options
+
+    def __repr__(self):
+        return f"<op request {self.name!r} from plugin {self.plugin!r}>"
 
 
 class PluginWarning(UserWarning):
     """A plugin failed to load or registered something invalid; the engine went on without it."""
 
 
+class _Plugin:
+    """A plugin before and after loading: its entry point, the kinds it declares (None: every
+    kind) and its state: waiting, loading (its module is being imported), loaded or failed."""
+
+    __slots__ = ("info", "entry_point", "kinds", "state")
+
+    def __init__(self, info, entry_point, kinds, state="waiting"):
+        self.info, self.entry_point, self.kinds, self.state = info, entry_point, kinds, state
+
+    def serves(self, kind):
+        return self.kinds is None or kind is None or kind in self.kinds
+
+
 _pm = None
-_pm_loading = None   # the manager while its entry points import (seen only by that thread)
-_infos = {}       # plugin name -> PluginInfo
-_collected = {}   # kind -> {name: object}
+_plugins = {}     # plugin name -> _Plugin, in rank order: built-ins, then by distribution and name
+_collected = {}   # kind -> {name: object}, filled in rank order (the first provider wins)
+_complete = set()  # the kinds whose every plugin has answered
+_asked = {}       # kind -> names of the plugins whose hook answered (each is asked once)
 _providers = {}   # (kind, name) -> plugin name
+_VALIDATORS = {}  # kind -> fn(name, obj), set by the module that owns the kind
+
+
+def split_entry_point_name(entry_point_name):
+    """``"optimizers.lion"`` -> ``("optimizers", "lion")``.  A name without a kind prefix gives
+    ``(None, name)``: that plugin is imported at the first use of any kind."""
+    kind, dot, name = entry_point_name.partition(".")
+    if dot and kind in KINDS and name:
+        return kind, name
+    return None, entry_point_name
 
 
 def _report(info, message):
@@ -56,24 +110,26 @@ def _report(info, message):
                   f"{info.version}: {message}", PluginWarning, stacklevel=3)
 
 
-def manager():
-    """The process-wide ``pluggy.PluginManager("chainrule")``, plugins loaded."""
-    global _pm, _pm_loading
+def _manager():
+    """The process-wide ``pluggy.PluginManager("chainrule")``, entry points found, none imported."""
+    global _pm
     if _pm is not None:
         return _pm
     with loading_lock:
         if _pm is None:
-            if _pm_loading is not None:   # a plugin's import asked: the plugins loaded so far
-                return _pm_loading
             import pluggy
             from . import hookspecs
-            pm = _pm_loading = pluggy.PluginManager(GROUP)
-            try:
-                pm.add_hookspecs(hookspecs)
-                _load_entry_points(pm)
-            finally:
-                _pm_loading = None
+            pm = pluggy.PluginManager(GROUP)
+            pm.add_hookspecs(hookspecs)
+            _discover(pm)
             _pm = pm
+    return _pm
+
+
+def manager():
+    """The process-wide ``pluggy.PluginManager("chainrule")``, every plugin loaded."""
+    with loading_lock:
+        _load(None)
     return _pm
 
 
@@ -82,177 +138,245 @@ def _blocked_names():
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
-def _load_entry_points(pm):
+def _discover(pm):
+    """Read the entry points (importing nothing) into ``_plugins``, in rank order."""
     from importlib.metadata import entry_points
     blocked = _blocked_names()
     builtin_only = os.environ.get("CHAINRULE_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0")
     eps = sorted(entry_points(group=GROUP), key=lambda ep: (ep.dist.name != "chainrule", ep.dist.name, ep.name))
+    known = set()
     for ep in eps:
+        kind, name = split_entry_point_name(ep.name)
         dist, version = ep.dist.name, ep.dist.version
+        known |= {name, dist}
         if builtin_only and dist != "chainrule":
             continue
-        info = PluginInfo(ep.name, dist, version)
-        if ep.name in blocked or dist in blocked:
-            info.blocked = True
-            _infos[ep.name] = info
-            pm.set_blocked(ep.name)
+        if name in blocked or dist in blocked:
+            if name not in _plugins:
+                _plugins[name] = _Plugin(PluginInfo(name, dist, version, blocked=True), ep, None, "blocked")
+                pm.set_blocked(name)
             continue
-        if ep.name in _infos:
-            _report(info, f"entry point name {ep.name!r} is already used by distribution "
-                          f"{_infos[ep.name].distribution!r}; rename the entry point")
-            _infos[f"{dist}:{ep.name}"] = info
-            continue
-        _infos[ep.name] = info
-        try:
-            plugin = ep.load()
-        except Exception as exc:
-            _report(info, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}")
-            continue
-        _register_checked(pm, plugin, info)
+        _add_entry_point(ep, kind, name, dist, version)
+    unknown = blocked - known
+    if unknown:
+        warnings.warn(f"CHAINRULE_PLUGINS_BLOCK names {', '.join(sorted(unknown))}, which no installed "
+                      f"plugin or distribution is called; names it knows: {', '.join(sorted(known))}",
+                      PluginWarning, stacklevel=4)
 
 
-def _register_checked(pm, plugin, info):
+def _add_entry_point(ep, kind, name, dist, version):
+    """One more entry point: a new plugin, or one more kind of a plugin already seen."""
+    kinds = None if kind is None else {kind}
+    plugin = _plugins.get(name)
+    if plugin is None:
+        _plugins[name] = _Plugin(PluginInfo(name, dist, version), ep, kinds)
+        return
+    if plugin.info.distribution == dist and plugin.entry_point.value == ep.value:
+        plugin.kinds = None if plugin.kinds is None or kinds is None else plugin.kinds | kinds
+        return
+    info = PluginInfo(name, dist, version)
+    _plugins[f"{dist}:{ep.name}"] = _Plugin(info, ep, kinds, "failed")
+    if plugin.info.distribution != dist:
+        _report(info, f"plugin name {name!r} (entry point {ep.name!r}) is already used by "
+                      f"distribution {plugin.info.distribution!r}; rename the entry point")
+    else:
+        _report(info, f"entry points {plugin.entry_point.name!r} and {ep.name!r} name different "
+                      f"objects ({plugin.entry_point.value!r}, {ep.value!r}) under one plugin name; "
+                      "one plugin is one module: rename one of them")
+
+
+def _load(kind):
+    """Import the plugins that declare ``kind`` (and those that declare none) in rank order;
+    ``None`` imports every plugin.  Holds the loading lock (taken by the caller)."""
+    pm = _manager()
+    for plugin in [*_plugins.values()]:
+        if plugin.state == "waiting" and plugin.serves(kind):
+            plugin.state = "loading"   # its import may ask for plugins: it is not asked again
+            try:
+                obj = plugin.entry_point.load()
+            except Exception as exc:
+                plugin.state = "failed"
+                _report(plugin.info, f"failed to import {plugin.entry_point.value!r}: "
+                                     f"{type(exc).__name__}: {exc}")
+                continue
+            error = _register(pm, obj, plugin.info.name)
+            plugin.state = "failed" if error else "loaded"
+            if error:
+                _report(plugin.info, error)
+            else:
+                _check_declared_kinds(pm, obj, plugin)
+
+
+def _register(pm, obj, name):
+    """Register with pluggy (which checks the hooks against their specifications);
+    returns why it was refused, or None."""
     try:
-        pm.register(plugin, name=info.name)
+        pm.register(obj, name=name)
         pm.check_pending()
     except Exception as exc:
-        if pm.is_registered(plugin):
-            pm.unregister(plugin)
-        _report(info, f"invalid plugin: {type(exc).__name__}: {exc}")
-        return False
-    return True
+        if pm.is_registered(obj):
+            pm.unregister(obj)
+        return f"invalid plugin: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _check_declared_kinds(pm, obj, plugin):
+    """A hook of an undeclared kind is never called, and a declared kind needs its hook:
+    either is a packaging mistake, reported with the line that fixes it."""
+    if plugin.kinds is None:
+        return
+    implemented = {caller.name for caller in pm.get_hookcallers(obj) or ()}
+    ep, name = plugin.entry_point, plugin.info.name
+    for kind, hook in KINDS.items():
+        if hook in implemented and kind not in plugin.kinds:
+            _report(plugin.info, f"{ep.value!r} implements {hook} but no entry point declares the kind "
+                                 f"{kind!r}, so it is not called: add \"{kind}.{name}\" = "
+                                 f"\"{ep.value}\" to [project.entry-points.chainrule]")
+        elif kind in plugin.kinds and hook not in implemented:
+            _report(plugin.info, f"its entry point \"{kind}.{name}\" declares {kind}, but "
+                                 f"{ep.value!r} has no {hook} hook")
 
 
 def register(plugin, name=None, distribution="<runtime>", version=""):
-    """Register a plugin object at run time (a notebook, a test), as an entry point would."""
-    pm = manager()
+    """Register a plugin object at run time (a notebook, a test), as an entry point would
+    (every kind it implements).  An invalid plugin raises ``PluginError`` and changes nothing."""
+    from .errors import PluginError
+    pm = _manager()
     name = name or getattr(plugin, "__name__", None) or repr(plugin)
     with loading_lock:
-        info = PluginInfo(name, distribution, version)
-        _infos[name] = info
-        if not _register_checked(pm, plugin, info):
-            raise_from = info.error
-            from .errors import PluginError
-            raise PluginError(f"plugin {name!r} is invalid: {raise_from}")
-        _collected.clear()
+        if name in _plugins:
+            raise PluginError(f"a plugin named {name!r} is already registered (from distribution "
+                              f"{_plugins[name].info.distribution!r}); pick another name")
+        info = PluginInfo(name, distribution, version, blocked=name in _blocked_names())
+        if not info.blocked:
+            error = _register(pm, plugin, name)
+            if error:
+                raise PluginError(f"plugin {name!r} is {error}")
+        _plugins[name] = _Plugin(info, None, None, "blocked" if info.blocked else "loaded")
+        _complete.clear()   # the next collect of each kind asks it too
     return info
 
 
 def unregister(name):
-    """Remove a plugin registered with ``register`` (and forget what it provided)."""
-    pm = manager()
+    """Remove a plugin registered with ``register`` and forget what it provided (ops it
+    registered stay: the op registry has no removal)."""
+    pm = _manager()
     with loading_lock:
         plugin = pm.get_plugin(name)
         if plugin is not None:
             pm.unregister(plugin)
-        _infos.pop(name, None)
-        _collected.clear()
-        for key in [k for k, v in _providers.items() if v == name]:
-            del _providers[key]
-
-
-def _validate(kind, result, info):
-    """Check one plugin's answer for a kind; return a {name: obj} dict."""
-    if kind == "backends":
-        from .backends import BackendSpec
-        items = [*(result or ())]
-        bad = [x for x in items if not isinstance(x, BackendSpec)]
-        if bad:
-            raise TypeError(f"chainrule_backends must return BackendSpec objects, got {bad[0]!r}")
-        return {spec.name: spec for spec in items}
-    if not isinstance(result, dict):
-        raise TypeError(f"{KINDS[kind]} must return a dict {{name: object}}, got {type(result).__name__}")
-    for name, obj in result.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{KINDS[kind]} returned an invalid name {name!r}")
-        check = _VALIDATORS.get(kind)
-        if check is not None:
-            check(name, obj)
-    return dict(result)
-
-
-_VALIDATORS = {}
+        _plugins.pop(name, None)
+        for kind, found in _collected.items():
+            _asked.get(kind, set()).discard(name)
+            for provided in [n for n in found if _providers.get((kind, n)) == name]:
+                del found[provided], _providers[(kind, provided)]
 
 
 def add_validator(kind, fn):
-    """Let the module that owns a kind check each registered object (``fn(name, obj)`` raises)."""
+    """Let the module that owns a kind check each object a plugin provides: ``fn(name, obj)``
+    raises to refuse it (the plugin's other names are kept).  The op registry's validator
+    registers the op as it accepts it, so an op is accepted exactly when it is registered."""
     _VALIDATORS[kind] = fn
 
 
 def collect(kind):
-    """``{name: object}`` provided for a kind by every plugin, first provider first."""
-    found = _collected.get(kind)
-    if found is not None:
-        return found
+    """``{name: object}`` provided for a kind by every plugin, first provider first; the first
+    call imports the plugins of that kind."""
+    if kind in _complete:
+        return _collected[kind]
     with loading_lock:
-        found = _collected.get(kind)
-        if found is None:
-            pm = manager()
-            if _pm_loading is not None:   # a plugin's import asked: answer, remember nothing
-                return _peek(kind, pm)
-            found = _collected[kind] = _gather(kind, pm)
-    return found
+        if kind not in _complete:
+            _load(kind)
+            if any(p.state == "loading" and p.serves(kind) for p in _plugins.values()):
+                return _peek(kind)   # a plugin's import asked, and it may provide this kind
+            _gather(kind)
+            _complete.add(kind)
+    return _collected[kind]
 
 
-def _gather(kind, pm):
-    found = {}
-    hook = getattr(pm.hook, KINDS[kind])
-    # get_hookimpls() lists implementations in registration order (pluggy *calls* them
-    # last-first); built-ins were registered first, so the first provider of a name wins
-    for impl in hook.get_hookimpls():
-        info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
-        try:
-            if kind == "ops":
-                _call_ops_hook(impl, info)
-                continue
-            provided = _validate(kind, impl.function(), info)
-        except Exception as exc:
-            _report(info, f"{KINDS[kind]} failed: {type(exc).__name__}: {exc}")
+def _gather(kind):
+    """Ask every loaded plugin of ``kind`` not yet asked, in rank order."""
+    found = _collected.setdefault(kind, {})
+    asked = _asked.setdefault(kind, set())
+    impls = {impl.plugin_name: impl for impl in getattr(_pm.hook, KINDS[kind]).get_hookimpls()}
+    for name, plugin in [*_plugins.items()]:
+        impl = impls.get(name)
+        if impl is None or name in asked or plugin.state != "loaded" or not plugin.serves(kind):
             continue
-        for name, obj in provided.items():
-            if name in found:
-                _report(info, f"{kind[:-1]} {name!r} is already provided by "
-                              f"{_providers[(kind, name)]!r}; the first one is kept (rename yours)")
-                continue
-            found[name] = obj
-            _providers[(kind, name)] = info.name
-            info.provides.setdefault(kind, []).append(name)
-        if kind not in info.kinds:
-            info.kinds.append(kind)
-    return found
+        asked.add(name)
+        _take(kind, impl, plugin.info, found)
 
 
-def _peek(kind, pm):
-    """What the plugins registered so far provide, recording and reporting nothing (the full
-    collection after loading does that).  Ops register themselves when collected: none here."""
-    found = {}
-    if kind == "ops":
-        return found
-    for impl in getattr(pm.hook, KINDS[kind]).get_hookimpls():
+def _take(kind, impl, info, found):
+    """One plugin's answer for a kind: each name is checked on its own, a refused one is
+    reported and the others are kept."""
+    try:
+        answer = _answer(kind, impl.function, info.name)
+    except Exception as exc:
+        _report(info, f"{KINDS[kind]} failed: {type(exc).__name__}: {exc}")
+        return
+    if kind not in info.kinds:
+        info.kinds.append(kind)
+    check = _VALIDATORS.get(kind)
+    for name, obj in answer:
         try:
-            provided = _validate(kind, impl.function(), None)
+            if check is not None:
+                check(name, obj)
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"{KINDS[kind]} returned an invalid name {name!r}")
+        except Exception as exc:
+            _report(info, f"{kind[:-1]} {name!r} not registered: {type(exc).__name__}: {exc}")
+            continue
+        if name in found:
+            _report(info, f"{kind[:-1]} {name!r} is already provided by "
+                          f"{_providers[(kind, name)]!r}; the first one is kept (rename yours)")
+            continue
+        found[name] = obj
+        _providers[(kind, name)] = info.name
+        info.provides.setdefault(kind, []).append(name)
+
+
+def _answer(kind, hook_function, plugin_name):
+    """Call one plugin's hook; its answer as a list of (name, object)."""
+    if kind == "ops":   # the plugin calls register(...) for each op: record the calls
+        requests = []
+
+        def register(name, forward, vjp=None, jvp=None, **options):
+            requests.append((name, OpRequest(plugin_name, name, forward, vjp, jvp, options)))
+        hook_function(register=register)
+        return requests
+    result = hook_function()
+    if kind == "backends":   # a list of BackendSpec, each naming itself
+        return [(getattr(spec, "name", None), spec) for spec in (result or ())]
+    if not isinstance(result, dict):
+        raise TypeError(f"{KINDS[kind]} must return a dict {{name: object}}, got {type(result).__name__}")
+    return [*result.items()]
+
+
+def _peek(kind):
+    """What the plugins loaded so far provide, recording and reporting nothing (the full
+    collection after loading does that).  Ops register when collected: the ones so far."""
+    if kind == "ops":
+        return dict(_collected.get("ops", {}))
+    found = {}
+    check = _VALIDATORS.get(kind)
+    impls = {impl.plugin_name: impl for impl in getattr(_pm.hook, KINDS[kind]).get_hookimpls()}
+    for name, plugin in _plugins.items():
+        impl = impls.get(name)
+        if impl is None or plugin.state != "loaded" or not plugin.serves(kind):
+            continue
+        try:
+            answer = _answer(kind, impl.function, name)
         except Exception:
             continue
-        for name, obj in provided.items():
-            found.setdefault(name, obj)
+        for item, obj in answer:
+            try:
+                if check is not None:
+                    check(item, obj)
+            except Exception:
+                continue
+            found.setdefault(item, obj)
     return found
-
-
-def _call_ops_hook(impl, info):
-    from .ops import registry
-
-    def register(name, forward, vjp=None, jvp=None, **kwargs):
-        try:
-            op = registry.register(name, forward, vjp=vjp, jvp=jvp, provider=info.name, **kwargs)
-        except Exception as exc:
-            _report(info, f"op {name!r} not registered: {exc}")
-            return None
-        info.provides.setdefault("ops", []).append(name)
-        return op
-
-    impl.function(register=register)
-    if "ops" not in info.kinds:
-        info.kinds.append("ops")
 
 
 def unknown_name(what, name, known):
@@ -299,10 +423,10 @@ def provider(kind, name):
 
 
 def infos():
-    """Every plugin seen: loaded, failed or blocked (each kind collected first)."""
+    """Every plugin seen: loaded, failed or blocked (every kind collected first)."""
     for kind in KINDS:
         collect(kind)
-    return [*_infos.values()]
+    return [plugin.info for plugin in _plugins.values()]
 
 
 def list():  # noqa: A001  (the SPEC's name: cr.plugins.list(); this module never calls list())
