@@ -1,0 +1,108 @@
+"""docs/guide.md runs as written: every ```python block, in order, one namespace per ``## ``
+section (as a reader going through it in one session).  A block that starts with ``>>>``
+is a doctest (what the guide says it prints is what it prints); any other block checks
+itself with ``assert``.  A block right after ``<!-- needs: torch -->`` is skipped, with the
+reason printed, where the torch backend cannot run."""
+import doctest
+import re
+from pathlib import Path
+
+import pytest
+
+import chainrule as cr
+import chainrule.ops.registry as registry
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
+NEEDS = re.compile(r"<!-- needs: (\w+) -->\s*\Z")
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def sections(text=None):
+    """[(title, [(line, language, source, needs)])] for every ``## `` section of the guide."""
+    text = GUIDE.read_text() if text is None else text
+    starts = [m.start() for m in re.finditer(r"^## ", text, re.M)]
+    out = []
+    for begin, end in zip(starts, starts[1:] + [len(text)]):
+        part = text[begin:end]
+        title = part.splitlines()[0][3:].strip()
+        blocks = []
+        for m in FENCE.finditer(part):
+            needs = NEEDS.search(part[:m.start()])
+            line = text.count("\n", 0, begin + m.start(2)) + 1
+            blocks.append((line, m.group(1), m.group(2), needs.group(1) if needs else None))
+        out.append((title, blocks))
+    return out
+
+
+def _unavailable(backend):
+    return cr.backends.available().get(backend, f"backend {backend!r} is not registered")
+
+
+def run_block(line, source, namespace):
+    """Run one python block in ``namespace``; fail with the guide's line numbers."""
+    if source.lstrip().startswith(">>>"):
+        test = doctest.DocTestParser().get_doctest(source, namespace, f"docs/guide.md:{line}",
+                                                   str(GUIDE), line - 1)
+        report = []
+        runner = doctest.DocTestRunner(optionflags=FLAGS, verbose=False)
+        result = runner.run(test, out=report.append, clear_globs=False)
+        namespace.update(test.globs)          # DocTest ran on a copy: keep what it defined
+        assert result.failed == 0, "".join(report)
+    else:   # blank lines in front, so a traceback points at the guide's line
+        exec(compile("\n" * (line - 1) + source, str(GUIDE), "exec"), namespace)
+
+
+@pytest.fixture
+def clean_registries():
+    """Ops and plugins a section registers are removed afterwards (other tests never see them)."""
+    ops_before = set(registry._registry)
+    plugins_before = {info.name for info in cr.plugins.list()}
+    yield
+    for name in set(registry._registry) - ops_before:
+        registry._registry.pop(name, None)
+    for name in {info.name for info in cr.plugins.list()} - plugins_before:
+        cr.plugins.unregister(name)
+
+
+@pytest.mark.parametrize("title,blocks", sections(), ids=[t for t, _ in sections()])
+def test_guide_section_runs_as_written(title, blocks, clean_registries, capsys):
+    namespace = {"__name__": "__main__"}
+    skipped = []
+    for line, language, source, needs in blocks:
+        if language != "python":
+            continue
+        reason = _unavailable(needs) if needs else None
+        if reason:
+            skipped.append(f"docs/guide.md:{line} needs {needs}: {reason}")
+            continue
+        run_block(line, source, namespace)
+    if skipped:
+        with capsys.disabled():
+            print("\n" + "\n".join(f"skipped {s}" for s in skipped))
+
+
+def test_every_code_block_is_run_or_shell():
+    """A block in any other language would silently go untested: only python (run here) and
+    bash / toml (commands and configuration shown to the reader) are allowed; the guide has
+    python blocks in every section but the table's (whose rows are a python block too)."""
+    found = [(t, line, lang) for t, blocks in sections() for line, lang, _, _ in blocks]
+    odd = [(line, lang) for _, line, lang in found if lang not in ("python", "bash", "toml")]
+    assert not odd, f"code blocks in docs/guide.md that no test runs: {odd}"
+    for title, blocks in sections():
+        assert any(lang == "python" for _, lang, _, _ in blocks), f"section {title!r} runs nothing"
+
+
+def test_a_wrong_output_in_the_guide_fails(tmp_path):
+    """The harness can fail: a doctest whose printed value is wrong, and an assert that does not
+    hold, are reported with the guide's line number."""
+    text = "## One\n\n```python\n>>> 1 + 1\n3\n```\n\n## Two\n\n```python\nassert 1 + 1 == 3\n```\n"
+    (one, [(line1, _, src1, _)]), (two, [(line2, _, src2, _)]) = sections(text)
+    with pytest.raises(AssertionError, match="docs/guide.md:4"):
+        run_block(line1, src1, {})
+    with pytest.raises(AssertionError):
+        run_block(line2, src2, {})
+
+
+def test_the_guide_is_linked_from_the_readme():
+    assert "docs/guide.md" in (GUIDE.parent.parent / "README.md").read_text()
