@@ -11,6 +11,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.ops.registry as registry
+from backend_fixtures import backend  # noqa: F401  (a pytest fixture)
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
@@ -80,6 +81,22 @@ def test_guide_section_runs_as_written(title, blocks, clean_registries, capsys):
     if skipped:
         with capsys.disabled():
             print("\n" + "\n".join(f"skipped {s}" for s in skipped))
+
+
+ASSERTING = [(title, blocks) for title, blocks in sections()
+             if any(lang == "python" and not src.lstrip().startswith(">>>") for _, lang, src, _ in blocks)]
+
+
+@pytest.mark.parametrize("title,blocks", ASSERTING, ids=[t for t, _ in ASSERTING])
+def test_guide_checks_hold_on_every_backend(title, blocks, backend, clean_registries):
+    """The blocks that check themselves with ``assert`` (training, per-example gradients,
+    plugins, the torch/JAX table) hold on every backend, not only the default NumPy one (the
+    doctests print reprs that name the backend, so they run on the default only)."""
+    namespace = {"__name__": "__main__", "cr": cr}
+    for line, language, source, needs in blocks:
+        if language == "python" and not source.lstrip().startswith(">>>") and not (
+                needs and _unavailable(needs)):
+            run_block(line, source, namespace)
 
 
 def test_every_code_block_is_run_or_shell():
