@@ -123,3 +123,44 @@ def test_a_wrong_output_in_the_guide_fails(tmp_path):
 
 def test_the_guide_is_linked_from_the_readme():
     assert "docs/guide.md" in (GUIDE.parent.parent / "README.md").read_text()
+
+
+# ------------------------------------------------- docs that cite only the repository
+
+ROOT = GUIDE.parent.parent
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_relative_links_in_the_docs_point_into_the_repository():
+    """Every relative link in README.md and docs/*.md names a file that exists, and a
+    ``#anchor`` names a heading of that file."""
+    broken = []
+    for doc in DOC_FILES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+            if re.match(r"[a-z]+:", target):          # http:, https:, mailto:
+                continue
+            path, _, anchor = target.partition("#")
+            file = (doc.parent / path).resolve() if path else doc
+            if not file.exists():
+                broken.append(f"{doc.name}: {target} (no such file)")
+            elif anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.*)$", file.read_text(), re.M)
+                if anchor not in {_slug(h) for h in headings}:
+                    broken.append(f"{doc.name}: {target} (no such heading)")
+    assert not broken, broken
+
+
+def test_docs_and_docstrings_cite_nothing_outside_the_repository():
+    """No "the lessons" or "Code Lab" in the package, the docs or the examples: a reader has no
+    lessons to look at (their worked examples live in tests/test_lessons.py)."""
+    files = [*DOC_FILES, *(p for d in ("core", "backends", "plugins", "examples")
+                           for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".md"))]
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in files
+            for i, line in enumerate(p.read_text().splitlines(), 1)
+            if re.search(r"\bthe lessons\b|\blessons'|code lab", line, re.I)]
+    assert not hits, hits
