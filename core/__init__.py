@@ -25,6 +25,7 @@ from .ops import (add, subtract, multiply, divide, power, negative, exp, log, lo
                   less_equal, equal, not_equal, logical_and, logical_or, logical_not, isfinite,
                   isnan, eigh, qr, clone)
 from .transforms import (grad, value_and_grad, vjp, jvp, jacfwd, jacrev, hessian, hvp, checkpoint)
+from .vmap import vmap
 from .gradcheck import gradcheck
 from . import _methods
 
@@ -68,7 +69,7 @@ __all__ = sorted([
     "broadcast_to", "expand_dims", "squeeze", "flatten", "concat", "stack", "split", "take",
     "getitem", "astype", "stop_gradient", "clone", "greater", "greater_equal", "less", "less_equal", "equal",
     "not_equal", "logical_and", "logical_or", "logical_not", "isfinite", "isnan", "eigh", "qr",
-    "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp", "checkpoint",
+    "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp", "checkpoint", "vmap",
     "gradcheck", "backends", "plugins", "optim", "init", "schedules", "testing", "hookimpl",
     "save", "load",
 ])

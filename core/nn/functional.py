@@ -17,7 +17,7 @@ from ..dtypes import FLOATING
 from ..tensor import Tensor, make
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
-from ..ops.elementwise import add
+from ..ops.elementwise import add, equal, astype_op
 from ..ops._batching import aligned, all_batched, elementwise, along_axis
 from .. import backends as _backends
 
@@ -193,6 +193,9 @@ def _one_hot(labels, num_classes, dtype):
     """Rows of the identity picked by integer labels (raw or Tensor, as given)."""
     is_tensor = type(labels) is Tensor
     b = labels._backend if is_tensor else _backends.backend_of_raw(labels)
+    if is_tensor and labels._trace is not None:   # batched by vmap: with ops, which batch
+        classes = make(b.arange(0, num_classes, 1, "int64"), b)
+        return astype_op(equal(expand_dims(labels, -1), classes), dtype=dtype)
     raw = labels._data if is_tensor else labels
     hot = b.equal(b.expand_dims(raw, -1), b.arange(0, num_classes, 1, "int64"))
     hot = b.astype(hot, dtype)

@@ -71,9 +71,11 @@ def _index_update_batch(dims, x, v, index):
     b = B.size((x, v), dims)
     x = B.batched(x, dims[0], b)
     full = (slice(None),) + index
-    if dims[1] == 0:   # v must broadcast against x[full], whose batch axis may have moved
+    lands = B.advanced_first(index)
+    if type(v) is Tensor and (dims[1] == 0 or lands is not None):
+        # v broadcasts against x[full]: its batch axis where x[full] has it
+        v = B.batched(v, dims[1], b)
         v = B.with_rank(v, len(shape_of(_op("getitem")(x, index=full))) - 1)
-        lands = B.advanced_first(index)
         if lands is not None:
             v = B.moveaxis(v, 0, lands)
     return _op("index_update")(x, v, index=full)
