@@ -2,8 +2,8 @@
 
 Device names (canonicalized in ``canonical_device``): ``torch`` and ``torch:cpu`` are the
 CPU; ``torch:cuda`` is ``torch:cuda:0``; ``torch:cuda:1`` the second GPU.  torch is
-imported on first use.  torch's autograd stays off: chainrule never creates a tensor
-with ``requires_grad``, so no torch graph is recorded.
+imported on first use (``load``), never by listing backends.  torch's autograd stays off:
+chainrule never creates a tensor with ``requires_grad``, so no torch graph is recorded.
 
 The kernels follow NumPy, not torch, where the two differ, so a model gives the same
 numbers on both backends: dtype promotion (int64 + float32 -> float64, int / int ->
@@ -13,15 +13,27 @@ is nan, ``squeeze`` of a non-1 axis is an error, slices may have negative steps,
 arrays may index.  The common case (operands of one dtype, Python scalars with float
 tensors) goes straight to torch; only mixed dtypes take the slow path, which asks NumPy
 what dtype it would produce.
+
+Layout, in the order of ``chainrule.backends.KERNELS``: the kernels are module-level
+functions (families of them built by small factories: ``_binary``, ``_unary``...), and
+``load(device)`` returns the one kernel table, binding the few kernels that need the
+device or its random generator with ``functools.partial``.  Every other kernel takes the
+device from its tensor operands.
 """
 import importlib.util
 import re
+import types
+from functools import partial
 
 from chainrule.backends import BackendSpec
 from chainrule.errors import BackendError
 from chainrule.hookspecs import hookimpl
 
 _NAMES = ("bool", "int8", "uint8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64")
+_PYTHON_SCALARS = (int, float, bool)
+
+# -------------------------------------------------------------- the backend spec
+# Answered without importing torch (listing backends must stay cheap).
 
 
 def canonical_device(device):
@@ -57,484 +69,666 @@ def _owns(obj):
     return type(obj).__module__.startswith("torch") and hasattr(obj, "dtype")
 
 
-def load(device=None):
-    import numpy as np
-    import torch
-
-    dev = torch.device(device or "cpu")
-    on_cpu = dev.type == "cpu"
-    T = torch.Tensor
-    to_t = {n: getattr(torch, n) for n in _NAMES}
-    to_name = {t: n for n, t in to_t.items()}
-    FLOATS = frozenset(to_t[n] for n in ("float16", "bfloat16", "float32", "float64"))
-    np_of = {to_t[n]: np.dtype(n) for n in _NAMES if n != "bfloat16"}
-    np_bf16 = None
-    try:
-        import ml_dtypes
-        np_bf16 = np.dtype(ml_dtypes.bfloat16)
-        np_of[torch.bfloat16] = np_bf16
-    except ImportError:
-        pass
-    t_of_np = {d: t for t, d in np_of.items()}
-    gen = torch.Generator(device=dev)
-    gen.seed()
-
-    def tdtype(dtype):
-        try:
-            return to_t[dtype]
-        except KeyError:
-            raise TypeError(f"the torch backend has no dtype {dtype!r}; use one of {list(_NAMES)}") from None
-
-    # ---------------------------------------------------------- conversion
-    def from_numpy(a, dt=None):
-        a = np.asarray(a)
-        if np_bf16 is not None and a.dtype == np_bf16:
-            t = torch.from_numpy(np.ascontiguousarray(a).view(np.uint16)).view(torch.bfloat16)
-        else:
-            if a.dtype not in t_of_np:
-                raise TypeError(f"the torch backend cannot hold NumPy dtype {a.dtype}")
-            if not a.flags.writeable or min(a.strides, default=0) < 0 or not a.dtype.isnative:
-                a = a.copy()
-            t = torch.from_numpy(a)           # zero-copy: shares a's memory
-        if not on_cpu:
-            t = t.to(dev)
-        return t if dt is None or t.dtype is dt else t.to(dt)
-
-    def asarray(data, dtype=None):
-        dt = None if dtype is None else tdtype(dtype)
-        if isinstance(data, T):
-            if data.device != dev:
-                data = data.to(dev)
-            return data if dt is None or data.dtype is dt else data.to(dt)
-        if isinstance(data, (np.ndarray, np.generic)):
-            return from_numpy(data, dt)
-        if dt is not None and isinstance(data, (int, float, bool)):
-            return torch.tensor(data, dtype=dt, device=dev)
-        if hasattr(data, "__dlpack__") and not isinstance(data, (list, tuple)):
-            try:
-                return asarray(from_dlpack(data), dtype)
-            except Exception:  # another device or no DLPack export: go through NumPy
-                pass
-        # lists and scalars: NumPy decides the dtype, so both backends agree
-        return from_numpy(np.asarray(data, dtype=None if dt is None else np_of.get(dt)), dt)
-
-    def from_dlpack(obj):
-        t = torch.from_dlpack(obj)
-        return t if t.device == dev else t.to(dev)
-
-    def to_numpy(x):
-        if x.device.type != "cpu":
-            x = x.cpu()
-        if x.dtype is torch.bfloat16:
-            if np_bf16 is None:
-                return x.float().numpy()
-            return x.view(torch.uint16).numpy().view(np_bf16)
-        return x.numpy()                      # zero-copy on the CPU
-
-    def dtype(x):
-        try:
-            return to_name[x.dtype]
-        except KeyError:
-            raise TypeError(f"the torch backend does not support dtype {x.dtype}") from None
-
-    def assign(dst, src):
-        if isinstance(src, T):
-            dst.copy_(src)
-        elif isinstance(src, (int, float, bool)):
-            dst.fill_(src)
-        else:
-            dst.copy_(asarray(src))
-
-    def inplace(method):
-        def update(x, y):
-            try:
-                getattr(x, method)(y if not isinstance(y, (np.ndarray, np.generic)) else asarray(y))
-            except RuntimeError as exc:        # "result type Float can't be cast to Long"
-                raise TypeError(str(exc)) from None
-        return update
-
-    # ---------------------------------------------------- NumPy's dtype rules
-    # For mixed operands, NumPy is asked once per signature what it would do.
-    _scalars = {float: 0.5, int: 1, bool: True}
-    _rules = {}
-
-    def numpy_rule(npname, args):
-        """(common input dtype, output dtype) NumPy picks for these operands (None: keep torch's)."""
-        sig = tuple(a.dtype if isinstance(a, T) else type(a) for a in args)
-        key = (npname, sig)
-        rule = _rules.get(key)
-        if rule is None:
-            try:
-                probes = [np.zeros(1, np_of[s]) if isinstance(s, torch.dtype) else _scalars[s] for s in sig]
-            except KeyError:   # bfloat16 without ml_dtypes: torch's promotion
-                rule = (None, None)
-            else:
-                common = np.result_type(*probes)
-                with np.errstate(all="ignore"):   # the probes are zeros: 0 / 0 only warns
-                    out = common if npname is None else getattr(np, npname)(*probes).dtype
-                rule = (t_of_np.get(common), t_of_np.get(out))
-            _rules[key] = rule
-        return rule
-
-    python_scalars = (int, float, bool)
-
-    def operand(a):
-        """A torch tensor, or a Python scalar, which NumPy treats as weak (float16 * 0.5 stays
-        float16).  A NumPy scalar or array becomes a tensor of its dtype: NumPy 2 types it
-        (NEP 50: float32 * np.float64(2) is float64), and np.float64 being a float must not
-        make it weak."""
-        return a if isinstance(a, T) or type(a) in python_scalars else asarray(a)
-
-    def coerce(args):
-        return [operand(a) for a in args]
-
-    def promote(npname, args, arithmetic=True):
-        """Operands cast as NumPy would compute them, and the output dtype NumPy gives."""
-        args = coerce(args)
-        common, out = numpy_rule(npname, args)
-        if common is None:
-            return [a if isinstance(a, T) else torch.tensor(a, device=dev) for a in args], None
-        if arithmetic and out is not None and out is not torch.bool:
-            common = out                        # int / int: divide in float64, as NumPy does
-        cast = [a.to(common) if isinstance(a, T) else torch.tensor(a, dtype=common, device=dev)
-                for a in args]
-        return cast, out
-
-    def finish(r, out):
-        return r if out is None or r.dtype is out else r.to(out)
-
-    def plain(x, y):
-        """True when torch's own promotion gives NumPy's dtype for x op y."""
-        tx, ty = type(x), type(y)
-        if tx is T:
-            if ty is T:   # a bool mask with anything: both take the other dtype (relu's g * (x > 0))
-                return x.dtype is y.dtype or y.dtype is torch.bool or x.dtype is torch.bool
-            if ty is float:
-                return x.dtype in FLOATS and y == y   # a nan scalar takes the careful path
-            return ty is int and x.dtype is not torch.bool  # torch refuses bool - 1 and x - True
-        if ty is T:
-            if tx is float:
-                return y.dtype in FLOATS and x == x
-            return tx is int and y.dtype is not torch.bool
-        return False
-
-    def binary(fn, npname, scalar_first=True, arithmetic=True, scalars=True):
-        def kernel(x, y):
-            if plain(x, y) and (scalar_first or type(x) is T) and (scalars or type(y) is T):
-                return fn(x, y)
-            args, out = promote(npname, (x, y), arithmetic)
-            return finish(fn(*args), out)
-        kernel.__name__ = npname
-        return kernel
-
-    def divide(x, y):
-        if plain(x, y) and (x.dtype if type(x) is T else y.dtype) in FLOATS:
-            return torch.div(x, y)
-        args, out = promote("true_divide", (x, y))
-        return finish(torch.div(*args), out)
-
-    def power(x, y):
-        if plain(x, y) and (x.dtype if type(x) is T else y.dtype) is not torch.bool:
-            return torch.pow(x, y)
-        args, out = promote("power", (x, y))   # bool ** bool is int8 in NumPy
-        return finish(torch.pow(*args), out)
-
-    def _maximum(x, y):
-        return torch.clamp_min(x, y) if type(y) is not T else torch.maximum(x, y)
-
-    def _minimum(x, y):
-        return torch.clamp_max(x, y) if type(y) is not T else torch.minimum(x, y)
-
-    def extreme(fn, npname):
-        def kernel(x, y):
-            if type(x) is T and plain(x, y):     # relu's maximum(x, 0) lands here
-                return fn(x, y)
-            args, out = promote(npname, (x, y))
-            return finish(fn(*args), out)
-        return kernel
-
-    def unary(fn, npname):
-        def kernel(x):
-            if x.dtype in FLOATS:
-                return fn(x)
-            _, out = numpy_rule(npname, (x,))
-            if out in FLOATS:
-                x = x.to(out)
-            return finish(fn(x), out)
-        kernel.__name__ = npname
-        return kernel
-
-    def _sign(x):
-        s = torch.sign(x)
-        return torch.where(torch.isnan(x), x, s) if x.dtype in FLOATS else s
-
-    def where(cond, x, y):
-        if type(cond) is not T or cond.dtype is not torch.bool:
-            cond = asarray(cond) != 0
-        if plain(x, y):
-            return torch.where(cond, x, y)
-        args, out = promote(None, (x, y))
-        return finish(torch.where(cond, *args), out)
-
-    def clip(x, lo=None, hi=None):
-        if lo is None and hi is None:
-            return x.clone()
-        if (lo is None or (plain(x, lo) and type(lo) is not T)) and \
-                (hi is None or (plain(x, hi) and type(hi) is not T)):
-            return torch.clamp(x, lo, hi)
-        out = x if lo is None else maximum(x, lo)
-        return out if hi is None else minimum(out, hi)
-
-    # ---------------------------------------------------------- reductions
-    def _axes(axis):
-        return (axis,) if isinstance(axis, int) else tuple(axis)
-
-    def reducer(fn):
-        def reduce(x, axis=None, keepdims=False):
-            if axis is None:
-                r = fn(x)
-                return r.reshape((1,) * x.ndim) if keepdims else r
-            axis = _axes(axis)
-            if not axis:     # NumPy reduces over nothing: a copy, with the reduction's dtype
-                return fn(x.unsqueeze(0), 0)
-            return fn(x, axis, keepdims)
-        return reduce
-
-    def _sum(x, dim=None, keepdim=False):
-        return torch.sum(x) if dim is None else torch.sum(x, dim, keepdim)
-
-    def _prod(x, dim=None, keepdim=False):
-        if dim is None:
-            return torch.prod(x)
-        for d in sorted((d % x.ndim for d in _axes(dim)), reverse=True):
-            x = torch.prod(x, d, keepdim)
-        return x
-
-    def _amax(x, dim=None, keepdim=False):
-        return torch.amax(x, () if dim is None else dim, keepdim)
-
-    def _amin(x, dim=None, keepdim=False):
-        return torch.amin(x, () if dim is None else dim, keepdim)
-
-    def _logical(fn):
-        def reduce(x, dim=None, keepdim=False):
-            r = fn(x) if dim is None else fn(x, dim, keepdim)
-            return r if r.dtype is torch.bool else r.bool()
-        return reduce
-
-    def arg(fn):
-        def kernel(x, axis=None, keepdims=False):
-            if axis is None:
-                r = fn(x.reshape(-1), 0)
-                return r.reshape((1,) * x.ndim) if keepdims else r
-            return fn(x, int(axis), bool(keepdims))
-        return kernel
-
-    # ------------------------------------------------------- shape, indexing
-    def transpose(x, axes=None):
-        return x.permute(tuple(reversed(range(x.ndim))) if axes is None else tuple(axes))
-
-    def expand_dims(x, axis):
-        if isinstance(axis, int):
-            return torch.unsqueeze(x, axis)
-        n = x.ndim + len(axis)
-        for a in sorted(a % n for a in axis):
-            x = torch.unsqueeze(x, a)
-        return x
-
-    def squeeze(x, axis=None):
-        if axis is None:
-            return torch.squeeze(x)
-        axis = _axes(axis)
-        shape = x.shape
-        for a in axis:
-            if shape[a] != 1:
-                raise ValueError(f"cannot squeeze axis {a}: it has length {shape[a]}, not 1")
-        return torch.squeeze(x, axis) if axis else x
-
-    def joined(fn, npname):
-        def kernel(xs, axis=0):
-            xs = coerce(xs)
-            first = xs[0].dtype
-            if any(x.dtype is not first for x in xs):
-                common = t_of_np.get(np.result_type(*[np_of[x.dtype] for x in xs]))
-                xs = [x.to(common) for x in xs]
-            if axis is None:
-                return fn([x.reshape(-1) for x in xs], 0)
-            return fn(xs, axis)
-        return kernel
-
-    _SIMPLE = (int, slice, type(None), type(Ellipsis))
-
-    def ints_as_arrays(parts):
-        """NumPy counts an int among array indices as an array too, which decides where the
-        indexed axes land (x[0, None, [0, 0]] is (2, 1, ...)); torch counts it as a slice.
-        So ints (and 0-d integer tensors) there become (1,)*k index tensors."""
-        k = max((1 if p.dtype is torch.bool else p.ndim for p in parts if type(p) is T and p.ndim),
-                default=0)
-        if not k or not any(type(p) is int or type(p) is T and p.ndim == 0 for p in parts):
-            return parts
-        return tuple(p.reshape((1,) * k) if type(p) is T and p.ndim == 0 and p.dtype is not torch.bool
-                     else torch.full((1,) * k, p, dtype=torch.int64, device=dev) if type(p) is int
-                     else p for p in parts)
-
-    def fix_index(x, index):
-        """A NumPy-style index torch accepts: NumPy arrays become tensors, ints among arrays
-        follow NumPy (ints_as_arrays), negative-step slices become flips of the input (torch
-        has no negative strides)."""
-        parts = index if type(index) is tuple else (index,)
-        for p in parts:
-            if type(p) is T or (type(p) is slice and (p.step is None or p.step > 0)) or type(p) is int \
-                    or p is None or p is Ellipsis:
-                continue
-            break
-        else:
-            fixed = ints_as_arrays(parts)
-            return x, (index if fixed is parts else fixed)
-        parts = [asarray(p) if isinstance(p, (np.ndarray, np.generic)) and not isinstance(p, np.integer)
-                 else int(p) if isinstance(p, np.integer) else p for p in parts]
-        parts = list(ints_as_arrays(parts))
-        if not any(type(p) is slice and p.step is not None and p.step < 0 for p in parts):
-            return x, tuple(parts)
-        # which input axis each part indexes
-        used = sum(0 if p is None or p is Ellipsis else p.ndim if isinstance(p, T) and p.dtype is torch.bool
-                   else 1 for p in parts)
-        axis, out = 0, []
-        for p in parts:
-            if p is Ellipsis:
-                axis += x.ndim - used
-            elif type(p) is slice and p.step is not None and p.step < 0:
-                n = x.shape[axis]
-                start, stop, step = p.indices(n)
-                x = torch.flip(x, (axis,))
-                p = slice(n - 1 - start, n - 1 - stop, -step)
-                axis += 1
-            elif p is not None:
-                axis += p.ndim if isinstance(p, T) and p.dtype is torch.bool else 1
-            out.append(p)
-        return x, tuple(out)
-
-    def getitem(x, index):
-        x, index = fix_index(x, index)
-        return x[index]
-
-    def positions(x, index):
-        """The flat (row-major) positions in x that x[index] selects."""
-        return getitem(torch.arange(x.numel(), device=dev).reshape(x.shape), index)
-
-    def setitem(x, index, v):
-        view, fixed = fix_index(x, index)
-        v = v if isinstance(v, (T, int, float, bool)) else asarray(v)
-        if view is x:
-            x[fixed] = v
-            return
-        # a negative-step slice (torch has no negative strides): write by position
-        pos = positions(x, index)
-        x.put_(pos.reshape(-1), torch.as_tensor(v, device=dev).to(x.dtype).expand(pos.shape).reshape(-1))
-
-    def scatter_add(dst, index, values):
-        """dst[index] += values with repeated indices adding up."""
-        view, fixed = fix_index(dst, index)
-        values = values if isinstance(values, T) else asarray(values)
-        parts = fixed if type(fixed) is tuple else (fixed,)
-        while parts and parts[-1] == slice(None):
-            parts = parts[:-1]
-        if view is dst and parts and all(type(p) is T for p in parts):   # pure advanced indexing
-            dst.index_put_(parts, values.to(dst.dtype).expand(dst[parts].shape), accumulate=True)
-            return
-        # general case: add at the flat positions index selects
-        pos = positions(dst, index)
-        dst.put_(pos.reshape(-1), values.to(dst.dtype).expand(pos.shape).reshape(-1), accumulate=True)
-
-    def take(x, indices, axis=None):
-        indices = indices if isinstance(indices, (T, int)) else asarray(indices)
-        if axis is None:
-            return x.reshape(-1)[indices]
-        return x[(slice(None),) * (axis % x.ndim) + (indices,)]
-
-    def take_along_axis(x, indices, axis):
-        indices = indices if isinstance(indices, T) else asarray(indices)
-        return torch.take_along_dim(x, indices, axis)
-
-    def matmul(x, y):
-        if x.dtype is y.dtype:
-            return torch.matmul(x, y)
-        args, out = promote(None, (x, y))
-        return finish(torch.matmul(*args), out)
-
-    # -------------------------------------------------------------- random
-    def seed(n):
-        gen.manual_seed(int(n))
-
-    def sampler(fn):
-        def sample(shape, dtype):
-            dt = tdtype(dtype)
-            if dt is torch.float32 or dt is torch.float64:
-                return fn(tuple(shape), generator=gen, dtype=dt, device=dev)
-            return fn(tuple(shape), generator=gen, dtype=torch.float32, device=dev).to(dt)
-        return sample
-
-    maximum = extreme(_maximum, "maximum")
-    minimum = extreme(_minimum, "minimum")
-
-    class Kernels:
-        array_types = ()   # CPU and CUDA tensors share a type: backend_of_raw asks the device
-
-    k = Kernels()
-    k.__dict__.update(
-        asarray=asarray, to_numpy=to_numpy, from_dlpack=from_dlpack,
-        shape=lambda x: tuple(x.shape), dtype=dtype,
-        astype=lambda x, dtype: x.to(tdtype(dtype)), copy=torch.clone, item=lambda x: x.item(),
-        shares_memory=lambda x, y: x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr(),
-        owns_memory=lambda x: not x._is_view(),
-        assign=assign, iadd=inplace("add_"), isub=inplace("sub_"), imul=inplace("mul_"),
-        idiv=inplace("div_"),
-        zeros=lambda shape, dtype: torch.zeros(tuple(shape), dtype=tdtype(dtype), device=dev),
-        ones=lambda shape, dtype: torch.ones(tuple(shape), dtype=tdtype(dtype), device=dev),
-        full=lambda shape, value, dtype: torch.full(  # torch.full takes Python numbers only
-            tuple(shape), value if type(value) in python_scalars else value.item(),
-            dtype=tdtype(dtype), device=dev),
-        arange=lambda start, stop, step, dtype: torch.arange(start, stop, step, dtype=tdtype(dtype), device=dev),
-        eye=lambda n, m, dtype: torch.eye(n, m, dtype=tdtype(dtype), device=dev),
-        seed=seed, normal=sampler(torch.randn), uniform=sampler(torch.rand),
-        rng_state=lambda: bytes(gen.get_state().numpy()),
-        set_rng_state=lambda s: gen.set_state(torch.frombuffer(bytearray(s), dtype=torch.uint8)),
-        randint=lambda low, high, shape: torch.randint(low, high, tuple(shape), generator=gen,
-                                                       dtype=torch.int64, device=dev),
-        permutation=lambda n: torch.randperm(n, generator=gen, device=dev),
-        add=binary(torch.add, "add"), subtract=binary(torch.sub, "subtract"),
-        multiply=binary(torch.mul, "multiply"), divide=divide, power=power,
-        maximum=maximum, minimum=minimum,
-        negative=unary(torch.neg, "negative"), exp=unary(torch.exp, "exp"), log=unary(torch.log, "log"),
-        log1p=unary(torch.log1p, "log1p"), expm1=unary(torch.expm1, "expm1"),
-        sqrt=unary(torch.sqrt, "sqrt"), abs=unary(torch.abs, "abs"), sign=unary(_sign, "sign"),
-        sin=unary(torch.sin, "sin"), cos=unary(torch.cos, "cos"), tan=unary(torch.tan, "tan"),
-        tanh=unary(torch.tanh, "tanh"), floor=unary(torch.floor, "floor"),
-        erf=unary(torch.erf, "exp"),  # NumPy has no erf; it would type like exp
-        where=where, clip=clip,
-        greater=binary(torch.gt, "greater", False, False),
-        greater_equal=binary(torch.ge, "greater_equal", False, False),
-        less=binary(torch.lt, "less", False, False), less_equal=binary(torch.le, "less_equal", False, False),
-        equal=binary(torch.eq, "equal", False, False), not_equal=binary(torch.ne, "not_equal", False, False),
-        logical_and=binary(torch.logical_and, "logical_and", False, False, False),
-        logical_or=binary(torch.logical_or, "logical_or", False, False, False),
-        logical_not=torch.logical_not, isfinite=torch.isfinite, isnan=torch.isnan,
-        sum=reducer(_sum), prod=reducer(_prod), max=reducer(_amax), min=reducer(_amin),
-        any=reducer(_logical(torch.any)), all=reducer(_logical(torch.all)),
-        argmax=arg(torch.argmax), argmin=arg(torch.argmin),
-        reshape=lambda x, shape: x.reshape(tuple(shape)), transpose=transpose,
-        broadcast_to=lambda x, shape: torch.broadcast_to(x, tuple(shape)),
-        expand_dims=expand_dims, squeeze=squeeze,
-        concat=joined(torch.cat, "concatenate"), stack=joined(torch.stack, "stack"),
-        getitem=getitem, setitem=setitem, scatter_add=scatter_add,
-        take=take, take_along_axis=take_along_axis,
-        matmul=matmul, eigh=lambda x: tuple(torch.linalg.eigh(x)), qr=lambda x: tuple(torch.linalg.qr(x)),
-    )
-    return k
-
-
 @hookimpl
 def chainrule_backends():
     return [BackendSpec("torch", load=load, unavailable=unavailable, owns=_owns,
                         canonical_device=canonical_device,
                         description="PyTorch tensors on the CPU or a CUDA device (torch autograd off)")]
+
+
+# ------------------------------------------------------------ torch, numpy, dtypes
+# Module globals filled by _import_libraries() on the first load(); the kernels below
+# read them (torch.Tensor is T: the kernels test ``type(x) is T`` on every call).
+torch = np = T = CPU = None
+FLOATS = frozenset()  # torch's floating dtypes
+TORCH_DTYPE = {}      # chainrule dtype name -> torch dtype
+DTYPE_NAME = {}       # torch dtype -> chainrule dtype name
+NUMPY_DTYPE = {}      # torch dtype -> NumPy dtype (bfloat16 only with ml_dtypes)
+TORCH_OF_NUMPY = {}   # NumPy dtype -> torch dtype
+NUMPY_BFLOAT16 = None  # ml_dtypes' bfloat16, when installed
+
+
+def _import_libraries():
+    global torch, np, T, CPU, FLOATS, NUMPY_BFLOAT16
+    if torch is not None:
+        return
+    import numpy
+    import torch as torch_
+    np, T, CPU = numpy, torch_.Tensor, torch_.device("cpu")
+    TORCH_DTYPE.update({n: getattr(torch_, n) for n in _NAMES})
+    DTYPE_NAME.update({t: n for n, t in TORCH_DTYPE.items()})
+    FLOATS = frozenset(TORCH_DTYPE[n] for n in ("float16", "bfloat16", "float32", "float64"))
+    NUMPY_DTYPE.update({TORCH_DTYPE[n]: np.dtype(n) for n in _NAMES if n != "bfloat16"})
+    try:
+        import ml_dtypes
+        NUMPY_BFLOAT16 = NUMPY_DTYPE[torch_.bfloat16] = np.dtype(ml_dtypes.bfloat16)
+    except ImportError:
+        pass
+    TORCH_OF_NUMPY.update({d: t for t, d in NUMPY_DTYPE.items()})
+    torch = torch_   # last: a thread seeing torch set sees the tables filled
+
+
+def torch_dtype(dtype):
+    try:
+        return TORCH_DTYPE[dtype]
+    except KeyError:
+        raise TypeError(f"the torch backend has no dtype {dtype!r}; use one of {list(_NAMES)}") from None
+
+
+# ----------------------------------------------------- conversion and metadata
+
+def from_numpy(a, device, dt=None):
+    """A tensor on device with a's values: zero-copy on the CPU when torch can share a's memory."""
+    a = np.asarray(a)
+    if NUMPY_BFLOAT16 is not None and a.dtype == NUMPY_BFLOAT16:
+        t = torch.from_numpy(np.ascontiguousarray(a).view(np.uint16)).view(torch.bfloat16)
+    else:
+        if a.dtype not in TORCH_OF_NUMPY:
+            raise TypeError(f"the torch backend cannot hold NumPy dtype {a.dtype}")
+        if not a.flags.writeable or min(a.strides, default=0) < 0 or not a.dtype.isnative:
+            a = a.copy()
+        t = torch.from_numpy(a)           # zero-copy: shares a's memory
+    if device.type != "cpu":
+        t = t.to(device)
+    return t if dt is None or t.dtype is dt else t.to(dt)
+
+
+def asarray(device, data, dtype=None):
+    dt = None if dtype is None else torch_dtype(dtype)
+    if isinstance(data, T):
+        if data.device != device:
+            data = data.to(device)
+        return data if dt is None or data.dtype is dt else data.to(dt)
+    if isinstance(data, (np.ndarray, np.generic)):
+        return from_numpy(data, device, dt)
+    if dt is not None and isinstance(data, _PYTHON_SCALARS):
+        return torch.tensor(data, dtype=dt, device=device)
+    if hasattr(data, "__dlpack__") and not isinstance(data, (list, tuple)):
+        try:
+            return asarray(device, from_dlpack(device, data), dtype)
+        except Exception:  # another device or no DLPack export: go through NumPy
+            pass
+    # lists and scalars: NumPy decides the dtype, so both backends agree
+    return from_numpy(np.asarray(data, dtype=None if dt is None else NUMPY_DTYPE.get(dt)), device, dt)
+
+
+def from_dlpack(device, obj):
+    t = torch.from_dlpack(obj)
+    return t if t.device == device else t.to(device)
+
+
+def to_numpy(x):
+    if x.device.type != "cpu":
+        x = x.cpu()
+    if x.dtype is torch.bfloat16:
+        if NUMPY_BFLOAT16 is None:
+            return x.float().numpy()
+        return x.view(torch.uint16).numpy().view(NUMPY_BFLOAT16)
+    return x.numpy()                      # zero-copy on the CPU
+
+
+def shape(x):
+    return tuple(x.shape)
+
+
+def dtype(x):
+    try:
+        return DTYPE_NAME[x.dtype]
+    except KeyError:
+        raise TypeError(f"the torch backend does not support dtype {x.dtype}") from None
+
+
+def astype(x, dtype):
+    return x.to(torch_dtype(dtype))
+
+
+def item(x):
+    return x.item()
+
+
+def assign(dst, src):
+    if isinstance(src, T):
+        dst.copy_(src)
+    elif isinstance(src, _PYTHON_SCALARS):
+        dst.fill_(src)
+    else:
+        dst.copy_(asarray(dst.device, src))
+
+
+# ------------------------------------------------------------------ memory facts
+
+def shares_memory(x, y):
+    return x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr()
+
+
+def owns_memory(x):
+    return not x._is_view()
+
+
+def _in_place(method):
+    """iadd and friends: x.add_(y); a dtype torch refuses to cast into x is a TypeError."""
+    def update(x, y):
+        try:
+            method(x, y if not isinstance(y, (np.ndarray, np.generic)) else asarray(x.device, y))
+        except RuntimeError as exc:        # "result type Float can't be cast to Long"
+            raise TypeError(str(exc)) from None
+    update.__name__ = method.__name__
+    return update
+
+
+# ---------------------------------------------------------------------- creation
+
+def zeros(device, shape, dtype):
+    return torch.zeros(tuple(shape), dtype=torch_dtype(dtype), device=device)
+
+
+def ones(device, shape, dtype):
+    return torch.ones(tuple(shape), dtype=torch_dtype(dtype), device=device)
+
+
+def full(device, shape, value, dtype):
+    value = value if type(value) in _PYTHON_SCALARS else value.item()  # torch.full takes Python numbers
+    return torch.full(tuple(shape), value, dtype=torch_dtype(dtype), device=device)
+
+
+def arange(device, start, stop, step, dtype):
+    return torch.arange(start, stop, step, dtype=torch_dtype(dtype), device=device)
+
+
+def eye(device, n, m, dtype):
+    return torch.eye(n, m, dtype=torch_dtype(dtype), device=device)
+
+
+# ------------------------------------------------------------------------ random
+# Each takes the device's generator (gen.device is where samples are drawn).
+
+def seed(gen, n):
+    gen.manual_seed(int(n))
+
+
+def rng_state(gen):
+    return bytes(gen.get_state().numpy())
+
+
+def set_rng_state(gen, snapshot):
+    gen.set_state(torch.frombuffer(bytearray(snapshot), dtype=torch.uint8))
+
+
+def _draw(sample, gen, shape, dtype):
+    """float32/float64 straight from torch; other dtypes drawn in float32 and cast."""
+    dt = torch_dtype(dtype)
+    if dt is torch.float32 or dt is torch.float64:
+        return sample(tuple(shape), generator=gen, dtype=dt, device=gen.device)
+    return sample(tuple(shape), generator=gen, dtype=torch.float32, device=gen.device).to(dt)
+
+
+def normal(gen, shape, dtype):
+    return _draw(torch.randn, gen, shape, dtype)
+
+
+def uniform(gen, shape, dtype):
+    return _draw(torch.rand, gen, shape, dtype)
+
+
+def randint(gen, low, high, shape):
+    return torch.randint(low, high, tuple(shape), generator=gen, dtype=torch.int64, device=gen.device)
+
+
+def permutation(gen, n):
+    return torch.randperm(n, generator=gen, device=gen.device)
+
+
+# ------------------------------------------------------- NumPy's dtype rules
+# For mixed operands, NumPy is asked once per signature what it would do.
+_SCALAR_PROBES = {float: 0.5, int: 1, bool: True}
+_RULES = {}   # (NumPy function name, operand signature) -> (common dtype, output dtype)
+
+
+def _numpy_rule(npname, args):
+    """(common input dtype, output dtype) NumPy picks for these operands (None: keep torch's)."""
+    sig = tuple(a.dtype if isinstance(a, T) else type(a) for a in args)
+    key = (npname, sig)
+    rule = _RULES.get(key)
+    if rule is None:
+        try:
+            probes = [np.zeros(1, NUMPY_DTYPE[s]) if isinstance(s, torch.dtype) else _SCALAR_PROBES[s]
+                      for s in sig]
+        except KeyError:   # bfloat16 without ml_dtypes: torch's promotion
+            rule = (None, None)
+        else:
+            common = np.result_type(*probes)
+            with np.errstate(all="ignore"):   # the probes are zeros: 0 / 0 only warns
+                out = common if npname is None else getattr(np, npname)(*probes).dtype
+            rule = (TORCH_OF_NUMPY.get(common), TORCH_OF_NUMPY.get(out))
+        _RULES[key] = rule
+    return rule
+
+
+def _device_of(args):
+    """Where NumPy and scalar operands go: the first tensor operand's device (else the CPU)."""
+    for a in args:
+        if isinstance(a, T):
+            return a.device
+    return CPU
+
+
+def _operand(a, device):
+    """A torch tensor, or a Python scalar, which NumPy treats as weak (float16 * 0.5 stays
+    float16).  A NumPy scalar or array becomes a tensor of its dtype: NumPy 2 types it
+    (NEP 50: float32 * np.float64(2) is float64), and np.float64 being a float must not
+    make it weak."""
+    return a if isinstance(a, T) or type(a) in _PYTHON_SCALARS else asarray(device, a)
+
+
+def _promote(npname, args, arithmetic=True, device=None):
+    """Operands cast as NumPy would compute them, and the output dtype NumPy gives."""
+    device = _device_of(args) if device is None else device
+    args = [_operand(a, device) for a in args]
+    common, out = _numpy_rule(npname, args)
+    if common is None:
+        return [a if isinstance(a, T) else torch.tensor(a, device=device) for a in args], None
+    if arithmetic and out is not None and out is not torch.bool:
+        common = out                        # int / int: divide in float64, as NumPy does
+    cast = [a.to(common) if isinstance(a, T) else torch.tensor(a, dtype=common, device=device)
+            for a in args]
+    return cast, out
+
+
+def _numpy_typed(fn, npname, args, arithmetic=True):
+    """fn on the operands promoted as NumPy would, its result cast to NumPy's dtype: the slow path."""
+    args, out = _promote(npname, args, arithmetic)
+    r = fn(*args)
+    return r if out is None or r.dtype is out else r.to(out)
+
+
+def _plain(x, y):
+    """True when torch's own promotion gives NumPy's dtype for x op y."""
+    tx, ty = type(x), type(y)
+    if tx is T:
+        if ty is T:   # a bool mask with anything: both take the other dtype (relu's g * (x > 0))
+            return x.dtype is y.dtype or y.dtype is torch.bool or x.dtype is torch.bool
+        if ty is float:
+            return x.dtype in FLOATS and y == y   # a nan scalar takes the careful path
+        return ty is int and x.dtype is not torch.bool  # torch refuses bool - 1 and x - True
+    if ty is T:
+        if tx is float:
+            return y.dtype in FLOATS and x == x
+        return tx is int and y.dtype is not torch.bool
+    return False
+
+
+# -------------------------------------------------------------------- elementwise
+
+def _binary(fn, npname, scalar_first=True, arithmetic=True, scalars=True):
+    """A binary kernel: torch's fn where torch types it like NumPy, else the slow path.
+    scalar_first=False: a Python scalar on the left takes the slow path;
+    scalars=False: so does one on the right; arithmetic=False: the output dtype is not
+    the dtype computed in (comparisons give bool)."""
+    def kernel(x, y):
+        if type(x) is T and type(y) is T and x.dtype is y.dtype:   # most calls
+            return fn(x, y)
+        if _plain(x, y) and (scalar_first or type(x) is T) and (scalars or type(y) is T):
+            return fn(x, y)
+        return _numpy_typed(fn, npname, (x, y), arithmetic)
+    kernel.__name__ = npname
+    return kernel
+
+
+def _comparison(fn, npname):
+    return _binary(fn, npname, scalar_first=False, arithmetic=False)
+
+
+def _logical(fn, npname):
+    return _binary(fn, npname, scalar_first=False, arithmetic=False, scalars=False)
+
+
+def divide(x, y):
+    if _plain(x, y) and (x.dtype if type(x) is T else y.dtype) in FLOATS:
+        return torch.div(x, y)
+    return _numpy_typed(torch.div, "true_divide", (x, y))   # int / int is float64
+
+
+def power(x, y):
+    if _plain(x, y) and (x.dtype if type(x) is T else y.dtype) is not torch.bool:
+        return torch.pow(x, y)
+    return _numpy_typed(torch.pow, "power", (x, y))   # bool ** bool is int8 in NumPy
+
+
+def _extreme(fn, npname):
+    """maximum/minimum: fn(tensor, tensor-or-scalar) where torch types it like NumPy
+    (relu's maximum(x, 0) lands here)."""
+    def kernel(x, y):
+        if type(x) is T and _plain(x, y):
+            return fn(x, y)
+        return _numpy_typed(fn, npname, (x, y))
+    kernel.__name__ = npname
+    return kernel
+
+
+def _max_with(x, y):
+    return torch.clamp_min(x, y) if type(y) is not T else torch.maximum(x, y)
+
+
+def _min_with(x, y):
+    return torch.clamp_max(x, y) if type(y) is not T else torch.minimum(x, y)
+
+
+maximum, minimum = _extreme(_max_with, "maximum"), _extreme(_min_with, "minimum")
+
+
+def _unary(fn, npname):
+    """A unary kernel: floats straight to fn; other dtypes typed as NumPy's npname types them
+    (an int64 input to exp computes and answers in float64)."""
+    def kernel(x):
+        if x.dtype in FLOATS:
+            return fn(x)
+        _, out = _numpy_rule(npname, (x,))
+        if out in FLOATS:
+            x = x.to(out)
+        r = fn(x)
+        return r if out is None or r.dtype is out else r.to(out)
+    kernel.__name__ = npname
+    return kernel
+
+
+def _sign(x):
+    s = torch.sign(x)
+    return torch.where(torch.isnan(x), x, s) if x.dtype in FLOATS else s   # NumPy: sign(nan) is nan
+
+
+def where(cond, x, y):
+    if type(cond) is not T or cond.dtype is not torch.bool:
+        cond = asarray(_device_of((x, y, cond)), cond) != 0
+    if _plain(x, y):
+        return torch.where(cond, x, y)
+    (x, y), out = _promote(None, (x, y), device=cond.device)
+    r = torch.where(cond, x, y)
+    return r if out is None or r.dtype is out else r.to(out)
+
+
+def clip(x, lo=None, hi=None):
+    if lo is None and hi is None:
+        return x.clone()
+    if (lo is None or (_plain(x, lo) and type(lo) is not T)) and \
+            (hi is None or (_plain(x, hi) and type(hi) is not T)):
+        return torch.clamp(x, lo, hi)
+    out = x if lo is None else maximum(x, lo)
+    return out if hi is None else minimum(out, hi)
+
+
+# ---------------------------------------------------------------------- reductions
+
+def _axes(axis):
+    return (axis,) if isinstance(axis, int) else tuple(axis)
+
+
+def _reduction(fn):
+    """A reduction over axis None (everything), an int or a tuple of ints, as NumPy's:
+    fn(x) reduces everything, fn(x, axes, keepdims) the axes given."""
+    def reduce(x, axis=None, keepdims=False):
+        if axis is None:
+            r = fn(x)
+            return r.reshape((1,) * x.ndim) if keepdims else r
+        axis = _axes(axis)
+        if not axis:     # NumPy reduces over nothing: a copy, with the reduction's dtype
+            return fn(x.unsqueeze(0), 0)
+        return fn(x, axis, keepdims)
+    return reduce
+
+
+def _sum(x, dim=None, keepdim=False):
+    return torch.sum(x) if dim is None else torch.sum(x, dim, keepdim)  # float16 accumulates in float32
+
+
+def _prod(x, dim=None, keepdim=False):
+    if dim is None:
+        return torch.prod(x)
+    for d in sorted((d % x.ndim for d in _axes(dim)), reverse=True):   # torch.prod takes one axis
+        x = torch.prod(x, d, keepdim)
+    return x
+
+
+def _amax(x, dim=None, keepdim=False):
+    return torch.amax(x, () if dim is None else dim, keepdim)
+
+
+def _amin(x, dim=None, keepdim=False):
+    return torch.amin(x, () if dim is None else dim, keepdim)
+
+
+def _boolean(fn):
+    """any/all answer bool for every input dtype (torch's answer uint8 for uint8)."""
+    def reduce(x, dim=None, keepdim=False):
+        r = fn(x) if dim is None else fn(x, dim, keepdim)
+        return r if r.dtype is torch.bool else r.bool()
+    return reduce
+
+
+def _arg(fn):
+    """argmax/argmin: of the flattened array for axis None, as NumPy."""
+    def kernel(x, axis=None, keepdims=False):
+        if axis is None:
+            r = fn(x.reshape(-1), 0)
+            return r.reshape((1,) * x.ndim) if keepdims else r
+        return fn(x, int(axis), bool(keepdims))
+    return kernel
+
+
+# -------------------------------------------------------------- shape and indexing
+
+def reshape(x, shape):
+    return x.reshape(tuple(shape))
+
+
+def transpose(x, axes=None):
+    return x.permute(tuple(reversed(range(x.ndim))) if axes is None else tuple(axes))
+
+
+def broadcast_to(x, shape):
+    return torch.broadcast_to(x, tuple(shape))
+
+
+def expand_dims(x, axis):
+    if isinstance(axis, int):
+        return torch.unsqueeze(x, axis)
+    n = x.ndim + len(axis)
+    for a in sorted(a % n for a in axis):
+        x = torch.unsqueeze(x, a)
+    return x
+
+
+def squeeze(x, axis=None):
+    if axis is None:
+        return torch.squeeze(x)
+    axis = _axes(axis)
+    shape = x.shape
+    for a in axis:
+        if shape[a] != 1:
+            raise ValueError(f"cannot squeeze axis {a}: it has length {shape[a]}, not 1")
+    return torch.squeeze(x, axis) if axis else x
+
+
+def _joined(fn):
+    """concat/stack: mixed dtypes meet at NumPy's common dtype; axis None joins the flattened."""
+    def kernel(xs, axis=0):
+        device = _device_of(xs)
+        xs = [_operand(x, device) for x in xs]
+        first = xs[0].dtype
+        if any(x.dtype is not first for x in xs):
+            common = TORCH_OF_NUMPY.get(np.result_type(*[NUMPY_DTYPE[x.dtype] for x in xs]))
+            xs = [x.to(common) for x in xs]
+        if axis is None:
+            return fn([x.reshape(-1) for x in xs], 0)
+        return fn(xs, axis)
+    return kernel
+
+
+def _ints_as_arrays(parts, x):
+    """NumPy counts an int among array indices as an array too, which decides where the
+    indexed axes land (x[0, None, [0, 0]] is (2, 1, ...)); torch counts it as a slice.
+    So ints (and 0-d integer tensors) there become (1,)*k index tensors."""
+    k = max((1 if p.dtype is torch.bool else p.ndim for p in parts if type(p) is T and p.ndim),
+            default=0)
+    if not k or not any(type(p) is int or type(p) is T and p.ndim == 0 for p in parts):
+        return parts
+    return tuple(p.reshape((1,) * k) if type(p) is T and p.ndim == 0 and p.dtype is not torch.bool
+                 else torch.full((1,) * k, p, dtype=torch.int64, device=x.device) if type(p) is int
+                 else p for p in parts)
+
+
+def _fix_index(x, index):
+    """A NumPy-style index torch accepts: NumPy arrays become tensors, ints among arrays
+    follow NumPy (_ints_as_arrays), negative-step slices become flips of the input (torch
+    has no negative strides)."""
+    parts = index if type(index) is tuple else (index,)
+    for p in parts:
+        if type(p) is T or (type(p) is slice and (p.step is None or p.step > 0)) or type(p) is int \
+                or p is None or p is Ellipsis:
+            continue
+        break
+    else:
+        fixed = _ints_as_arrays(parts, x)
+        return x, (index if fixed is parts else fixed)
+    parts = [asarray(x.device, p) if isinstance(p, (np.ndarray, np.generic)) and not isinstance(p, np.integer)
+             else int(p) if isinstance(p, np.integer) else p for p in parts]
+    parts = list(_ints_as_arrays(parts, x))
+    if not any(type(p) is slice and p.step is not None and p.step < 0 for p in parts):
+        return x, tuple(parts)
+    # which input axis each part indexes
+    used = sum(0 if p is None or p is Ellipsis else p.ndim if isinstance(p, T) and p.dtype is torch.bool
+               else 1 for p in parts)
+    axis, out = 0, []
+    for p in parts:
+        if p is Ellipsis:
+            axis += x.ndim - used
+        elif type(p) is slice and p.step is not None and p.step < 0:
+            n = x.shape[axis]
+            start, stop, step = p.indices(n)
+            x = torch.flip(x, (axis,))
+            p = slice(n - 1 - start, n - 1 - stop, -step)
+            axis += 1
+        elif p is not None:
+            axis += p.ndim if isinstance(p, T) and p.dtype is torch.bool else 1
+        out.append(p)
+    return x, tuple(out)
+
+
+def getitem(x, index):
+    x, index = _fix_index(x, index)
+    return x[index]
+
+
+def _positions(x, index):
+    """The flat (row-major) positions in x that x[index] selects."""
+    return getitem(torch.arange(x.numel(), device=x.device).reshape(x.shape), index)
+
+
+def setitem(x, index, v):
+    view, fixed = _fix_index(x, index)
+    v = v if isinstance(v, (T, int, float, bool)) else asarray(x.device, v)
+    if view is x:
+        x[fixed] = v
+        return
+    # a negative-step slice (torch has no negative strides): write by position
+    pos = _positions(x, index)
+    x.put_(pos.reshape(-1), torch.as_tensor(v, device=x.device).to(x.dtype).expand(pos.shape).reshape(-1))
+
+
+def scatter_add(dst, index, values):
+    """dst[index] += values with repeated indices adding up."""
+    view, fixed = _fix_index(dst, index)
+    values = values if isinstance(values, T) else asarray(dst.device, values)
+    parts = fixed if type(fixed) is tuple else (fixed,)
+    while parts and parts[-1] == slice(None):
+        parts = parts[:-1]
+    if view is dst and parts and all(type(p) is T for p in parts):   # pure advanced indexing
+        dst.index_put_(parts, values.to(dst.dtype).expand(dst[parts].shape), accumulate=True)
+        return
+    # general case: add at the flat positions index selects
+    pos = _positions(dst, index)
+    dst.put_(pos.reshape(-1), values.to(dst.dtype).expand(pos.shape).reshape(-1), accumulate=True)
+
+
+def take(x, indices, axis=None):
+    indices = indices if isinstance(indices, (T, int)) else asarray(x.device, indices)
+    if axis is None:
+        return x.reshape(-1)[indices]
+    return x[(slice(None),) * (axis % x.ndim) + (indices,)]
+
+
+def take_along_axis(x, indices, axis):
+    indices = indices if isinstance(indices, T) else asarray(x.device, indices)
+    return torch.take_along_dim(x, indices, axis)
+
+
+# -------------------------------------------------------------------- linear algebra
+
+def matmul(x, y):
+    if x.dtype is y.dtype:
+        return torch.matmul(x, y)
+    return _numpy_typed(torch.matmul, None, (x, y))
+
+
+def eigh(x):
+    return tuple(torch.linalg.eigh(x))
+
+
+def qr(x):
+    return tuple(torch.linalg.qr(x))
+
+
+# ------------------------------------------------------------------ the kernel table
+
+def load(device=None):
+    """The kernel table for one device: torch.device(device) and its own seeded generator
+    are the only per-device state, bound into the few kernels that need them."""
+    _import_libraries()
+    dev = torch.device(device or "cpu")
+    gen = torch.Generator(device=dev)
+    gen.seed()
+    return types.SimpleNamespace(
+        array_types=(),   # CPU and CUDA tensors share a type: backend_of_raw asks the device
+        # conversion and metadata
+        asarray=partial(asarray, dev), from_dlpack=partial(from_dlpack, dev), to_numpy=to_numpy,
+        shape=shape, dtype=dtype, astype=astype, copy=torch.clone, item=item, assign=assign,
+        # memory facts, in-place arithmetic
+        shares_memory=shares_memory, owns_memory=owns_memory,
+        iadd=_in_place(T.add_), isub=_in_place(T.sub_), imul=_in_place(T.mul_), idiv=_in_place(T.div_),
+        # creation
+        zeros=partial(zeros, dev), ones=partial(ones, dev), full=partial(full, dev),
+        arange=partial(arange, dev), eye=partial(eye, dev),
+        # random
+        seed=partial(seed, gen), rng_state=partial(rng_state, gen), set_rng_state=partial(set_rng_state, gen),
+        normal=partial(normal, gen), uniform=partial(uniform, gen), randint=partial(randint, gen),
+        permutation=partial(permutation, gen),
+        # elementwise
+        add=_binary(torch.add, "add"), subtract=_binary(torch.sub, "subtract"),
+        multiply=_binary(torch.mul, "multiply"), divide=divide, power=power,
+        maximum=maximum, minimum=minimum,
+        negative=_unary(torch.neg, "negative"), exp=_unary(torch.exp, "exp"),
+        log=_unary(torch.log, "log"), log1p=_unary(torch.log1p, "log1p"),
+        expm1=_unary(torch.expm1, "expm1"), sqrt=_unary(torch.sqrt, "sqrt"),
+        abs=_unary(torch.abs, "abs"), sign=_unary(_sign, "sign"),
+        sin=_unary(torch.sin, "sin"), cos=_unary(torch.cos, "cos"), tan=_unary(torch.tan, "tan"),
+        tanh=_unary(torch.tanh, "tanh"), floor=_unary(torch.floor, "floor"),
+        erf=_unary(torch.erf, "exp"),  # NumPy has no erf; it would type like exp
+        where=where, clip=clip,
+        greater=_comparison(torch.gt, "greater"), greater_equal=_comparison(torch.ge, "greater_equal"),
+        less=_comparison(torch.lt, "less"), less_equal=_comparison(torch.le, "less_equal"),
+        equal=_comparison(torch.eq, "equal"), not_equal=_comparison(torch.ne, "not_equal"),
+        logical_and=_logical(torch.logical_and, "logical_and"),
+        logical_or=_logical(torch.logical_or, "logical_or"),
+        logical_not=torch.logical_not, isfinite=torch.isfinite, isnan=torch.isnan,
+        # reductions
+        sum=_reduction(_sum), prod=_reduction(_prod), max=_reduction(_amax), min=_reduction(_amin),
+        any=_reduction(_boolean(torch.any)), all=_reduction(_boolean(torch.all)),
+        argmax=_arg(torch.argmax), argmin=_arg(torch.argmin),
+        # shape and indexing
+        reshape=reshape, transpose=transpose, broadcast_to=broadcast_to,
+        expand_dims=expand_dims, squeeze=squeeze,
+        concat=_joined(torch.cat), stack=_joined(torch.stack),
+        getitem=getitem, setitem=setitem, scatter_add=scatter_add,
+        take=take, take_along_axis=take_along_axis,
+        # linear algebra
+        matmul=matmul, eigh=eigh, qr=qr,
+    )
