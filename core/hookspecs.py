@@ -1,18 +1,31 @@
 """Hook specifications: the plugin author's manual.
 
-A chainrule plugin is a module (or object) named by an entry point in the group
-``chainrule``::
+A chainrule plugin is a module (or object) named by entry points in the group
+``chainrule``, one per kind of thing it provides, named ``"<kind>.<name>"``::
 
     [project.entry-points.chainrule]
-    my_plugin = "my_package.chainrule_plugin"
+    "optimizers.lion" = "chainrule_lion.plugin"
+    "schedules.lion" = "chainrule_lion.plugin"
 
 whose functions are marked with ``chainrule.hookimpl`` and named after the hooks
-below.  chainrule imports plugins lazily, one distribution at a time, the first
-time something needs them (a backend, an op name, an optimizer...).  A plugin
-that fails to import, raises from a hook, or returns something invalid is
-reported by a warning naming its distribution and by ``python -m chainrule
-doctor``; everything else keeps working.  Every hook is called once per plugin
-and every answer is used (none is ``firstresult``).  Built-in backends,
+below.  The kinds are ``backends``, ``ops``, ``optimizers``, ``initializers`` and
+``schedules``; ``<name>`` is the plugin's name (what ``cr.plugins.list()`` shows and
+``CHAINRULE_PLUGINS_BLOCK`` takes), the same for all its entry points.
+
+The kind is how chainrule loads lazily without importing anything to find out:
+the first time a kind is needed (a tensor needs a backend, ``cr.optim.create``
+an optimizer...) it imports the plugins that declare that kind, one distribution
+at a time, and no others.  An entry point without a kind prefix (``lion =
+"chainrule_lion.plugin"``) is imported at the first use of any kind, and all its
+hooks are called.  A hook whose kind no entry point declares is not called, and a
+declared kind whose hook is missing is reported: both are packaging mistakes.
+
+A plugin that fails to import, raises from a hook, or returns something invalid
+is reported by a warning naming its distribution and by ``python -m chainrule
+doctor``; everything else keeps working (an invalid name is dropped, the
+plugin's other names are kept).  Every hook is called once per plugin and every
+answer is used (none is ``firstresult``); a name another plugin provided first
+keeps its first provider (the built-ins come first).  Built-in backends,
 optimizers, initializers and schedules are plugins of exactly this kind.
 """
 import pluggy
@@ -41,11 +54,14 @@ def chainrule_backends():
 def chainrule_ops(register):
     """Register ops by calling ``register(name, forward, vjp=..., jvp=...)``.
 
-    ``register`` is ``chainrule.ops.register`` (same arguments) with the
-    plugin recorded as the provider.  Called once, the first time an op name is
-    looked up that the built-ins lack, or when ops are listed.  Return nothing.
-    Reusing a built-in name without ``replace=True`` is an error naming both
-    providers; the plugin's other ops still register.
+    ``register`` takes the arguments of ``chainrule.ops.register`` and returns
+    nothing: each op is registered when the hook returns, with this plugin as its
+    provider, and is then ``cr.<name>`` (and ``cr.ops.get(name).fn``); inside your
+    rules, call another of your ops as ``cr.<name>``.  Called once, the first time
+    an op name is looked up that the built-ins lack, or when ops are listed.
+    Return nothing.  A name already registered (a built-in, another plugin's, the
+    user's) is refused with a warning naming this plugin, and the earlier op stays;
+    the plugin's other ops still register.
     """
 
 

@@ -174,7 +174,7 @@ def _add_entry_point(ep, kind, name, dist, version):
     if plugin.info.distribution == dist and plugin.entry_point.value == ep.value:
         plugin.kinds = None if plugin.kinds is None or kinds is None else plugin.kinds | kinds
         return
-    info = PluginInfo(name, dist, version)
+    info = PluginInfo(ep.name, dist, version)   # listed under its entry point's whole name
     _plugins[f"{dist}:{ep.name}"] = _Plugin(info, ep, kinds, "failed")
     if plugin.info.distribution != dist:
         _report(info, f"plugin name {name!r} (entry point {ep.name!r}) is already used by "

@@ -1,7 +1,8 @@
 """Third-party plugins through entry points: the example package examples/extras_plugin and
 three broken ones (examples/broken_plugins).  Each is pip-installed (``--target``) into a
 temporary folder that only the subprocesses of these tests see (PYTHONPATH), so the
-developer's environment is never changed and environment variables apply at load."""
+developer's environment is never changed and environment variables apply at load.  Plugins
+load per kind ("<kind>.<name>" entry points): checked on ``sys.modules`` of a fresh process."""
 import json
 import os
 import shutil
@@ -10,7 +11,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
+
+import chainrule as cr
+from chainrule import plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -81,11 +87,18 @@ def test_the_example_plugin_is_listed_with_distribution_and_version(sites):
 def test_the_example_plugin_is_usable_by_name(sites):
     done = run("""
         import math, numpy as np, chainrule as cr
-        # the op: value, VJP and JVP checked by the library's gradient checker
-        softplus = cr.ops.get("softplus").fn
+        # the op is cr.softplus, provided by the plugin: value, VJP and JVP checked by the
+        # library's gradient checker (finite differences)
         x = cr.tensor(np.array([-30.0, -1.0, 0.0, 2.0, 40.0]))
-        assert np.allclose(softplus(x).numpy(), np.logaddexp(0, x.numpy()))
-        assert cr.gradcheck(softplus, (cr.tensor(np.array([-1.5, 0.3, 2.0])),), modes=("fwd", "rev"))
+        assert np.allclose(cr.softplus(x).numpy(), np.logaddexp(0, x.numpy()))
+        assert cr.gradcheck(cr.softplus, (cr.tensor(np.array([-1.5, 0.3, 2.0])),), modes=("fwd", "rev"))
+        assert cr.ops.get("softplus").provider == "extras" == cr.plugins.provider("ops", "softplus")
+        assert cr.ops.get("softplus").fn(x).numpy().tolist() == cr.softplus(x).numpy().tolist()
+        # the user's replace=True replaces what cr.softplus calls, and is its provider
+        cr.ops.register("softplus", lambda x: cr.log(cr.exp(x) + 1.0), replace=True)
+        assert np.allclose(cr.softplus(x[1:4]).numpy(), np.log(np.exp(x[1:4].numpy()) + 1))
+        assert cr.ops.get("softplus").provider != "extras"
+        assert cr.gradcheck(cr.softplus, (cr.tensor(np.array([-1.5, 0.3, 2.0])),), modes=("fwd", "rev"))
         # the optimizer (LAMB) minimizes a quadratic
         w = cr.tensor(np.array([3.0, -2.0]), requires_grad=True)
         opt = cr.optim.create("lamb", [w], lr=0.05)
@@ -103,12 +116,16 @@ def test_the_example_plugin_is_usable_by_name(sites):
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
-@pytest.mark.parametrize("block", ["extras", "chainrule-extras"])
+@pytest.mark.parametrize("block", ["extras,no_such_plugin", "chainrule-extras"])
 def test_plugins_block_hides_it(sites, block):
-    out, _ = _listing(sites["good"], CHAINRULE_PLUGINS_BLOCK=block)
+    """The name cr.plugins.list() shows blocks every kind of the plugin (one entry each), and so
+    does its distribution's; a name that matches no plugin is warned about, not ignored."""
+    out, stderr = _listing(sites["good"], CHAINRULE_PLUGINS_BLOCK=block)
     assert "lamb" not in out["optim"] and "triangular" not in out["schedules"] and not out["has_softplus"]
-    assert [p[5] for p in out["plugins"] if p[1] == "chainrule-extras"] == [True]
+    assert [p[:2] + [p[5]] for p in out["plugins"] if p[1] == "chainrule-extras"] == \
+        [["extras", "chainrule-extras", True]]
     assert "adamw" in out["optim"]
+    assert ("CHAINRULE_PLUGINS_BLOCK names no_such_plugin" in stderr) == ("no_such_plugin" in block), stderr
 
 
 def test_disable_autoload_loads_only_builtins(sites):
@@ -124,6 +141,7 @@ def test_broken_plugins_are_reported_and_everything_else_works(sites):
     assert "chainrule_dependency_that_does_not_exist" in errors["chainrule-broken-import"]
     assert "bogus" in errors["chainrule-broken-optimizer"] and "init" in errors["chainrule-broken-optimizer"]
     assert "'adam' is already provided" in errors["chainrule-broken-clash"]
+    assert "op 'exp' is already registered by 'chainrule'" in errors["chainrule-broken-clash"]
     for dist in BROKEN.values():             # a warning names each distribution
         assert f"from distribution {dist!r}" in stderr, stderr
     assert errors["chainrule-extras"] is None
@@ -131,7 +149,11 @@ def test_broken_plugins_are_reported_and_everything_else_works(sites):
     done = run("""
         import numpy as np, chainrule as cr
         from chainrule import plugins
-        assert plugins.provider("optimizers", "adam") == "optimizers"   # the built-in kept
+        assert plugins.provider("optimizers", "adam") == "optimizers"   # the built-ins kept
+        assert cr.ops.get("exp").provider == "chainrule" and "exp" not in plugins.collect("ops")
+        x = np.array([-1.0, 0.5, 2.0])
+        assert np.allclose(cr.exp(cr.tensor(x)).numpy(), np.exp(x))
+        assert np.allclose(cr.grad(lambda t: cr.sum(cr.exp(t)))(cr.tensor(x)).numpy(), np.exp(x))
         w = cr.tensor(np.array([1.0]), requires_grad=True)
         opt = cr.optim.create("adam", [w], lr=0.1)
         (w * w).sum().backward(); opt.step()
@@ -151,3 +173,167 @@ def test_the_examples_are_not_installed_in_this_environment():
     for dist in ["chainrule-extras", *BROKEN.values()]:
         with pytest.raises(PackageNotFoundError):
             distribution(dist)
+
+
+# ------------------------------------------------------------- loading per kind
+
+KIND_NAMES = ("backends", "ops", "optimizers", "initializers", "schedules")   # the SPEC's kinds
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(kind=st.sampled_from(KIND_NAMES), prefix=st.text(st.sampled_from("abcdeklnoprstz_"), max_size=12),
+       name=st.text(st.sampled_from("abcxyz_-.0123"), min_size=1, max_size=12))
+def test_an_entry_point_name_carries_its_kind(kind, prefix, name):
+    """"<kind>.<name>" declares the kind; any other name (no dot, or a prefix that is not a
+    kind: a typo too) declares none, so that plugin is imported for every kind."""
+    assert plugins.split_entry_point_name(f"{kind}.{name}") == (kind, name)
+    for other in (name, f"{prefix}.{name}"):
+        if other.partition(".")[0] not in KIND_NAMES or other.partition(".")[2] == "":
+            assert plugins.split_entry_point_name(other) == (None, other)
+
+
+PER_KIND = """
+import json, sys
+from importlib.metadata import entry_points
+KINDS = %r
+declared = {}   # plugin module -> the kinds its entry points declare (None: every kind)
+for ep in entry_points(group="chainrule"):
+    kind, dot, _ = ep.name.partition(".")
+    kinds = {kind} if dot and kind in KINDS else None
+    module = ep.value.split(":")[0]
+    old = declared.get(module, set())
+    declared[module] = None if old is None or kinds is None else old | kinds
+attempted = set()   # a plugin module whose import fails is not left in sys.modules: record tries
+
+class Recorder:
+    def find_spec(self, name, path=None, target=None):
+        attempted.add(name)
+
+sys.meta_path.insert(0, Recorder())
+import chainrule as cr
+steps = [("import chainrule", lambda: None), ("backends", lambda: cr.tensor(1.0) * 2),
+         ("schedules", cr.schedules.names), ("initializers", cr.init.names), ("ops", cr.ops.names),
+         ("optimizers", cr.optim.names)]
+imported = []
+for kind, use in steps:
+    use()
+    imported.append([kind, sorted(m for m in declared if m in attempted), "torch" in sys.modules])
+print(json.dumps({"declared": {m: None if k is None else sorted(k) for m, k in declared.items()},
+                  "imported": imported}))
+""" % (KIND_NAMES,)
+
+
+def test_a_kind_imports_only_the_plugins_that_declare_it(sites):
+    """In a fresh process, using kinds one by one imports exactly the plugin modules whose entry
+    points declare one of the kinds used so far, plus those that declare no kind (at the first
+    use of any kind): the first tensor imports no optimizer plugin, built-in or third-party."""
+    done = run(PER_KIND, sites["good"], sites["broken"])
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    declared = {m: None if k is None else set(k) for m, k in out["declared"].items()}
+    # the fixtures are what this test relies on
+    assert declared["chainrule_extras.plugin"] == {"ops", "optimizers", "initializers", "schedules"}
+    assert declared["chainrule.builtin_backends.numpy"] == {"backends"}
+    assert declared["chainrule.builtin_plugins.optimizers"] == {"optimizers"}
+    assert declared["chainrule_broken_clash.plugin"] is None
+    used = set()
+    for kind, imported, torch_imported in out["imported"]:
+        used |= {kind} & set(KIND_NAMES)
+        expected = sorted(m for m, kinds in declared.items()
+                          if (kinds is None and used) or (kinds and kinds & used))
+        assert imported == expected, (kind, imported, expected)
+        assert not torch_imported, kind          # the torch backend's module is not torch
+    after_tensor = dict((k, set(m)) for k, m, _ in out["imported"])["backends"]
+    assert "chainrule_extras.plugin" not in after_tensor
+    assert "chainrule.builtin_plugins.optimizers" not in after_tensor
+    assert "chainrule_broken_clash.plugin" in after_tensor
+
+
+def _handmade_distribution(folder, name, entry_points, modules):
+    """An installed distribution laid out by hand (modules and a dist-info): nothing installed."""
+    for module, text in modules.items():
+        (folder / f"{module}.py").write_text(textwrap.dedent(text))
+    info = folder / f"{name.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[chainrule]\n" + "\n".join(entry_points) + "\n")
+
+
+def test_packaging_mistakes_are_reported_with_the_fix(tmp_path):
+    """A hook of a kind no entry point declares is not called (reported with the entry point
+    line to add); a declared kind without its hook is reported; two modules under one plugin
+    name are reported; the plugin's declared, implemented kinds still work."""
+    _handmade_distribution(tmp_path, "chainrule-mistakes", [
+        "ops.mistakes = chainrule_mistakes", "initializers.mistakes = chainrule_mistakes",
+        "optimizers.mistakes = chainrule_mistakes_two"], {
+        "chainrule_mistakes": """
+            import chainrule as cr
+            from chainrule.hookspecs import hookimpl
+            @hookimpl
+            def chainrule_ops(register):
+                register("mistake_cube", lambda x: x * x * x,
+                         vjp=lambda ans, x: lambda g: g * 3.0 * x * x)
+            @hookimpl
+            def chainrule_schedules():
+                return {"mistake_schedule": lambda: (lambda step: 1.0)}
+            """,
+        "chainrule_mistakes_two": """
+            from chainrule.hookspecs import hookimpl
+            @hookimpl
+            def chainrule_optimizers():
+                return {}
+            """})
+    done = run("""
+        import json, numpy as np, chainrule as cr
+        infos = {i.name: [i.distribution, i.error, i.provides] for i in cr.plugins.list()}
+        x = cr.tensor(np.array([-1.0, 0.5, 2.0]))
+        print(json.dumps({"infos": infos, "schedules": cr.schedules.names(),
+                          "cube": cr.mistake_cube(x).numpy().tolist(),
+                          "grad_ok": cr.gradcheck(cr.mistake_cube, (x,), modes=("rev",)),
+                          "provider": cr.ops.get("mistake_cube").provider}))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    dist, error, provides = out["infos"]["mistakes"]
+    assert dist == "chainrule-mistakes" and provides == {"ops": ["mistake_cube"]}
+    assert ("implements chainrule_schedules but no entry point declares the kind 'schedules'" in error
+            and '"schedules.mistakes" = "chainrule_mistakes"' in error), error
+    assert "declares initializers, but 'chainrule_mistakes' has no chainrule_initializers hook" in error
+    assert "mistake_schedule" not in out["schedules"]
+    _, two_error, _ = out["infos"]["optimizers.mistakes"]   # listed under the entry point's name
+    assert "name different objects" in two_error and "chainrule_mistakes_two" in two_error
+    assert out["cube"] == [-1.0, 0.125, 8.0] and out["grad_ok"] and out["provider"] == "mistakes"
+    assert "from distribution 'chainrule-mistakes'" in done.stderr
+
+
+class _OpsPlugin:
+    """A plugin registered at run time: one new op, and the built-in name 'exp' again."""
+
+    @cr.hookimpl
+    def chainrule_ops(self, register):
+        register("plugin_test_cube", lambda x: x * x * x, vjp=lambda ans, x: lambda g: g * 3.0 * x * x,
+                 jvp=lambda t, ans, x: t[0] * 3.0 * x * x)
+        register("exp", lambda x: x * 0.0, vjp=lambda ans, x: lambda g: g * 0.0)
+
+
+def test_a_plugin_op_is_cr_name_and_cannot_replace_a_builtin():
+    """The op a plugin registers is cr.<name>, with the plugin as its provider (in cr.ops.get and
+    cr.plugins.provider); its 'exp' is refused with a warning naming the plugin, and cr.exp is
+    still the built-in."""
+    builtin_exp = cr.ops.get("exp")
+    plugins.register(_OpsPlugin(), name="ops_test_plugin", distribution="tests", version="1")
+    try:
+        with pytest.warns(plugins.PluginWarning, match=r"'ops_test_plugin' from distribution 'tests'.*"
+                                                       r"op 'exp' is already registered by 'chainrule'"):
+            assert "plugin_test_cube" in cr.ops.names()
+        assert cr.ops.get("plugin_test_cube").provider == "ops_test_plugin"
+        assert plugins.provider("ops", "plugin_test_cube") == "ops_test_plugin"
+        assert cr.ops.get("exp") is builtin_exp and builtin_exp.provider == "chainrule"
+        x = cr.tensor([-1.5, 0.5, 2.0], dtype="float64")
+        assert cr.plugin_test_cube(x).numpy().tolist() == [-3.375, 0.125, 8.0]
+        assert cr.gradcheck(cr.plugin_test_cube, (x,), modes=("fwd", "rev"))
+        np.testing.assert_allclose(cr.exp(x).numpy(), np.exp([-1.5, 0.5, 2.0]), rtol=1e-15)
+        info = next(i for i in cr.plugins.list() if i.name == "ops_test_plugin")
+        assert info.provides == {"ops": ["plugin_test_cube"]} and "'exp'" in info.error
+    finally:
+        plugins.unregister("ops_test_plugin")

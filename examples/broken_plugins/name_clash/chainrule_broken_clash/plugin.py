@@ -1,4 +1,5 @@
-"""Provides 'adam' again (a clash: the built-in is kept) and 'clash_ok' (which still works)."""
+"""Provides 'adam' again and the op 'exp' again (clashes: the built-ins are kept), and
+'clash_ok' (which still works)."""
 from chainrule.hookspecs import hookimpl
 from chainrule.optim import Algorithm
 
@@ -13,3 +14,8 @@ class Zero(Algorithm):
 @hookimpl
 def chainrule_optimizers():
     return {"adam": Zero(), "clash_ok": Zero()}
+
+
+@hookimpl
+def chainrule_ops(register):
+    register("exp", lambda x: x * 0.0, vjp=lambda ans, x: lambda g: g * 0.0)
