@@ -278,9 +278,11 @@ def _eye_like(x, n):
 
 
 def jacfwd(f, argnums=0):
-    """Jacobian by forward mode: one JVP per input element; shape ``out.shape + in.shape``.
-    Cheapest when inputs are fewer than outputs (use jacrev otherwise)."""
+    """Jacobian by forward mode: a JVP along every input direction at once (``vmap`` over
+    the basis of tangents); shape ``out.shape + in.shape``.  Cheapest when inputs are fewer
+    than outputs (use jacrev otherwise)."""
     from . import ops
+    from .vmap import vmap
 
     def jac(*args):
         nums = _check_argnums(argnums, len(args))
@@ -288,29 +290,27 @@ def jacfwd(f, argnums=0):
         for i in nums:
             x = _differentiable(args[i], "cr.jacfwd", f"argument {i}")
             f_i = _selecting(f, args, (i,))
-            cols = [_jvp(f_i, (x,), (e,), False, "cr.jacfwd")[1] for e in _basis(x)]
-            out = ops.stack(cols, axis=-1) if cols else None
-            results.append(ops.reshape(out, out.shape[:-1] + x.shape))
+            column = lambda e: _jvp(f_i, (x,), (e,), False, "cr.jacfwd")[1]  # noqa: E731
+            cols = vmap(column, out_axes=-1)(_basis(x))     # out.shape + (x.size,)
+            results.append(ops.reshape(cols, cols.shape[:-1] + x.shape))
         return results[0] if isinstance(argnums, int) else tuple(results)
     return jac
 
 
 def jacrev(f, argnums=0):
-    """Jacobian by reverse mode: one VJP per output element; shape ``out.shape + in.shape``.
-    Cheapest when outputs are fewer than inputs (use jacfwd otherwise)."""
+    """Jacobian by reverse mode: the VJP of every output cotangent at once (``vmap`` over
+    the basis of cotangents); shape ``out.shape + in.shape``.  Cheapest when outputs are
+    fewer than inputs (use jacfwd otherwise)."""
     from . import ops
+    from .vmap import vmap
 
     def jac(*args):
         nums = _check_argnums(argnums, len(args))
         selected = [args[i] for i in nums]
         out, pullback = _vjp(_selecting(f, args, nums), selected, False, "cr.jacrev",
                              [f"argument {i}" for i in nums])
-        rows = [pullback(e) for e in _basis(out)]
-        results = []
-        for k, x in enumerate(selected):
-            x = _as_tensor(x)
-            stacked = ops.stack([r[k] for r in rows], axis=0)
-            results.append(ops.reshape(stacked, out.shape + x.shape))
+        rows = vmap(pullback)(_basis(out))          # per argument: (out.size,) + x.shape
+        results = [ops.reshape(r, out.shape + _as_tensor(x).shape) for r, x in zip(rows, selected)]
         return results[0] if isinstance(argnums, int) else tuple(results)
     return jac
 
