@@ -265,11 +265,10 @@ def _tangent_pair(p, t, who, label):
 # --------------------------------------------------------------- jacobians
 
 def _basis(x):
-    """Unit tensors e_i shaped like x, one per element."""
+    """The unit tensors e_i shaped like x, stacked: shape (x.size,) + x.shape."""
     from . import ops
     n = x.size
-    eye = ops.reshape(_eye_like(x, n), (n,) + x.shape)
-    return [eye[i] for i in range(n)]
+    return ops.reshape(_eye_like(x, n), (n,) + x.shape)
 
 
 def _eye_like(x, n):
