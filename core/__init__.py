@@ -17,20 +17,15 @@ from .backends import BackendSpec, get_backend, set_backend, use_backend
 from .creation import (tensor, asarray, zeros, ones, full, arange, eye, zeros_like, ones_like,
                        full_like)
 from . import ops, random, nn
-from .ops import (add, subtract, multiply, divide, power, negative, exp, log, log1p, expm1, sqrt,
-                  abs, sign, sin, cos, tan, tanh, erf, floor, maximum, minimum, clip, where, matmul,
-                  sum, mean, max, min, prod, var, std, logsumexp, argmax, argmin, any, all, reshape,
-                  permute_dims, transpose, broadcast_to, expand_dims, squeeze, flatten, concat,
-                  stack, split, take, getitem, astype, stop_gradient, greater, greater_equal, less,
-                  less_equal, equal, not_equal, logical_and, logical_or, logical_not, isfinite,
-                  isnan, eigh, qr, clone)
+from .ops.registry import exports as _exports
+globals().update(_exports("chainrule"))   # every built-in op: cr.<name> (see cr.ops)
 from .transforms import (grad, value_and_grad, vjp, jvp, jacfwd, jacrev, hessian, hvp, checkpoint)
 from .vmap import vmap
 from .gradcheck import gradcheck
 from . import _methods
 
 _methods.install()
-pow = power
+pow = power   # the Array API's name for NumPy's power
 
 _LAZY = {  # submodules and names loaded on first use, to keep `import chainrule` light
     "backends": "chainrule.backends", "plugins": "chainrule.plugins", "optim": "chainrule.optim",
@@ -47,6 +42,15 @@ def __getattr__(name):
         return importlib.import_module("chainrule.hookspecs").hookimpl
     if name in ("save", "load"):
         return getattr(importlib.import_module("chainrule.serialization"), name)
+    if not name.startswith("_"):   # an op a plugin or the user registered: cr.<name>
+        op = ops.registry._registry.get(name)
+        if op is None and name.isidentifier():
+            try:
+                op = ops.get(name)
+            except UnknownNameError:
+                op = None
+        if op is not None and op.namespace == "chainrule":
+            return op.public
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
 
 
@@ -55,21 +59,14 @@ def __dir__():  # the lazy names too (optim, init, save...), without importing t
 
 
 __version__ = "0.1.0"
-__all__ = sorted([
+__all__ = sorted(set(_exports("chainrule")) | {
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "DType", "set_default_dtype",
     "get_default_dtype", "bool", "int8", "uint8", "int16", "int32", "int64", "float16", "bfloat16",
     "float32", "float64", "ChainruleError", "ShapeError", "DTypeError", "BackendError", "GraphError",
     "InplaceError", "GradcheckError", "RegistryError", "UnknownNameError", "HyperparameterError",
     "PluginError", "BackendSpec", "get_backend", "set_backend", "use_backend", "tensor", "asarray",
     "zeros", "ones", "full", "arange", "eye", "zeros_like", "ones_like", "full_like", "ops", "random",
-    "nn", "add", "subtract", "multiply", "divide", "power", "pow", "negative", "exp", "log", "log1p",
-    "expm1", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh", "erf", "floor", "maximum",
-    "minimum", "clip", "where", "matmul", "sum", "mean", "max", "min", "prod", "var", "std",
-    "logsumexp", "argmax", "argmin", "any", "all", "reshape", "permute_dims", "transpose",
-    "broadcast_to", "expand_dims", "squeeze", "flatten", "concat", "stack", "split", "take",
-    "getitem", "astype", "stop_gradient", "clone", "greater", "greater_equal", "less", "less_equal", "equal",
-    "not_equal", "logical_and", "logical_or", "logical_not", "isfinite", "isnan", "eigh", "qr",
-    "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp", "checkpoint", "vmap",
-    "gradcheck", "backends", "plugins", "optim", "init", "schedules", "testing", "hookimpl",
-    "save", "load",
-])
+    "nn", "pow", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp",
+    "checkpoint", "vmap", "gradcheck", "backends", "plugins", "optim", "init", "schedules", "testing",
+    "hookimpl", "save", "load",
+})

@@ -1,10 +1,12 @@
 """Operators and methods of Tensor, each a thin call into the op functions."""
 from . import ops
-from .tensor import Tensor, make
+from .tensor import Tensor, make, LeafNode
 from . import inplace
-from .autodiff import backprop, take_owned, LeafNode
+from .autodiff import backprop, take_owned
 from ._state import no_grad
+from .creation import tensor, asarray
 from .errors import GraphError, ShapeError
+from .ops import moves, registry
 
 
 def _binary(name):
@@ -15,6 +17,8 @@ def _binary(name):
 
 def install():
     T = Tensor
+    T.__init__ = _init
+    T.to = moves.to
     T.__add__, T.__radd__ = _binary("add")
     T.__sub__, T.__rsub__ = _binary("subtract")
     T.__mul__, T.__rmul__ = _binary("multiply")
@@ -44,11 +48,8 @@ def install():
     T.zero_ = lambda self: inplace.copy_(self, 0)
     T.fill_ = inplace.copy_
 
-    for name in ("exp", "log", "log1p", "expm1", "sqrt", "abs", "sign", "sin", "cos", "tan",
-                 "tanh", "sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin",
-                 "any", "all", "squeeze", "expand_dims", "flatten", "logsumexp", "astype",
-                 "clip", "permute_dims", "broadcast_to", "stop_gradient"):
-        setattr(T, name, getattr(ops, name))
+    for name, fn in registry.methods().items():   # the ops registered with method=True
+        setattr(T, name, fn)
     T.reshape = lambda self, *shape: ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
     T.transpose = lambda self, *axes: ops.transpose(self, axes or None)
     T.T = property(lambda self: ops.permute_dims(self, tuple(reversed(range(self.ndim)))))
@@ -56,6 +57,13 @@ def install():
     T.detach = ops.stop_gradient
     T.clone = ops.clone
     T.backward = _backward
+
+
+def _init(self, *args, **kwargs):
+    """``Tensor(data, ...)`` is ``cr.tensor(data, ...)``."""
+    t = tensor(*args, **kwargs)
+    for slot in Tensor.__slots__[:-1]:
+        object.__setattr__(self, slot, getattr(t, slot))
 
 
 def _backward(self, grad=None, retain_graph=None, create_graph=False):
@@ -80,7 +88,6 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
                                  "cotangent, same shape); or reduce it first, e.g. y.sum().backward()")
         g = b.ones(shape, b.dtype(self._data))
     else:
-        from .creation import asarray
         gt = asarray(grad, backend=b)
         if gt.shape != self.shape:
             raise ShapeError(f"backward(grad=...) needs shape {self.shape}, got {gt.shape}")
@@ -91,7 +98,7 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
         g = make(g, b)
     if isinstance(self._node, LeafNode):
         leaves = {self._node: g}
-    else:  # rules on raw arrays record nothing; tensor rules run under no_grad in _run_vjp
+    else:  # rules on raw arrays record nothing; tensor rules run under no_grad (autodiff.cotangents)
         leaves = backprop(self._node, g, create_graph=create_graph, retain_graph=retain_graph)
     del g   # so that a cotangent nothing else holds can become a .grad without a copy
     for leaf, ct in take_owned(leaves).items():

@@ -24,35 +24,12 @@ import sys
 import weakref
 
 from ._state import state, enable_grad, no_grad
-from .errors import BackendError, GraphError, InplaceError, RegistryError, ShapeError
-from .tensor import Tensor, make
+from .errors import BackendError, ChainruleError, GraphError, InplaceError, RegistryError, ShapeError
+from .tensor import Tensor, make, Node, LeafNode
+from .creation import tensor
 from . import backends as _backends
 
 _levels = itertools.count(1)
-
-
-# ------------------------------------------------------------------- nodes
-
-class Node:
-    """One recorded op: what its VJP rule needs later, and where cotangents go."""
-
-    __slots__ = ("op", "args", "params", "ans", "parents", "stamp", "trace", "seq", "raw")
-
-    def __init__(self, op, args, params, ans, parents, stamp, trace, raw=None):
-        self.op, self.args, self.params, self.ans = op, args, params, ans
-        self.parents, self.stamp, self.trace = parents, stamp, trace
-        self.raw = raw      # eager nodes: the raw arrays of args, kept from the forward call
-        self.seq = next(_sequence)
-
-    def __repr__(self):
-        return f"<Node {self.op.name}>"
-
-
-# Every node gets a number in creation order.  A node's inputs always exist
-# before it, so walking nodes from the highest number down visits each one
-# after every node that feeds it a cotangent: a topological order for free,
-# with no graph search (PyTorch orders its backward by sequence numbers too).
-_sequence = itertools.count()
 
 
 # In-place changes are stamped with a global clock: a node remembers the clock when it
@@ -127,8 +104,8 @@ def take_owned(leaves):
     while leaves:
         leaf, ct = leaves.popitem()
         if type(ct) is Tensor:
-            if sys.getrefcount(ct) > 2 or not _exclusive(ct._data, ct._backend):
-                ct = _ops().clone(ct)
+            if sys.getrefcount(ct) > 2 or not _owned(ct):
+                ct = engine_ops.clone(ct)
         else:
             b = _backends.backend_of_raw(ct)
             if not _exclusive(ct, b):
@@ -137,34 +114,32 @@ def take_owned(leaves):
     return out
 
 
-def _exclusive(raw, backend):
-    """Is ``raw`` its own memory (no view), held only by its one owner (take_owned's
-    variable or the Tensor's slot), this parameter and getrefcount's argument?
+def _exclusive(raw, backend, holders=1):
+    """Is ``raw`` its own memory (no view), held only by its ``holders`` (take_owned's
+    variable or the Tensors' slots), this parameter and getrefcount's argument?
     Backends without ``owns_memory`` always copy."""
     return ("owns_memory" not in backend.missing and backend.owns_memory(raw)
-            and sys.getrefcount(raw) <= 3)
+            and sys.getrefcount(raw) <= 2 + holders)
 
 
+def _owned(ct):
+    """Does nothing but ``ct`` hold its array?  A traced ct (a per-example gradient inside
+    vmap) shares it with the values below it, each held only by the one above."""
+    holders, x = 1, ct
+    while x._trace is not None:
+        x = x._primal
+        if sys.getrefcount(x) > 3:   # the slot above, x, getrefcount's argument
+            return False
+        holders += 1
+    return _exclusive(ct._data, ct._backend, holders)
 
-class LeafNode:
-    """Where cotangents of an input collect: an eager leaf (weakly) or a transform input."""
-
-    __slots__ = ("ref", "seq", "__weakref__")
-    parents = ()
-    op = None
-
-    def __init__(self, tensor=None):
-        self.ref = weakref.ref(tensor) if tensor is not None else None
-        self.seq = next(_sequence)
 
 
 def backprop(root, g, create_graph=False, retain_graph=False):
     """Walk the graph below ``root`` with output cotangent ``g``; return {LeafNode: cotangent}.
 
-    Nodes are taken newest first from a heap (see ``_sequence``), each when it has
-    received all its cotangents.  Eager graphs without create_graph run the rules
-    on raw backend arrays (``op.raw_rules``): the fast path of ``loss.backward()``,
-    inlined here because it is most of a small model's backward time.
+    Nodes are taken newest first from a heap (see ``tensor.Node``), each when it has
+    received all its cotangents; ``cotangents`` runs its VJP rule.
     """
     grads = {root: g}
     heap = [(-root.seq, root)]
@@ -173,58 +148,12 @@ def backprop(root, g, create_graph=False, retain_graph=False):
     while heap:
         node = pop(heap)[1]
         g = grads.pop(node)
-        op = node.op
-        if op is None:                # a LeafNode
+        if node.op is None:                # a LeafNode
             leaves[node] = g
             continue
-        args = node.args
-        if args is None:
-            raise GraphError(
-                f"backward through {op.name!r} a second time, but its saved values were "
-                "already freed; pass retain_graph=True to the first backward() if you need to "
-                "walk the graph twice")
-        parents = node.parents
-        raw = node.raw
-        if raw is not None and type(g) is Tensor:
-            # a transform's node over concrete values: go raw if the cotangent is concrete too
-            if g._trace is None and g._node is None:
-                g = g._data
-            else:
-                raw = None
-        if raw is not None and not create_graph and op.raw_rules:
-            if node.stamp != _clock:
-                _check_versions(node)
-            ans = node.ans
-            if type(ans) is Tensor:
-                ans = ans._data
-            vjps, params = op.vjps, node.params
-            if vjps is not None:
-                if params:
-                    cts = [None if p is None or maker is None else maker(ans, *raw, **params)(g)
-                           for p, maker in zip(parents, vjps)]
-                else:
-                    cts = [None if p is None or maker is None else maker(ans, *raw)(g)
-                           for p, maker in zip(parents, vjps)]
-            elif len(raw) == 1 and op.vjp is not None:   # one argument: one cotangent
-                ct = op.vjp(ans, raw[0], **params)(g) if params else op.vjp(ans, raw[0])(g)
-                cts = ct if type(ct) is tuple else (ct,)
-            else:
-                cts = op.call_vjp(parents, ans, raw, params, g)
-        else:
-            if type(g) is not Tensor and node.trace is not None:
-                g = make(g, _backends.backend_of_raw(g))   # the op's output backend
-            cts = _run_vjp(node, g, create_graph)
-            raw = args
-        if len(cts) != len(parents):
-            raise RegistryError(f"the VJP of {op.name!r} (from {op.provider}) returned "
-                                f"{len(cts)} cotangents for {len(parents)} arguments; return one "
-                                "per positional argument (None = zero)")
-        for parent, ct, ref in zip(parents, cts, raw):
+        for parent, ct in zip(node.parents, cotangents(node, g, create_graph)):
             if parent is None or ct is None:
                 continue
-            if type(ct) is Tensor or ct.shape != ref.shape or (
-                    ct.dtype is not ref.dtype and ct.dtype != ref.dtype):
-                ct = _fit(ct, ref, op)
             prev = grads.get(parent)
             if prev is None:
                 grads[parent] = ct
@@ -236,28 +165,66 @@ def backprop(root, g, create_graph=False, retain_graph=False):
     return leaves
 
 
-def _run_vjp(node, g, create_graph):
-    op, args, params = node.op, node.args, node.params
+def cotangents(node, g, create_graph=False):
+    """The one place a VJP rule runs: the cotangents of ``node``'s arguments for output
+    cotangent ``g``, one per argument (None = zero), each checked and fitted to its
+    argument's shape and dtype (broadcasting undone once, here, for every rule).
+
+    Rules run on what the node saved: raw arrays in a plain eager backward when the op
+    allows it (``raw_rules``: the fast path of ``loss.backward()``, no Tensor wrapped),
+    else tensors (recorded again under ``create_graph``, so the gradient is differentiable;
+    a transform's node holds lower-level tensors already).
+    """
+    op, args = node.op, node.args
+    if args is None:
+        raise GraphError(
+            f"backward through {op.name!r} a second time, but its saved values were already "
+            "freed; pass retain_graph=True to the first backward() if you need to walk the "
+            "graph twice")
     if node.stamp is not None and node.stamp != _clock:
         _check_versions(node)
-    if node.trace is not None:            # a transform's node: values are lower-level tensors
-        ans = node.ans
-        return op.call_vjp(node.parents, ans, args, params, g)
-    if not create_graph and op.raw_rules:
-        raw = [a._data if type(a) is Tensor else a for a in args]
-        return op.call_vjp(node.parents, node.ans, raw, params, g)
-    # ans and g live on the op's output backend (not its inputs': think x.to("torch"))
-    backend = g._backend if type(g) is Tensor else _backends.backend_of_raw(g)
-    if create_graph:
-        ans = make(node.ans, backend, node)
-        with enable_grad():
-            return op.call_vjp(node.parents, ans, args, params, g)
-    # a plugin rule that wants tensors, in a plain backward: run it on detached tensors
-    ans = make(node.ans, backend)
-    wrapped = tuple(make(a._data, a._backend) if type(a) is Tensor else a for a in args)
-    with no_grad():
-        cts = op.call_vjp(node.parents, ans, wrapped, params, make(g, backend))
-    return tuple(c._data if type(c) is Tensor else c for c in cts)
+    ans, params, raw = node.ans, node.params, node.raw
+    if type(g) is Tensor and raw is not None and g._trace is None and g._node is None:
+        g = g._data               # a transform's node over concrete values, a concrete g
+    if raw is not None and type(g) is not Tensor and not create_graph and op.raw_rules:
+        inputs = raw              # rules on raw arrays
+        if type(ans) is Tensor:
+            ans = ans._data
+        cts = _call_vjp(op, node.parents, ans, inputs, params, g)
+    else:
+        inputs = args
+        if type(g) is not Tensor:
+            g = make(g, _backends.backend_of_raw(g))   # the op's output backend
+        if node.trace is not None:    # a transform's node: values are lower-level tensors
+            cts = _call_vjp(op, node.parents, ans, args, params, g)
+        elif create_graph:
+            with enable_grad():
+                cts = _call_vjp(op, node.parents, make(ans, g._backend, node), args, params, g)
+        else:                         # a rule that wants tensors, in a plain backward
+            detached = tuple(make(a._data, a._backend) if type(a) is Tensor else a for a in args)
+            with no_grad():
+                cts = _call_vjp(op, node.parents, make(ans, g._backend), detached, params, g)
+            inputs = raw
+            cts = [c._data if type(c) is Tensor else c for c in cts]
+    if len(cts) != len(node.parents):
+        raise RegistryError(f"the VJP of {op.name!r} (from {op.provider}) returned {len(cts)} "
+                            f"cotangents for {len(node.parents)} arguments; return one per "
+                            "positional argument (None = zero)")
+    return [ct if ct is None or parent is None else _fit(ct, ref, op)
+            for parent, ct, ref in zip(node.parents, cts, inputs)]
+
+
+def _call_vjp(op, parents, ans, args, params, g):
+    """Run the rule: per-argument makers (only those of arguments that need a gradient),
+    or one maker giving every argument's cotangent."""
+    if op.vjps is not None:
+        return [None if p is None or maker is None else maker(ans, *args, **params)(g)
+                for p, maker in zip(parents, op.vjps)]
+    if op.vjp is None:
+        raise NotImplementedError(f"op {op.name!r} (from {op.provider}) has no VJP rule; "
+                                  "register one with cr.ops.register(..., vjp=..., replace=True)")
+    cts = op.vjp(ans, *args, **params)(g)
+    return cts if type(cts) is tuple or type(cts) is list else (cts,)
 
 
 def _check_versions(node):
@@ -273,37 +240,38 @@ def _check_versions(node):
 
 
 def _fit(ct, ref, op):
-    """Undo broadcasting and keep the primal's dtype: once, here, for every rule.
-    ``ref`` is the primal: a Tensor, or its raw array (eager backward).  A cotangent
-    whose shape the primal's does not broadcast to is the rule's error: named."""
+    """``ct`` with ``ref``'s shape (broadcasting summed away) and dtype.  ``ref`` is the
+    argument: a Tensor, a raw array, or a Python scalar (nothing to fit).  A cotangent
+    whose shape the argument's does not broadcast to is the rule's error: named."""
     if type(ct) is Tensor:
-        if type(ref) is not Tensor:   # the primal was a raw array or a Python scalar
-            b = _backends.backend_of_raw(ref) if type(ref) not in _PY_SCALARS else None
-            if b is None:
+        if type(ref) is not Tensor:
+            if type(ref) in _PY_SCALARS:
                 return ct
-            ref = make(ref, b)
-        if ct.shape != ref.shape:
-            _check_broadcasts(op, ref.shape, ct.shape)
-            ct = _ops().sum_to(ct, ref.shape)
+            ref = make(ref, _backends.backend_of_raw(ref))
+        shape = ref.shape
+        if ct.shape != shape:
+            _check_broadcasts(op, shape, ct.shape)
+            ct = engine_ops.sum_to(ct, shape)
         if ct._backend.dtype(ct._data) != ref._backend.dtype(ref._data):
-            ct = _ops().astype(ct, ref.dtype)
+            ct = engine_ops.astype(ct, ref.dtype)
         return ct
     if type(ref) is Tensor:
-        b, ref = ref._backend, ref._data
-    else:
-        b = _backends.backend_of_raw(ref)
-    shape = tuple(b.shape(ref))
-    ct_shape = tuple(b.shape(ct))
+        ref = ref._data
+    elif type(ref) in _PY_SCALARS:
+        return ct
+    if ct.shape == ref.shape and (ct.dtype is ref.dtype or ct.dtype == ref.dtype):
+        return ct                 # the common case, read off the arrays' own attributes
+    b = _backends.backend_of_raw(ref)
+    shape, ct_shape = tuple(b.shape(ref)), tuple(b.shape(ct))
     if ct_shape != shape:
         lead = len(ct_shape) - len(shape)
         if lead > 0 and ct_shape[lead:] == shape:   # a bias: only leading axes to sum
             ct = b.sum(ct, tuple(range(lead)), False)
         else:
             _check_broadcasts(op, shape, ct_shape)
-            ct = _ops().sum_to(ct, shape)
-    dt = b.dtype(ref)
-    if b.dtype(ct) != dt:
-        ct = b.astype(ct, dt)
+            ct = engine_ops.sum_to(ct, shape)
+    if b.dtype(ct) != b.dtype(ref):
+        ct = b.astype(ct, b.dtype(ref))
     return ct
 
 
@@ -315,23 +283,33 @@ def _check_broadcasts(op, shape, ct_shape):
                          "cotangent has its argument's shape (or one it broadcasts to)")
 
 
-_ops_module = None
+class _EngineOps:
+    """The few ops the engine itself applies (fitting cotangents, owning gradients, tangents
+    of linear ops), filled in by ``chainrule.ops`` when it loads: the op layer sits above
+    this one, so the engine looks them up here instead of importing it."""
+
+    sum_to = astype = broadcast_to = clone = None
 
 
-def _ops():
-    global _ops_module
-    if _ops_module is None:
-        from . import ops
-        _ops_module = ops
-    return _ops_module
+engine_ops = _EngineOps()
 
 
 # ---------------------------------------------------------------- dispatch
 
 def bind(op, args, params):
-    """Apply ``op`` to ``args``: at the top trace, eagerly recorded, or straight to the kernel."""
-    top = None
-    backend = None
+    """Apply ``op``: the one path from ``cr.<op>(...)`` to its result.
+
+    1. Read the arguments: their backend, the innermost transform tracing one of them,
+       whether one requires grad.  Array-likes that are not tensors (NumPy arrays and
+       scalars, lists) become tensors of that backend; with no tensor at all the op runs
+       on raw arrays (rules inside a plain backward), raw in, raw out.
+    2. A value of a transform among them: that transform applies the op (``process``
+       records a node, pushes a tangent or maps a batch, and binds again one level down).
+    3. Compute on the raw arrays: the backend kernel, or the op's forward.
+    4. An argument requires grad: record a Node for reverse mode.
+    With nothing traced and nothing requiring grad this is one loop and one kernel call.
+    """
+    backend = top = None
     record = False
     for a in args:
         if type(a) is Tensor:
@@ -346,35 +324,78 @@ def bind(op, args, params):
                     backend = a._backend
                 else:
                     _mixed_backends(op, args)
-        elif type(a) not in _PY_SCALARS and a is not None and backend is not None:
-            args = _operands(args, backend)   # NumPy arrays and scalars, lists: tensors
-            return bind(op, args, params)
+        elif a is not None and type(a) not in _PY_SCALARS:
+            return _bind_arraylike(op, args, params)
     if top is not None:
         return top.process(op, args, params)
     if backend is None:
-        return _bind_raw(op, args, params)
-    kernel = op.kernel
+        return _bind_python(op, args, params)
     raw = [a._data if type(a) is Tensor else a for a in args]
-    if kernel is not None:
-        try:
-            out = getattr(backend, kernel)(*raw, **params)
-        except Exception:
-            out = op.run(backend, args, params)   # re-raises with the op named
-    else:
-        out = op.run(backend, args, params)
-        if type(out) is Tensor:   # a forward that moved backends (.to)
-            backend, out = out._backend, out._data
-    if record and state.grad_enabled and op.differentiable:
-        result = make(out, backend, Node(
-            op, args, params, out,
-            tuple([a._node if type(a) is Tensor else None for a in args]), _clock, None, raw))
+    out = compute(op, backend, raw, params, args)
+    if type(out) is Tensor:   # a forward that moved backends (.to)
+        backend, out = out._backend, out._data
+    if record and op.differentiable and state.grad_enabled:
+        parents = tuple([a._node if type(a) is Tensor else None for a in args])
+        result = make(out, backend, Node(op, args, params, out, parents, _clock, None, raw))
     elif type(out) is tuple:
-        return tuple(make(o, backend) for o in out)
+        return tuple([make(o, backend) for o in out])
     else:
         result = make(out, backend)
     if op.view:
         _share_memory(result, args[0], op, params)
     return result
+
+
+def compute(op, backend, raw, params, args=None):
+    """The op's value on raw arrays: its kernel, its forward on kernels, or its forward
+    on (fresh, unrecorded) tensors.  A failure is re-raised naming the op and operands."""
+    try:
+        kernel = op.kernel
+        if kernel is not None:
+            return getattr(backend, kernel)(*raw, **params)
+        if op.kforward is not None:
+            return op.kforward(backend, *raw, **params)
+        out = op.forward(*[r if r is None or type(r) in _PY_SCALARS else make(r, backend)
+                           for r in raw], **params)
+    except (NotImplementedError, ChainruleError):
+        raise
+    except Exception as exc:
+        raise op.explain(exc, args if args is not None else raw) from exc
+    if type(out) is tuple:
+        return tuple([o._data if type(o) is Tensor else o for o in out])
+    if type(out) is Tensor and out._backend is backend:
+        return out._data
+    return out
+
+
+def _bind_arraylike(op, args, params):
+    """Arguments that are neither tensors nor Python scalars.  With a tensor among them,
+    the others (NumPy arrays and scalars, lists) become tensors of its backend, keeping a
+    NumPy value's dtype, so rules only ever meet one kind of array.  With none, they are
+    raw backend arrays (a rule inside a plain backward): computed raw, unrecorded."""
+    backend = next((a._backend for a in args if type(a) is Tensor), None)
+    if backend is not None:
+        return bind(op, tuple([
+            a if type(a) is Tensor or type(a) in _PY_SCALARS or a is None else
+            make(a, backend) if _backends.backend_of_raw(a) is backend else
+            tensor(a, backend=backend) for a in args]), params)
+    for a in args:
+        if a is not None and type(a) not in _PY_SCALARS:
+            backend = _backends.backend_of_raw(a)
+            if backend is not None:
+                return compute(op, backend, args, params)
+            break
+    return _bind_python(op, args, params)
+
+
+def _bind_python(op, args, params):
+    """Only Python values: the first number or list becomes a tensor on the current backend."""
+    first = next((i for i, a in enumerate(args) if type(a) in _PY_SCALARS or isinstance(a, (list, tuple))), None)
+    if first is None:
+        raise TypeError(f"{op.name}: expected tensors, got {', '.join(type(a).__name__ for a in args)}")
+    args = list(args)
+    args[first] = tensor(args[first])
+    return bind(op, tuple(args), params)
 
 
 def _share_memory(view, source, op, params):
@@ -390,40 +411,14 @@ def _share_memory(view, source, op, params):
             if version.views is None:
                 version.views = weakref.WeakSet()
             version.views.add(view)
-    elif op.name == "getitem" and _ops().shape.is_basic(params["index"]) and view.size:
-        # NumPy's view, but this backend had to copy (torch has no negative strides): an
+    elif op.view_expected is not None and op.view_expected(params) and view.size:
+        # a view in NumPy, but this backend had to copy (torch has no negative strides): an
         # in-place change would silently miss the sliced tensor, so it is refused
         view._counter = Version()
         view._counter.refusal = (
             f"this slice of a {b.name} tensor is a copy, not a view ({b.name} cannot view "
             "negative steps), so an in-place change would not reach the tensor it was sliced "
             "from; assign through that tensor (x[index] = value) or clone() the slice first")
-
-
-def _operands(args, backend):
-    """Arguments with every array-like that is not a Tensor made one on ``backend`` (a
-    NumPy array or scalar keeps its dtype), so rules only ever meet one kind of array."""
-    from .creation import tensor
-    return tuple(a if type(a) is Tensor or type(a) in _PY_SCALARS or a is None else
-                 make(a, backend) if _backends.backend_of_raw(a) is backend else
-                 tensor(a, backend=backend) for a in args)
-
-
-def _bind_raw(op, args, params):
-    """No Tensor among the arguments: raw backend arrays in, raw out (rules in backward),
-    or plain Python values, which become tensors on the current backend."""
-    for a in args:
-        if type(a) not in _PY_SCALARS and a is not None:
-            backend = _backends.backend_of_raw(a)
-            if backend is not None:
-                return op.run_raw(backend, args, params)
-    from .creation import tensor
-    first = next((i for i, a in enumerate(args) if type(a) in _PY_SCALARS or isinstance(a, (list, tuple))), None)
-    if first is None:
-        raise TypeError(f"{op.name}: expected tensors, got {', '.join(type(a).__name__ for a in args)}")
-    args = list(args)
-    args[first] = tensor(args[first])
-    return bind(op, tuple(args), params)
 
 
 _PY_SCALARS = (float, int, bool, complex)
@@ -515,7 +510,7 @@ class JVPTrace:
         if type(t) is Tensor:
             b, td, od = out._backend, t._data, out._data
             if t.shape != out.shape:
-                t = _ops().broadcast_to(t, out.shape)
+                t = engine_ops.broadcast_to(t, out.shape)
             if b.dtype(td) != b.dtype(od):
-                t = _ops().astype(t, out.dtype)
+                t = engine_ops.astype(t, out.dtype)
         return box(self, out, tangent=t)

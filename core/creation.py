@@ -174,12 +174,3 @@ def backend_name(x):
     if b is None:
         raise BackendError(f"{type(x).__name__} is not an array of any loaded backend")
     return b.name
-
-
-def to_backend(x, backend):
-    """Copy ``x`` to another backend; differentiable (the gradient comes back)."""
-    from .ops import get
-    name = _backends.load(backend).name if isinstance(backend, str) else backend.name
-    if name == x.backend:
-        return x
-    return get("to_backend").fn(x, target=name)

@@ -14,8 +14,8 @@ re-derives its node from the new base, so no alias keeps a stale graph.
 """
 from ._state import state, enable_grad
 from .errors import BackendError, DTypeError, GraphError, InplaceError
-from .tensor import Tensor, make
-from .autodiff import LeafNode, bump_version, version_of, will_write
+from .tensor import Tensor, LeafNode, make
+from .autodiff import bump_version, compute, version_of, will_write
 
 
 def _check_target(x, opname):
@@ -122,7 +122,7 @@ def _positions(base, chain):
     b = base._backend
     index = b.reshape(b.arange(0, base.size, 1, "int64"), base.shape)
     for op, params in chain:
-        index = op.run_raw(b, (index,), params)
+        index = compute(op, b, (index,), params)
     return b.reshape(index, (-1,))
 
 

@@ -18,7 +18,11 @@ Fields (slots, for a fast path):
 """
 
 
-from .dtypes import ALL as _DTYPES  # noqa: E402
+import itertools
+import weakref
+
+from .dtypes import ALL as _DTYPES
+from .errors import DTypeError, GraphError
 
 
 class Tensor:
@@ -26,12 +30,8 @@ class Tensor:
                  "_counter", "_view", "grad", "__weakref__")
     __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
 
-    # Construction is through cr.tensor / ops; _make is the fast internal path.
-    def __init__(self, *args, **kwargs):
-        from .creation import tensor
-        t = tensor(*args, **kwargs)
-        for slot in Tensor.__slots__[:-1]:
-            object.__setattr__(self, slot, getattr(t, slot))
+    # Construction is through cr.tensor (also Tensor(...)) and ops; make() is the fast
+    # internal path.  Operators and methods that apply ops are installed by _methods.
 
     # --- metadata --------------------------------------------------------
     @property
@@ -83,8 +83,6 @@ class Tensor:
 
     def requires_grad_(self, flag=True):
         """Make this tensor a leaf that accumulates ``.grad`` (floating dtypes only)."""
-        from .autodiff import LeafNode
-        from .errors import DTypeError, GraphError
         if self._trace is not None:
             raise GraphError("requires_grad cannot be changed on a value traced by a transform")
         if not flag:
@@ -102,7 +100,6 @@ class Tensor:
 
     @property
     def is_leaf(self):
-        from .autodiff import LeafNode
         return self._node is None or isinstance(self._node, LeafNode)
 
     def __len__(self):
@@ -199,3 +196,39 @@ def make(data, backend, node=None):
     t._view = None
     t.grad = None
     return t
+
+
+# ------------------------------------------------------------------- the tape
+
+class Node:
+    """One recorded op: what its VJP rule needs later, and where cotangents go."""
+
+    __slots__ = ("op", "args", "params", "ans", "parents", "stamp", "trace", "seq", "raw")
+
+    def __init__(self, op, args, params, ans, parents, stamp, trace, raw=None):
+        self.op, self.args, self.params, self.ans = op, args, params, ans
+        self.parents, self.stamp, self.trace = parents, stamp, trace
+        self.raw = raw      # eager nodes: the raw arrays of args, kept from the forward call
+        self.seq = next(_sequence)
+
+    def __repr__(self):
+        return f"<Node {self.op.name}>"
+
+
+# Every node gets a number in creation order.  A node's inputs always exist
+# before it, so walking nodes from the highest number down visits each one
+# after every node that feeds it a cotangent: a topological order for free,
+# with no graph search (PyTorch orders its backward by sequence numbers too).
+_sequence = itertools.count()
+
+
+class LeafNode:
+    """Where cotangents of an input collect: an eager leaf (weakly) or a transform input."""
+
+    __slots__ = ("ref", "seq", "__weakref__")
+    parents = ()
+    op = None
+
+    def __init__(self, tensor=None):
+        self.ref = weakref.ref(tensor) if tensor is not None else None
+        self.seq = next(_sequence)

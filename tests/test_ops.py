@@ -194,6 +194,12 @@ def _downcast_grad():
 
 # ---------------------------------------------------------- one line per op
 
+def _seeded(f):
+    """f() after reseeding, so every evaluation of a finite difference draws the same mask."""
+    cr.random.seed(7)
+    return f()
+
+
 TABLE = {
     # elementwise
     "add": lambda: binary(cr.add),
@@ -231,10 +237,16 @@ TABLE = {
     "prod": lambda: reduction(cr.prod, "positive"),
     "logsumexp": lambda: reduction(cr.logsumexp),
     # composites of the above, swept the same way (not registry entries)
-    "mean*": lambda: reduction(cr.mean),
-    "var*": lambda: (reduction(cr.var), reduction(lambda x, **k: cr.var(x, correction=1, **k), cases=[((4, 3), 0)])),
-    "std*": lambda: reduction(cr.std),
+    "mean": lambda: reduction(cr.mean),
+    "var": lambda: (reduction(cr.var), reduction(lambda x, **k: cr.var(x, correction=1, **k), cases=[((4, 3), 0)])),
+    "std": lambda: reduction(cr.std),
     # shape
+    "flatten": lambda: shaped(cr.flatten, [(2, 3)], [(4,)], [()]),
+    "transpose": lambda: shaped(lambda x: cr.transpose(x) + cr.transpose(x, (0, 2)).sum(), [(2, 3, 4)]),
+    "take": lambda: shaped(lambda x: cr.take(x, cr.tensor([2, 0, 2]), axis=1), [(3, 4)]),
+    # dropout in eval mode is the identity; in training, a seeded mask times 1/(1-p)
+    "dropout": lambda: (shaped(lambda x: cr.nn.dropout(x, 0.5, training=False), [(3, 4)]),
+                        shaped(lambda x: _seeded(lambda: cr.nn.dropout(x, 0.25)), [(4, 5)])),
     "reshape": lambda: (shaped(lambda x: cr.reshape(x, (4, 3)), [(3, 4)]), shaped(lambda x: cr.reshape(x, -1), [(2, 3)]),
                         shaped(lambda x: cr.reshape(x, (1, 1)), [()]), shaped(lambda x: x.reshape(2, -1), [(2, 2, 2)])),
     "permute_dims": lambda: (shaped(lambda x: cr.permute_dims(x, (2, 0, 1)), [(2, 3, 4)]),
@@ -249,7 +261,7 @@ TABLE = {
     "squeeze": lambda: (shaped(cr.squeeze, [(3, 1)], [(1, 1)]), shaped(lambda x: cr.squeeze(x, 0), [(1, 3, 1)])),
     "concat": concat_,
     "stack": stack_,
-    "split*": lambda: (shaped(lambda x: cr.split(x, 3)[2] * cr.split(x, 3)[1][:2], [(8, 2)]),
+    "split": lambda: (shaped(lambda x: cr.split(x, 3)[2] * cr.split(x, 3)[1][:2], [(8, 2)]),
                        shaped(lambda x: cr.split(x, [1, 3], axis=1)[2], [(2, 5)])),
     "getitem": getitem_,
     "index_scatter": index_scatter_,
@@ -273,10 +285,10 @@ TABLE = {
     "log_softmax": lambda: with_kwargs(cr.nn.log_softmax, [{}, dict(axis=0), dict(axis=1)],
                                        shapes=[(3, 4), (2, 3, 4)]),
     "cross_entropy": cross_entropy_,
-    "mse_loss*": lambda: (shaped(cr.nn.mse_loss, [(3, 4), (3, 4)], [(5,), (5,)]),
+    "mse_loss": lambda: (shaped(cr.nn.mse_loss, [(3, 4), (3, 4)], [(5,), (5,)]),
                           shaped(lambda p, t: cr.nn.mse_loss(p, t, reduction="sum"), [(3,), (3,)]),
                           shaped(lambda p, t: cr.nn.mse_loss(p, t, reduction="none"), [(2, 3), (3,)])),
-    "layer_norm*": lambda: (shaped(cr.nn.layer_norm, [(3, 5)], [(2, 3, 4)], [(6,)]),
+    "layer_norm": lambda: (shaped(cr.nn.layer_norm, [(3, 5)], [(2, 3, 4)], [(6,)]),
                             shaped(lambda x, w, b: cr.nn.layer_norm(x, eps=1e-3, weight=w, bias=b),
                                    [(3, 5), (5,), (5,)])),
 }

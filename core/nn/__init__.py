@@ -1,11 +1,13 @@
 """``cr.nn``: functions (activations, softmax family, losses, normalization) and modules."""
-from .functional import (linear, relu, leaky_relu, gelu, sigmoid, tanh, softmax, log_softmax, logsumexp,
-                         cross_entropy, mse_loss, layer_norm, dropout)
+from ..ops.registry import exports as _exports
+from . import functional
+from .functional import tanh, logsumexp   # the same ops as cr.tanh, cr.logsumexp
 from .modules import (Module, Linear, Sequential, MLP, ReLU, Tanh, Sigmoid, GELU, Dropout,
                       LayerNorm)
 
-__all__ = sorted([
-    "linear", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
-    "cross_entropy", "mse_loss", "layer_norm", "dropout",
+globals().update(_exports("nn"))   # every op registered in nn/functional.py: cr.nn.<name>
+
+__all__ = sorted(set(_exports("nn")) | {
+    "tanh", "logsumexp",
     "Module", "Linear", "Sequential", "MLP", "ReLU", "Tanh", "Sigmoid", "GELU", "Dropout", "LayerNorm",
-])
+})
