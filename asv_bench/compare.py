@@ -167,6 +167,22 @@ def torch_backend(rep, rounds, block_s):
                 note=f"chainrule {med(t, 'chainrule') * 1e3:.3f} ms, torch {med(t, 'torch') * 1e3:.3f} ms")
 
 
+def vmap_rows(rep, rounds, block_s):
+    """Per-example gradients of MLP 784-128-10 at B=64: vmap(grad) against one batched
+    gradient and against a Python loop of gradients; torch.func's ratio as the reference
+    (materializing B gradients costs B times the memory of one, whoever computes them)."""
+    t = interleaved({"vmap": W.chainrule_per_example_grads(), "batch": W.chainrule_batch_grad(),
+                     "loop": W.chainrule_per_example_loop(), "torch_vmap": W.torch_per_example_grads(),
+                     "torch_batch": W.torch_batch_grad()}, rounds, block_s)
+    rep.add("per-example grads MLP 784-128-10 b64: vmap(grad) / batched grad", ratio(t, "vmap", "batch"),
+            target=1.5, note=f"vmap {med(t, 'vmap') * 1e3:.2f} ms, batched grad {med(t, 'batch') * 1e3:.2f} ms")
+    rep.add("per-example grads: vmap(grad) / Python loop of grads", ratio(t, "vmap", "loop"),
+            target=0.1, note=f"loop {med(t, 'loop') * 1e3:.2f} ms")
+    rep.add("per-example grads: torch.func vmap(grad) / torch batched grad (ref)",
+            ratio(t, "torch_vmap", "torch_batch"),
+            note=f"torch.func {med(t, 'torch_vmap') * 1e3:.2f} ms, batched {med(t, 'torch_batch') * 1e3:.2f} ms")
+
+
 _IMPORT = r"""
 import sys, time, json
 t0 = time.perf_counter()
@@ -230,6 +246,7 @@ def main(argv=None):
     hvp(rep, rounds, block_s)
     memory(rep, mem_repeats)
     torch_backend(rep, rounds, block_s)
+    vmap_rows(rep, rounds, block_s)
     import_time(rep, import_rounds)
     print(f"({time.perf_counter() - t0:.0f} s)")
     if args.json:

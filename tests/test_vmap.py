@@ -316,6 +316,43 @@ def test_vmap_of_hessian_and_jacobians(backend):
     assert_close(cr.vmap(cr.jacfwd(g))(x), torch.func.vmap(torch.func.jacfwd(tg))(tx))
 
 
+def _memory(x):
+    return x.numpy() if x.backend == "numpy" else x.data.numpy()
+
+
+@pytest.mark.parametrize("f", [
+    lambda x, c: cr.sum(x),                       # the cotangent is sum's broadcast view
+    lambda x, c: cr.sum(x * c),                   # the gradient is c itself, unbatched
+    lambda x, c: cr.sum(x) + cr.sum(x * x),       # add hands one cotangent to both sides
+    lambda x, c: cr.sum(cr.exp(x) * c),           # a fresh array, kept without a copy
+])
+def test_per_example_gradients_alias_nothing(backend, f):
+    """vmap(grad) returns gradients whose memory is their own: not an input's, not a
+    constant's, not each other's (the copy is skipped only when nothing else holds it)."""
+    xs, c = batch_of((3,)), t(data((3,), seed=1))
+    gx, gc = cr.vmap(cr.grad(f, argnums=(0, 1)), in_axes=(0, None))(xs, c)
+    for g in (gx, gc):
+        for other in (xs, c):
+            assert not np.shares_memory(_memory(g), _memory(other))
+    assert not np.shares_memory(_memory(gx), _memory(gc))
+    expected = looped(cr.grad(f, argnums=(0, 1)), [xs, c], (0, None))
+    assert_same(gx, expected[0])
+    assert_same(gc, expected[1])
+
+
+@pytest.mark.parametrize("f", [lambda x: cr.reshape(x, (-1,)), lambda x: x + 1.0,
+                               lambda x: cr.matrix_transpose(x)[0]])
+def test_per_example_cotangents_that_view_the_input_cotangent_are_copied(backend, f):
+    """Rules that hand the cotangent on (add) or view it (reshape, transpose) would return
+    the caller's memory: vmap(vjp) copies those, batched or not."""
+    xs = batch_of((2, 3))
+    out = f(xs[0])
+    vs = batch_of(out.shape, seed=1)
+    (ct,) = cr.vmap(lambda x, v: cr.vjp(f, x)[1](v))(xs, vs)
+    assert not np.shares_memory(_memory(ct), _memory(vs))
+    assert_same(ct, looped(lambda x, v: cr.vjp(f, x)[1](v)[0], [xs, vs], (0, 0)))
+
+
 # ------------------------------------------------------------- property test
 
 PROGRAM_OPS = [

@@ -314,3 +314,72 @@ def torch_hvp(n=256, dtype="float32", device="cpu"):
         (g,) = torch.autograd.grad(f(W), W, create_graph=True)
         return torch.autograd.grad((g * V).sum(), W)[0]
     return step
+
+
+# -- per-example gradients (cr.vmap) --------------------------------------------------
+
+def per_example_problem(sizes=(784, 128, 10), batch=64, dtype="float32", backend="numpy", seed=0):
+    """A 2-layer MLP's loss on one example, ``loss(params, x, y)``, with the same weights and
+    data as ``mlp_arrays``; x is (batch, in), y (batch,) integer labels."""
+    cr = require_backend(backend)
+    if not hasattr(cr, "vmap"):
+        raise NotImplementedError("this checkout has no cr.vmap")
+    arrays, X, y = mlp_arrays(sizes, batch, dtype, seed)
+    params = [cr.tensor(a, backend=backend) for a in arrays]
+
+    def loss(params, x, y):
+        w1, b1, w2, b2 = params
+        return cr.nn.cross_entropy(cr.nn.relu(x @ w1 + b1) @ w2 + b2, y)
+    return cr, loss, params, cr.tensor(X, backend=backend), cr.tensor(y, backend=backend)
+
+
+def chainrule_per_example_grads(batch=64, backend="numpy", **kw):
+    """``vmap(grad(loss))``: every example's gradient, (batch,) + each parameter's shape."""
+    cr, loss, params, x, y = per_example_problem(batch=batch, backend=backend, **kw)
+    per_example = cr.vmap(cr.grad(loss), in_axes=(None, 0, 0))
+    return lambda: per_example(params, x, y)
+
+
+def chainrule_batch_grad(batch=64, backend="numpy", **kw):
+    """One gradient of the mean loss over the batch (the same loss on all rows at once)."""
+    cr, loss, params, x, y = per_example_problem(batch=batch, backend=backend, **kw)
+    g = cr.grad(loss)
+    return lambda: g(params, x, y)
+
+
+def chainrule_per_example_loop(batch=64, backend="numpy", **kw):
+    """The per-example gradients by a Python loop of ``grad`` (what vmap replaces)."""
+    cr, loss, params, x, y = per_example_problem(batch=batch, backend=backend, **kw)
+    g = cr.grad(loss)
+    rows = [(x[i], y[i]) for i in range(batch)]
+    return lambda: [g(params, xi, yi) for xi, yi in rows]
+
+
+def torch_per_example_grads(batch=64, sizes=(784, 128, 10), dtype="float32", device="cpu", seed=0):
+    """torch.func's ``vmap(grad(loss))`` on the same problem (a reference)."""
+    import torch
+    import torch.nn.functional as F
+    from torch.func import grad, vmap
+    arrays, X, y = mlp_arrays(sizes, batch, dtype, seed)
+    params = [torch.tensor(a, device=device) for a in arrays]
+    x, labels = torch.tensor(X, device=device), torch.tensor(y, device=device)
+
+    def loss(params, x, y):
+        w1, b1, w2, b2 = params
+        return F.cross_entropy((torch.relu(x @ w1 + b1) @ w2 + b2)[None], y[None])
+    per_example = vmap(grad(loss), in_dims=(None, 0, 0))
+    return lambda: per_example(params, x, labels)
+
+
+def torch_batch_grad(batch=64, sizes=(784, 128, 10), dtype="float32", device="cpu", seed=0):
+    import torch
+    import torch.nn.functional as F
+    arrays, X, y = mlp_arrays(sizes, batch, dtype, seed)
+    params = [torch.tensor(a, device=device, requires_grad=True) for a in arrays]
+    x, labels = torch.tensor(X, device=device), torch.tensor(y, device=device)
+
+    def step():
+        w1, b1, w2, b2 = params
+        loss = F.cross_entropy(torch.relu(x @ w1 + b1) @ w2 + b2, labels)
+        return torch.autograd.grad(loss, params)
+    return step
