@@ -353,6 +353,14 @@ def test_per_example_cotangents_that_view_the_input_cotangent_are_copied(backend
     assert_same(ct, looped(lambda x, v: cr.vjp(f, x)[1](v)[0], [xs, vs], (0, 0)))
 
 
+def test_grad_of_vmap_of_a_checkpointed_function(backend):
+    """checkpoint recomputes f on vmap's values after vmap returned: allowed while it replays."""
+    xs, w = batch_of((3,)), t(data((3,), seed=1))
+    f = lambda x, w: cr.sum(cr.tanh(x * w) ** 2)
+    total = lambda f: lambda w: cr.sum(cr.vmap(f, in_axes=(0, None))(xs, w))
+    assert_same(cr.grad(total(cr.checkpoint(f)))(w), cr.grad(total(f))(w))
+
+
 # ------------------------------------------------------------- property test
 
 PROGRAM_OPS = [
