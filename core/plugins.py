@@ -20,6 +20,7 @@ import os
 import warnings
 
 from ._state import loading_lock   # one lock for plugins and backends (see _state)
+from .errors import HyperparameterError, PluginError, RegistryError, UnknownNameError
 
 GROUP = "chainrule"
 KINDS = {  # kind -> hook name
@@ -47,7 +48,7 @@ class PluginInfo:
 
     @property
     def kind(self):
-        return ", ".join(self.kinds) or ("failed" if self.error else "none")
+        return ", ".join(k for k in KINDS if k in self.kinds) or ("failed" if self.error else "none")
 
     def __repr__(self):
         state = " blocked" if self.blocked else f" error={self.error!r}" if self.error else ""
@@ -240,7 +241,6 @@ def _check_declared_kinds(pm, obj, plugin):
 def register(plugin, name=None, distribution="<runtime>", version=""):
     """Register a plugin object at run time (a notebook, a test), as an entry point would
     (every kind it implements).  An invalid plugin raises ``PluginError`` and changes nothing."""
-    from .errors import PluginError
     pm = _manager()
     name = name or getattr(plugin, "__name__", None) or repr(plugin)
     with loading_lock:
@@ -382,7 +382,6 @@ def _peek(kind):
 def unknown_name(what, name, known):
     """The UnknownNameError for a name not in ``known``, suggesting the closest ones."""
     import difflib
-    from .errors import UnknownNameError
     close = difflib.get_close_matches(str(name), [*known], n=3)
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(known))}"
     return UnknownNameError(f"no {what} named {name!r}; {hint}")
@@ -400,7 +399,6 @@ def require_factories(kind, returns):
     """Validate every object a plugin registers for ``kind`` as a factory returning ``returns``."""
     def validate(name, obj):
         if not callable(obj):
-            from .errors import RegistryError
             raise RegistryError(f"{kind[:-1]} {name!r} must be a factory: a callable returning "
                                 f"{returns}, got {type(obj).__name__}")
     add_validator(kind, validate)
@@ -412,7 +410,6 @@ def build(kind, name, **options):
     try:
         return factory(**options)
     except TypeError as exc:
-        from .errors import HyperparameterError
         raise HyperparameterError(f"{kind[:-1]} {name!r}: {exc}") from None
 
 

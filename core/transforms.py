@@ -207,7 +207,18 @@ def jvp(f, primals, tangents, has_aux=False):
     >>> float(t)
     6.0
     """
+    primals, tangents = _argument_tuples(primals, tangents, "cr.jvp")
     return _jvp(f, primals, tangents, has_aux, "cr.jvp")
+
+
+def _argument_tuples(primals, tangents, who):
+    """Primals and tangents are tuples (or lists), one entry per argument of f, as in JAX: a
+    bare tensor would be iterated along its first axis, silently changing every shape."""
+    for what, xs in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(xs, (tuple, list)):
+            raise TypeError(f"{who}: {what} must be a tuple with one entry per argument of f, "
+                            f"got {type(xs).__name__}; write {who}(f, (x,), (t,))")
+    return tuple(primals), tuple(tangents)
 
 
 def _jvp(f, primals, tangents, has_aux, who):
@@ -329,7 +340,7 @@ def hvp(f, primals, tangents):
     throws it away; this order skips that work, so an HVP costs about 1.5
     gradients instead of 2 (for sum(tanh(W x)) the outer product is done once).
     """
-    primals, tangents = tuple(primals), tuple(tangents)
+    primals, tangents = _argument_tuples(primals, tangents, "cr.hvp")
 
     def directional(*xs):
         value, slope = _jvp(f, xs, tangents, False, "cr.hvp")
