@@ -7,6 +7,7 @@ import doctest
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import chainrule as cr
@@ -164,3 +165,29 @@ def test_docs_and_docstrings_cite_nothing_outside_the_repository():
             for i, line in enumerate(p.read_text().splitlines(), 1)
             if re.search(r"\bthe lessons\b|\blessons'|code lab", line, re.I)]
     assert not hits, hits
+
+
+# ---------------------------------------------- the table's habits fail loudly, not silently
+
+@pytest.mark.parametrize("shape", [(1,), (3,), (2, 2)])
+@pytest.mark.parametrize("transform", ["jvp", "hvp"])
+def test_jvp_and_hvp_take_tuples_not_a_bare_tensor(transform, shape, backend):
+    """``cr.jvp(f, x, t)`` (no tuples) used to iterate x along its first axis: for shape (1,)
+    it silently returned values of shape (); for others it failed far from the cause. Every
+    bare tensor, in either position, is a TypeError naming the fix; lists work as tuples
+    (as in JAX), and the tuple spelling gives torch.func's answer."""
+    import torch
+    x = cr.tensor(np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape))
+    t = cr.ones_like(x)
+    f = lambda x: cr.sum(cr.sin(x) * x)
+    call = getattr(cr, transform)
+    for primals, tangents in ((x, (t,)), ((x,), t), (x, t)):
+        with pytest.raises(TypeError, match=rf"cr\.{transform}\(f, \(x,\), \(t,\)\)"):
+            call(f, primals, tangents)
+    value, out = call(f, [x], [t])
+    tf = lambda x: torch.sum(torch.sin(x) * x)
+    tx, tt = torch.tensor(x.numpy()), torch.tensor(t.numpy())
+    expected = (torch.func.jvp(tf, (tx,), (tt,))[1] if transform == "jvp" else
+                torch.func.jvp(torch.func.grad(tf), (tx,), (tt,))[1])
+    assert out.shape == tuple(expected.shape)
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-10)
