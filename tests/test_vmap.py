@@ -449,6 +449,11 @@ def test_batched_indices_and_in_place_writes_raise():
         cr.vmap(lambda x: x.__iadd__(1.0))(xs)
 
 
+def test_dropout_refuses_to_share_one_mask_across_the_batch():
+    with pytest.raises(ValueError, match="one mask"):
+        cr.vmap(lambda x: cr.nn.dropout(x, 0.5))(batch_of((4,)))
+
+
 def test_a_batched_value_that_escapes_raises():
     kept = []
     cr.vmap(lambda x: kept.append(x * 2) or x)(batch_of((2,)))

@@ -14,7 +14,7 @@ from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32
 from ..ops._util import shape_of, dtype_of, normalize_axis
 from ..errors import ShapeError, DTypeError
 from ..dtypes import FLOATING
-from ..tensor import Tensor, make
+from ..tensor import Tensor, make, _batched
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
 from ..ops.elementwise import add, equal, astype_op
@@ -404,6 +404,10 @@ def dropout(x, p=0.5, training=True):
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     if not training or p == 0:
         return x
+    if x._trace is not None and _batched(x):
+        raise ValueError("dropout inside cr.vmap would draw one mask for the whole batch (every "
+                         "example dropping the same entries); apply dropout to the batch outside "
+                         "vmap, or pass the mask in as a batched argument")
     from .. import random
     keep = random.uniform(x.shape, dtype=x.dtype, backend=x._backend) >= p
     return where(keep, x / (1 - p), 0)
