@@ -337,3 +337,23 @@ def test_a_plugin_op_is_cr_name_and_cannot_replace_a_builtin():
         assert info.provides == {"ops": ["plugin_test_cube"]} and "'exp'" in info.error
     finally:
         plugins.unregister("ops_test_plugin")
+
+
+class _MisnamedHook:
+    """A hook name chainrule has no specification for (a typo of chainrule_schedules)."""
+
+    @cr.hookimpl
+    def chainrule_schedule(self):
+        return {}
+
+
+def test_a_refused_runtime_plugin_changes_nothing():
+    """An invalid plugin object, or a name already in use, raises PluginError naming the
+    problem, and the plugin list (the earlier plugin's record included) stays as it was."""
+    before = [(i.name, i.distribution, i.error) for i in cr.plugins.list()]
+    with pytest.raises(cr.PluginError, match="chainrule_schedule"):
+        plugins.register(_MisnamedHook(), name="misnamed_hook_plugin")
+    with pytest.raises(cr.PluginError, match="'numpy' is already registered .* 'chainrule'"):
+        plugins.register(_OpsPlugin(), name="numpy")
+    assert [(i.name, i.distribution, i.error) for i in cr.plugins.list()] == before
+    assert plugins.provider("backends", "numpy") == "numpy" and cr.tensor(1.0).backend == "numpy"
