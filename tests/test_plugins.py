@@ -357,3 +357,33 @@ def test_a_refused_runtime_plugin_changes_nothing():
         plugins.register(_OpsPlugin(), name="numpy")
     assert [(i.name, i.distribution, i.error) for i in cr.plugins.list()] == before
     assert plugins.provider("backends", "numpy") == "numpy" and cr.tensor(1.0).backend == "numpy"
+
+
+def test_a_plugin_whose_import_uses_another_kind_loads(tmp_path):
+    """A schedules plugin whose import creates a tensor: loading schedules asks for backends
+    on the way (re-entering in one thread); the backends it gets are the whole list, and the
+    tensor's backend is the one everything else uses."""
+    _handmade_distribution(tmp_path, "chainrule-eager-kinded", [
+        "schedules.eager_kinded = chainrule_eager_kinded"], {
+        "chainrule_eager_kinded": """
+            import chainrule as cr
+            from chainrule.hookspecs import hookimpl
+            SCALE = cr.tensor([2.0]) * 3           # a tensor at import time
+            @hookimpl
+            def chainrule_schedules():
+                return {"eager_kinded": lambda: (lambda step: float(SCALE.numpy()[0]))}
+            """})
+    done = run("""
+        import json, chainrule as cr
+        names = cr.schedules.names()                # imports the plugin, which needs a backend
+        import chainrule_eager_kinded as eager
+        info = next(i for i in cr.plugins.list() if i.name == "eager_kinded")
+        print(json.dumps({"schedule": cr.schedules.create("eager_kinded")(0), "listed": "eager_kinded" in names,
+                          "error": info.error, "backends": cr.backends.names(),
+                          "same_backend": eager.SCALE._backend is cr.tensor(1.0)._backend}))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["schedule"] == 6.0 and out["listed"] and out["error"] is None and out["same_backend"], out
+    assert {"numpy", "torch", "cupy"} <= set(out["backends"]), out
+    assert "PluginWarning" not in done.stderr, done.stderr
