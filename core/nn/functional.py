@@ -240,7 +240,7 @@ def _rows(shape):
     return n
 
 
-def _ce_spread(g, logits, reduction):
+def _ce_spread(g, reduction):
     """The incoming cotangent, shaped to broadcast against (..., C)."""
     return expand_dims(g, -1) if reduction == "none" else g
 
@@ -251,7 +251,7 @@ def _ce_vjp_logits(ans, logits, labels, reduction):
         if type(logits) is not Tensor:     # a plain backward: the same formula on kernels
             return _ce_grad_on_kernels(_backends.backend_of_raw(logits), logits, labels, reduction, g)
         p = _softmax(logits, axis=len(shape_of(logits)) - 1)
-        return (p - _targets(logits, labels)) * (_ce_spread(g, logits, reduction) / _batch(logits, reduction))
+        return (p - _targets(logits, labels)) * (_ce_spread(g, reduction) / _batch(logits, reduction))
     return vjp
 
 
@@ -279,7 +279,7 @@ def _ce_vjp_labels(ans, logits, labels, reduction):
 
     def vjp(g):
         logp = _log_softmax(logits, axis=len(shape_of(logits)) - 1)
-        return -logp * (_ce_spread(g, logits, reduction) / _batch(logits, reduction))
+        return -logp * (_ce_spread(g, reduction) / _batch(logits, reduction))
     return vjp
 
 
