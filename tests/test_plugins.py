@@ -5,6 +5,7 @@ developer's environment is never changed and environment variables apply at load
 load per kind ("<kind>.<name>" entry points): checked on ``sys.modules`` of a fresh process."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -386,4 +387,38 @@ def test_a_plugin_whose_import_uses_another_kind_loads(tmp_path):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["schedule"] == 6.0 and out["listed"] and out["error"] is None and out["same_backend"], out
     assert {"numpy", "torch", "cupy"} <= set(out["backends"]), out
+    assert "PluginWarning" not in done.stderr, done.stderr
+
+
+def test_the_plugin_in_docs_plugins_md_works_as_written(tmp_path):
+    """docs/plugins.md's example, its pyproject entry points and its module exactly as the page
+    shows them, laid out as an installed distribution: its optimizer, schedule and op work,
+    checked against NumPy, and the op's provider is the plugin's name."""
+    page = (ROOT / "docs" / "plugins.md").read_text()
+    section = page[page.index("## Write a plugin"):page.index("\n## ", page.index("## Write a plugin") + 1)]
+    toml_text, python_text = (re.search(rf"```{lang}\n(.*?)```", section, re.S).group(1)
+                              for lang in ("toml", "python"))
+    table = dict(re.findall(r'^"([\w.]+)" = "([\w.:]+)"$', toml_text, re.M))   # its entry point lines
+    assert len(table) == 3, toml_text
+    package = tmp_path / "chainrule_extras"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    _handmade_distribution(tmp_path, "chainrule-extras", [f"{k} = {v}" for k, v in table.items()],
+                           {"chainrule_extras/plugin": python_text})
+    done = run("""
+        import json, numpy as np, chainrule as cr
+        w = cr.tensor(np.array([3.0, -2.0]), requires_grad=True)
+        opt = cr.optim.create("signsgd", [w], lr=0.5)
+        cr.sum(w * w).backward(); opt.step()
+        x = np.array([-3.0, 0.0, 2.5])
+        print(json.dumps({"w": w.numpy().tolist(),
+                          "lr": [cr.schedules.create("halving", lr=1.0, every=10)(t) for t in (0, 9, 10, 25)],
+                          "softplus_ok": bool(np.allclose(cr.softplus(cr.tensor(x)).numpy(), np.logaddexp(0, x))),
+                          "grad_ok": cr.gradcheck(cr.softplus, (cr.tensor(x),)),
+                          "provider": cr.ops.get("softplus").provider}))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["w"] == [2.5, -1.5] and out["lr"] == [1.0, 1.0, 0.5, 0.25], out
+    assert out["softplus_ok"] and out["grad_ok"] and out["provider"] == "extras", out
     assert "PluginWarning" not in done.stderr, done.stderr
