@@ -144,11 +144,17 @@ def _discover(pm):
     from importlib.metadata import entry_points
     blocked = _blocked_names()
     builtin_only = os.environ.get("CHAINRULE_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0")
-    eps = sorted(entry_points(group=GROUP), key=lambda ep: (ep.dist.name != "chainrule", ep.dist.name, ep.name))
+    eps = entry_points(group=GROUP)
+    about = {}   # id(distribution) -> (name, version), read once: each read parses METADATA
+    for ep in eps:
+        if id(ep.dist) not in about:
+            metadata = ep.dist.metadata
+            about[id(ep.dist)] = metadata["Name"], metadata["Version"]
+    eps = sorted(eps, key=lambda ep: (about[id(ep.dist)][0] != "chainrule", about[id(ep.dist)], ep.name))
     known = set()
     for ep in eps:
         kind, name = split_entry_point_name(ep.name)
-        dist, version = ep.dist.name, ep.dist.version
+        dist, version = about[id(ep.dist)]
         known |= {name, dist}
         if builtin_only and dist != "chainrule":
             continue
