@@ -383,6 +383,8 @@ def _logical(fn, npname):
 
 
 def divide(x, y):
+    if type(x) is T and type(y) is T and x.dtype is y.dtype and x.dtype in FLOATS:   # most calls
+        return torch.div(x, y)
     if _plain(x, y) and (x.dtype if type(x) is T else y.dtype) in FLOATS:
         return torch.div(x, y)
     return _numpy_typed(torch.div, "true_divide", (x, y))   # int / int is float64
@@ -394,26 +396,18 @@ def power(x, y):
     return _numpy_typed(torch.pow, "power", (x, y))   # bool ** bool is int8 in NumPy
 
 
-def _extreme(fn, npname):
-    """maximum/minimum: fn(tensor, tensor-or-scalar) where torch types it like NumPy
-    (relu's maximum(x, 0) lands here)."""
+def _extreme(pairwise, clamp, npname):
+    """maximum/minimum: pairwise(x, y) of two tensors, clamp(x, y) of a tensor and a number
+    (relu's maximum(x, 0)), where torch types it like NumPy; else the slow path."""
+    def of_tensors(x, y):
+        return pairwise(x, y) if type(y) is T else clamp(x, y)
+
     def kernel(x, y):
-        if type(x) is T and _plain(x, y):
-            return fn(x, y)
-        return _numpy_typed(fn, npname, (x, y))
+        if type(x) is T and (type(y) is T and x.dtype is y.dtype or _plain(x, y)):
+            return of_tensors(x, y)
+        return _numpy_typed(of_tensors, npname, (x, y))
     kernel.__name__ = npname
     return kernel
-
-
-def _max_with(x, y):
-    return torch.clamp_min(x, y) if type(y) is not T else torch.maximum(x, y)
-
-
-def _min_with(x, y):
-    return torch.clamp_max(x, y) if type(y) is not T else torch.minimum(x, y)
-
-
-maximum, minimum = _extreme(_max_with, "maximum"), _extreme(_min_with, "minimum")
 
 
 def _unary(fn, npname):
@@ -452,8 +446,8 @@ def clip(x, lo=None, hi=None):
     if (lo is None or (_plain(x, lo) and type(lo) is not T)) and \
             (hi is None or (_plain(x, hi) and type(hi) is not T)):
         return torch.clamp(x, lo, hi)
-    out = x if lo is None else maximum(x, lo)
-    return out if hi is None else minimum(out, hi)
+    out = x if lo is None else _numpy_typed(torch.maximum, "maximum", (x, lo))
+    return out if hi is None else _numpy_typed(torch.minimum, "minimum", (out, hi))
 
 
 # ---------------------------------------------------------------------- reductions
@@ -464,36 +458,25 @@ def _axes(axis):
 
 def _reduction(fn):
     """A reduction over axis None (everything), an int or a tuple of ints, as NumPy's:
-    fn(x) reduces everything, fn(x, axes, keepdims) the axes given."""
+    fn(x) reduces everything, fn(x, axes, keepdims) the axes given (torch.sum, amax and
+    amin are such fns; float16 sums accumulate in float32 in torch)."""
     def reduce(x, axis=None, keepdims=False):
         if axis is None:
             r = fn(x)
             return r.reshape((1,) * x.ndim) if keepdims else r
-        axis = _axes(axis)
+        axis = (axis,) if isinstance(axis, int) else tuple(axis)
         if not axis:     # NumPy reduces over nothing: a copy, with the reduction's dtype
-            return fn(x.unsqueeze(0), 0)
+            return fn(x.unsqueeze(0), (0,), False)
         return fn(x, axis, keepdims)
     return reduce
-
-
-def _sum(x, dim=None, keepdim=False):
-    return torch.sum(x) if dim is None else torch.sum(x, dim, keepdim)  # float16 accumulates in float32
 
 
 def _prod(x, dim=None, keepdim=False):
     if dim is None:
         return torch.prod(x)
-    for d in sorted((d % x.ndim for d in _axes(dim)), reverse=True):   # torch.prod takes one axis
+    for d in sorted((d % x.ndim for d in dim), reverse=True):   # torch.prod takes one axis
         x = torch.prod(x, d, keepdim)
     return x
-
-
-def _amax(x, dim=None, keepdim=False):
-    return torch.amax(x, () if dim is None else dim, keepdim)
-
-
-def _amin(x, dim=None, keepdim=False):
-    return torch.amin(x, () if dim is None else dim, keepdim)
 
 
 def _boolean(fn):
@@ -567,9 +550,16 @@ def _ints_as_arrays(parts, x):
     """NumPy counts an int among array indices as an array too, which decides where the
     indexed axes land (x[0, None, [0, 0]] is (2, 1, ...)); torch counts it as a slice.
     So ints (and 0-d integer tensors) there become (1,)*k index tensors."""
-    k = max((1 if p.dtype is torch.bool else p.ndim for p in parts if type(p) is T and p.ndim),
-            default=0)
-    if not k or not any(type(p) is int or type(p) is T and p.ndim == 0 for p in parts):
+    k, ints = 0, False   # k: the dimensions the index arrays broadcast to (a mask counts 1)
+    for p in parts:
+        if type(p) is T:
+            if p.ndim:
+                k = max(k, 1 if p.dtype is torch.bool else p.ndim)
+            elif p.dtype is not torch.bool:
+                ints = True
+        elif type(p) is int:
+            ints = True
+    if not (k and ints):
         return parts
     return tuple(p.reshape((1,) * k) if type(p) is T and p.ndim == 0 and p.dtype is not torch.bool
                  else torch.full((1,) * k, p, dtype=torch.int64, device=x.device) if type(p) is int
@@ -704,7 +694,8 @@ def load(device=None):
         # elementwise
         add=_binary(torch.add, "add"), subtract=_binary(torch.sub, "subtract"),
         multiply=_binary(torch.mul, "multiply"), divide=divide, power=power,
-        maximum=maximum, minimum=minimum,
+        maximum=_extreme(torch.maximum, torch.clamp_min, "maximum"),
+        minimum=_extreme(torch.minimum, torch.clamp_max, "minimum"),
         negative=_unary(torch.neg, "negative"), exp=_unary(torch.exp, "exp"),
         log=_unary(torch.log, "log"), log1p=_unary(torch.log1p, "log1p"),
         expm1=_unary(torch.expm1, "expm1"), sqrt=_unary(torch.sqrt, "sqrt"),
@@ -720,7 +711,8 @@ def load(device=None):
         logical_or=_logical(torch.logical_or, "logical_or"),
         logical_not=torch.logical_not, isfinite=torch.isfinite, isnan=torch.isnan,
         # reductions
-        sum=_reduction(_sum), prod=_reduction(_prod), max=_reduction(_amax), min=_reduction(_amin),
+        sum=_reduction(torch.sum), prod=_reduction(_prod),
+        max=_reduction(torch.amax), min=_reduction(torch.amin),
         any=_reduction(_boolean(torch.any)), all=_reduction(_boolean(torch.all)),
         argmax=_arg(torch.argmax), argmin=_arg(torch.argmin),
         # shape and indexing
