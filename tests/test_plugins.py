@@ -25,23 +25,23 @@ BROKEN = {"import_error": "chainrule-broken-import", "invalid_optimizer": "chain
           "name_clash": "chainrule-broken-clash"}
 
 
-def _pip_install(src, target, tmp):
-    build = tmp / ("src-" + src.name)
-    shutil.copytree(src, build)           # build from a copy: no build/ or egg-info in the repo
+def _pip_install(sources, target, tmp):
+    builds = [tmp / ("src-" + src.name) for src in sources]
+    for src, build in zip(sources, builds):
+        shutil.copytree(src, build)       # build from a copy: no build/ or egg-info in the repo
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-           "--no-index", "--target", str(target), str(build)]
+           "--no-index", "--target", str(target), *map(str, builds)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
-        pytest.fail(f"pip install of {src} failed:\n{done.stdout}\n{done.stderr}")
+        pytest.fail(f"pip install of {sources} failed:\n{done.stdout}\n{done.stderr}")
 
 
 @pytest.fixture(scope="session")
 def sites(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("plugins")
     good, broken = tmp / "good", tmp / "broken"
-    _pip_install(EXAMPLES / "extras_plugin", good, tmp)
-    for folder in BROKEN:
-        _pip_install(EXAMPLES / "broken_plugins" / folder, broken, tmp)
+    _pip_install([EXAMPLES / "extras_plugin"], good, tmp)
+    _pip_install([EXAMPLES / "broken_plugins" / folder for folder in BROKEN], broken, tmp)
     return {"good": good, "broken": broken}
 
 
