@@ -1,6 +1,6 @@
-"""The NumPy backend: CPU arrays, the default.  NumPy is imported on first use.
+"""The NumPy backend: CPU arrays, the default.  NumPy is imported on first use (``load``).
 
-Kernels are NumPy's ufuncs behind one thin wrapper (``arrays``): NumPy answers a 0-d
+Kernels are NumPy's ufuncs behind one thin wrapper (``_arrays``): NumPy answers a 0-d
 result with a NumPy scalar, and a kernel always returns an ndarray (a scalar has no
 ``out=``, no views, no in-place ops).  Reductions use ``ufunc.reduce``: ``np.sum`` adds
 ~1 us of Python dispatch per call, which is most of an op on small arrays.
@@ -8,16 +8,202 @@ result with a NumPy scalar, and a kernel always returns an ndarray (a scalar has
 Dtypes follow the installed NumPy: with NumPy 2 a NumPy scalar is typed (NEP 50:
 float32 array * np.float64 scalar is float64) and a Python float never promotes a
 float16/bfloat16 array.  float16/bfloat16 sums accumulate in float32, as torch's do.
+
+Layout, as in the torch backend and in the order of ``chainrule.backends.KERNELS``: the
+kernels are module-level functions (families of them built by small factories:
+``_arrays``, ``_reducer``, ``_in_place``), and ``load`` returns the one kernel table,
+binding the random kernels to the backend's generator with ``functools.partial``.
 """
 import math
 import operator
 import types
+from functools import partial
 
 from chainrule.backends import BackendSpec
 from chainrule.hookspecs import hookimpl
 
+# -------------------------------------------------------------- the backend spec
 
-def _erf_float64(np):
+
+def _owns(obj):
+    return type(obj).__module__ == "numpy"
+
+
+@hookimpl
+def chainrule_backends():
+    return [BackendSpec("numpy", load=load, owns=_owns, description="NumPy arrays on the CPU")]
+
+
+# ------------------------------------------------------------------ numpy, dtypes
+# Module globals filled by _import_numpy() on the first load(); the kernels below read them.
+np = ndarray = None
+TO_NUMPY = {}    # chainrule dtype name -> NumPy dtype (bfloat16 added on first need)
+DTYPE_NAME = {}  # NumPy dtype -> chainrule dtype name
+_NAMES = ("bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")
+
+
+def _import_numpy():
+    global np, ndarray
+    if np is not None:
+        return
+    import numpy
+    TO_NUMPY.update({n: numpy.dtype(n) for n in _NAMES})
+    DTYPE_NAME.update({dt: n for n, dt in TO_NUMPY.items()})
+    ndarray = numpy.ndarray
+    np = numpy   # last: a thread seeing np set sees the tables filled
+
+
+def _with_bfloat16():
+    """bfloat16 through ml_dtypes, imported on first need: it takes about a second."""
+    if "bfloat16" not in TO_NUMPY:
+        try:
+            import ml_dtypes
+        except ImportError:
+            return False
+        TO_NUMPY["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
+        DTYPE_NAME[TO_NUMPY["bfloat16"]] = "bfloat16"
+    return True
+
+
+def numpy_dtype(dtype):
+    try:
+        return TO_NUMPY[dtype]
+    except KeyError:
+        if dtype == "bfloat16" and _with_bfloat16():
+            return TO_NUMPY[dtype]
+        hint = " (pip install ml_dtypes)" if dtype == "bfloat16" else ""
+        raise TypeError(f"the numpy backend has no dtype {dtype}{hint}") from None
+
+
+def _arrays(kernel):
+    """The kernel, answering an ndarray where NumPy would give a NumPy scalar (0-d results).
+    One- and two-argument ufuncs get wrappers without *args: they are most of the calls."""
+    nin = getattr(kernel, "nin", None)
+    if nin == 1:
+        def run(x):
+            out = kernel(x)
+            return out if type(out) is ndarray else np.asarray(out)
+    elif nin == 2:
+        def run(x, y):
+            out = kernel(x, y)
+            return out if type(out) is ndarray else np.asarray(out)
+    else:
+        def run(*args, **kwargs):
+            out = kernel(*args, **kwargs)
+            return out if type(out) is ndarray else np.asarray(out)
+    run.__name__ = getattr(kernel, "__name__", "kernel")
+    return run
+
+
+# ----------------------------------------------------- conversion and metadata
+
+def asarray(data, dtype=None):
+    return np.asarray(data, dtype=None if dtype is None else numpy_dtype(dtype))
+
+
+def dtype(x):
+    try:
+        return DTYPE_NAME[x.dtype]
+    except KeyError:   # an ml_dtypes array made before the backend imported it
+        if x.dtype.name == "bfloat16" and _with_bfloat16():
+            return DTYPE_NAME[x.dtype]
+        raise TypeError(f"the numpy backend has no dtype {x.dtype}") from None
+
+
+def astype(x, dtype):
+    return np.asarray(x).astype(numpy_dtype(dtype), copy=False)
+
+
+def item(x):
+    return x.item()
+
+
+def assign(dst, src):
+    np.copyto(dst, src, casting="same_kind")
+
+
+# ------------------------------------------------------------------ memory facts
+
+def owns_memory(x):
+    return x.base is None and x.flags.writeable
+
+
+def _in_place(ufunc):
+    """iadd and friends: ufunc(x, y, out=x), refusing a cast NumPy would not do in place."""
+    def update(x, y):
+        ufunc(x, y, out=x, casting="same_kind")
+    return update
+
+
+# ---------------------------------------------------------------------- creation
+
+def zeros(shape, dtype):
+    return np.zeros(shape, numpy_dtype(dtype))
+
+
+def ones(shape, dtype):
+    return np.ones(shape, numpy_dtype(dtype))
+
+
+def full(shape, value, dtype):
+    return np.full(shape, value, numpy_dtype(dtype))
+
+
+def arange(start, stop, step, dtype):
+    return np.arange(start, stop, step, dtype=numpy_dtype(dtype))
+
+
+def eye(n, m, dtype):
+    return np.eye(n, m, dtype=numpy_dtype(dtype))
+
+
+# ------------------------------------------------------------------------ random
+# Each takes the backend's Random (seed() replaces its generator).
+
+class Random:
+    """The backend's own generator."""
+
+    def __init__(self):
+        self.generator = np.random.default_rng()
+
+
+def seed(random, n):
+    random.generator = np.random.default_rng(n)
+
+
+def rng_state(random):
+    return random.generator.bit_generator.state
+
+
+def set_rng_state(random, snapshot):
+    random.generator.bit_generator.state = snapshot
+
+
+def normal(random, shape, dtype):
+    dt = numpy_dtype(dtype)
+    if dt in (np.float32, np.float64):
+        return random.generator.standard_normal(shape, dtype=dt)
+    return random.generator.standard_normal(shape).astype(dt)
+
+
+def uniform(random, shape, dtype):
+    dt = numpy_dtype(dtype)
+    if dt in (np.float32, np.float64):
+        return random.generator.random(shape, dtype=dt)
+    return random.generator.random(shape).astype(dt)
+
+
+def randint(random, low, high, shape):
+    return random.generator.integers(low, high, size=shape, dtype=np.int64)
+
+
+def permutation(random, n):
+    return random.generator.permutation(n).astype(np.int64)
+
+
+# -------------------------------------------------------------------- elementwise
+
+def _erf_float64():
     """erf of a float64 array: SciPy's C loop when SciPy is installed, else the C library's
     ``math.erf`` element by element (slower, the same numbers to an ulp)."""
     try:
@@ -28,188 +214,156 @@ def _erf_float64(np):
         return lambda x: np.asarray(per_element(x), dtype=np.float64)
 
 
-def load(device=None):
-    import numpy as np
+_ERF_DTYPES = {}   # input dtype -> result dtype
 
-    names = ["bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64"]
-    to_np = {n: np.dtype(n) for n in names}
-    to_name = {dt: n for n, dt in to_np.items()}
-    rng = [np.random.default_rng()]
 
-    def with_bfloat16():
-        """bfloat16 through ml_dtypes, imported on first need: it takes about a second."""
-        if "bfloat16" not in to_np:
-            try:
-                import ml_dtypes
-            except ImportError:
-                return False
-            to_np["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
-            to_name[to_np["bfloat16"]] = "bfloat16"
-        return True
-
-    def np_dtype(dtype):
-        try:
-            return to_np[dtype]
-        except KeyError:
-            if dtype == "bfloat16" and with_bfloat16():
-                return to_np[dtype]
-            hint = " (pip install ml_dtypes)" if dtype == "bfloat16" else ""
-            raise TypeError(f"the numpy backend has no dtype {dtype}{hint}") from None
-
-    def asarray(data, dtype=None):
-        return np.asarray(data, dtype=None if dtype is None else np_dtype(dtype))
-
-    def astype(x, dtype):
-        return np.asarray(x).astype(np_dtype(dtype), copy=False)
-
-    def dtype(x):
-        try:
-            return to_name[x.dtype]
-        except KeyError:   # an ml_dtypes array made before the backend imported it
-            if x.dtype.name == "bfloat16" and with_bfloat16():
-                return to_name[x.dtype]
-            raise TypeError(f"the numpy backend has no dtype {x.dtype}") from None
-
-    def seed(n):
-        rng[0] = np.random.default_rng(n)
-
-    def normal(shape, dtype):
-        dt = np_dtype(dtype)
-        if dt in (np.float32, np.float64):
-            return rng[0].standard_normal(shape, dtype=dt)
-        return rng[0].standard_normal(shape).astype(dt)
-
-    def uniform(shape, dtype):
-        dt = np_dtype(dtype)
-        if dt in (np.float32, np.float64):
-            return rng[0].random(shape, dtype=dt)
-        return rng[0].random(shape).astype(dt)
-
-    ndarray = np.ndarray
-
-    asarray_ = np.asarray
-
-    def arrays(kernel):
-        """The kernel, answering an ndarray where NumPy would give a NumPy scalar (0-d results).
-        One- and two-argument ufuncs get wrappers without *args: they are most of the calls."""
-        nin = getattr(kernel, "nin", None)
-        if nin == 1:
-            def run(x):
-                out = kernel(x)
-                return out if type(out) is ndarray else asarray_(out)
-        elif nin == 2:
-            def run(x, y):
-                out = kernel(x, y)
-                return out if type(out) is ndarray else asarray_(out)
-        else:
-            def run(*args, **kwargs):
-                out = kernel(*args, **kwargs)
-                return out if type(out) is ndarray else asarray_(out)
-        run.__name__ = getattr(kernel, "__name__", "kernel")
-        return run
-
-    def reducer(ufunc):
-        def reduce(x, axis=None, keepdims=False):
-            out = ufunc.reduce(x, axis=axis, keepdims=keepdims)
-            return out if type(out) is ndarray else np.asarray(out)
-        return reduce
-
-    low_precision = ("float16", "bfloat16")
-
-    def add_reduce(x, axis=None, keepdims=False):
-        """sum; float16/bfloat16 accumulate in float32 and round once, as in torch."""
-        if x.dtype.itemsize == 2 and x.dtype.name in low_precision:
-            return np.asarray(np.add.reduce(x, axis=axis, dtype=np.float32, keepdims=keepdims)
-                              .astype(x.dtype))
-        out = np.add.reduce(x, axis=axis, keepdims=keepdims)
-        return out if type(out) is ndarray else np.asarray(out)
-
-    def getitem(x, index):
-        out = x[index]
-        if type(out) is ndarray:
-            return out
-        # an integer for every axis gives NumPy a scalar copy; index on with "..." for a
-        # 0-d view instead, as torch's x[0] is
-        return x[(index if type(index) is tuple else (index,)) + (Ellipsis,)]
-
-    def inplace(ufunc):
-        def update(x, y):
-            ufunc(x, y, out=x, casting="same_kind")
-        return update
-
-    def expand_dims(x, axis):  # np.expand_dims spends microseconds normalizing its axis
-        shape = np.shape(x)
-        if axis < 0:
-            axis += len(shape) + 1
-        return np.asarray(x).reshape(shape[:axis] + (1,) + shape[axis:])
-
-    def assign(dst, src):
-        np.copyto(dst, src, casting="same_kind")
-
-    def setitem(x, index, v):
-        x[index] = v
-
-    erf_float64 = _erf_float64(np)
-    erf_dtypes = {}   # input dtype -> result dtype
-
+def _erf(erf_float64):
+    """erf typed as NumPy types exp (integers -> float, float16/bfloat16 kept), in float64."""
     def erf(x):
-        """erf typed as NumPy types exp (integers -> float, float16/bfloat16 kept), in float64."""
         x = np.asarray(x)
-        out = erf_dtypes.get(x.dtype)
+        out = _ERF_DTYPES.get(x.dtype)
         if out is None:
-            out = erf_dtypes[x.dtype] = np.exp(np.zeros(1, x.dtype)).dtype
+            out = _ERF_DTYPES[x.dtype] = np.exp(np.zeros(1, x.dtype)).dtype
         return np.asarray(erf_float64(x.astype(np.float64, copy=False))).astype(out, copy=False)
+    return erf
 
+
+def _clip(x, lo=None, hi=None):
+    return np.clip(x, lo, hi)
+
+
+# ---------------------------------------------------------------------- reductions
+
+def _reducer(ufunc):
+    def reduce(x, axis=None, keepdims=False):
+        out = ufunc.reduce(x, axis=axis, keepdims=keepdims)
+        return out if type(out) is ndarray else np.asarray(out)
+    return reduce
+
+
+_LOW_PRECISION = ("float16", "bfloat16")
+
+
+def add_reduce(x, axis=None, keepdims=False):
+    """sum; float16/bfloat16 accumulate in float32 and round once, as in torch."""
+    if x.dtype.itemsize == 2 and x.dtype.name in _LOW_PRECISION:
+        return np.asarray(np.add.reduce(x, axis=axis, dtype=np.float32, keepdims=keepdims)
+                          .astype(x.dtype))
+    out = np.add.reduce(x, axis=axis, keepdims=keepdims)
+    return out if type(out) is ndarray else np.asarray(out)
+
+
+def _argmax(x, axis=None, keepdims=False):
+    return np.argmax(x, axis=axis, keepdims=keepdims)
+
+
+def _argmin(x, axis=None, keepdims=False):
+    return np.argmin(x, axis=axis, keepdims=keepdims)
+
+
+# -------------------------------------------------------------- shape and indexing
+
+def reshape(x, shape):
+    return np.asarray(x).reshape(shape)
+
+
+def transpose(x, axes):
+    return np.asarray(x).transpose(axes)
+
+
+def expand_dims(x, axis):  # np.expand_dims spends microseconds normalizing its axis
+    shape = np.shape(x)
+    if axis < 0:
+        axis += len(shape) + 1
+    return np.asarray(x).reshape(shape[:axis] + (1,) + shape[axis:])
+
+
+def squeeze(x, axis):
+    return np.asarray(x).squeeze(axis)
+
+
+def concat(xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def stack(xs, axis):
+    return np.stack(xs, axis=axis)
+
+
+def getitem(x, index):
+    out = x[index]
+    if type(out) is ndarray:
+        return out
+    # an integer for every axis gives NumPy a scalar copy; index on with "..." for a
+    # 0-d view instead, as torch's x[0] is
+    return x[(index if type(index) is tuple else (index,)) + (Ellipsis,)]
+
+
+def setitem(x, index, v):
+    x[index] = v
+
+
+def _take(x, indices, axis):
+    return np.take(x, indices, axis=axis)
+
+
+def take_along_axis(x, indices, axis):
+    return np.take_along_axis(x, indices, axis=axis)
+
+
+# -------------------------------------------------------------------- linear algebra
+
+def eigh(x):
+    return tuple(np.linalg.eigh(x))
+
+
+def qr(x):
+    return tuple(np.linalg.qr(x))
+
+
+# ------------------------------------------------------------------ the kernel table
+
+def load(device=None):
+    """The kernel table; the generator is the only state, bound into the random kernels."""
+    _import_numpy()
+    random = Random()
     return types.SimpleNamespace(
         array_types=(np.ndarray, np.generic),
-        asarray=asarray, to_numpy=np.asarray, shape=operator.attrgetter("shape"), dtype=dtype, astype=astype,
-        copy=np.copy, item=lambda x: x.item(), assign=assign,
-        shares_memory=np.may_share_memory,
-        owns_memory=lambda x: x.base is None and x.flags.writeable,
-        iadd=inplace(np.add), isub=inplace(np.subtract), imul=inplace(np.multiply),
-        idiv=inplace(np.true_divide),
-        zeros=lambda shape, dtype: np.zeros(shape, np_dtype(dtype)),
-        ones=lambda shape, dtype: np.ones(shape, np_dtype(dtype)),
-        full=lambda shape, value, dtype: np.full(shape, value, np_dtype(dtype)),
-        arange=lambda start, stop, step, dtype: np.arange(start, stop, step, dtype=np_dtype(dtype)),
-        eye=lambda n, m, dtype: np.eye(n, m, dtype=np_dtype(dtype)),
-        seed=seed, normal=normal, uniform=uniform,
-        rng_state=lambda: rng[0].bit_generator.state,
-        set_rng_state=lambda s: setattr(rng[0].bit_generator, "state", s),
-        randint=lambda low, high, shape: rng[0].integers(low, high, size=shape, dtype=np.int64),
-        permutation=lambda n: rng[0].permutation(n).astype(np.int64),
-        add=arrays(np.add), subtract=arrays(np.subtract), multiply=arrays(np.multiply),
-        divide=arrays(np.true_divide), power=arrays(np.power), maximum=arrays(np.maximum),
-        minimum=arrays(np.minimum), negative=arrays(np.negative), exp=arrays(np.exp),
-        log=arrays(np.log), log1p=arrays(np.log1p), expm1=arrays(np.expm1), sqrt=arrays(np.sqrt),
-        abs=arrays(np.abs), sign=arrays(np.sign), sin=arrays(np.sin), cos=arrays(np.cos),
-        tan=arrays(np.tan), tanh=arrays(np.tanh), erf=erf, floor=arrays(np.floor),
-        where=arrays(np.where), clip=arrays(lambda x, lo=None, hi=None: np.clip(x, lo, hi)),
-        greater=arrays(np.greater), greater_equal=arrays(np.greater_equal), less=arrays(np.less),
-        less_equal=arrays(np.less_equal), equal=arrays(np.equal), not_equal=arrays(np.not_equal),
-        logical_and=arrays(np.logical_and), logical_or=arrays(np.logical_or),
-        logical_not=arrays(np.logical_not), isfinite=arrays(np.isfinite), isnan=arrays(np.isnan),
-        sum=add_reduce, prod=reducer(np.multiply), max=reducer(np.maximum),
-        min=reducer(np.minimum), any=reducer(np.logical_or), all=reducer(np.logical_and),
-        argmax=arrays(lambda x, axis=None, keepdims=False: np.argmax(x, axis=axis, keepdims=keepdims)),
-        argmin=arrays(lambda x, axis=None, keepdims=False: np.argmin(x, axis=axis, keepdims=keepdims)),
-        reshape=lambda x, shape: np.asarray(x).reshape(shape),
-        transpose=lambda x, axes: np.asarray(x).transpose(axes), broadcast_to=np.broadcast_to,
-        expand_dims=expand_dims, squeeze=lambda x, axis: np.asarray(x).squeeze(axis),
-        concat=lambda xs, axis: np.concatenate(xs, axis=axis),
-        stack=lambda xs, axis: np.stack(xs, axis=axis),
-        getitem=getitem, setitem=setitem,
-        scatter_add=np.add.at, take=arrays(lambda x, indices, axis: np.take(x, indices, axis=axis)),
-        take_along_axis=lambda x, indices, axis: np.take_along_axis(x, indices, axis=axis),
-        matmul=arrays(np.matmul), eigh=lambda x: tuple(np.linalg.eigh(x)),
-        qr=lambda x: tuple(np.linalg.qr(x)),
+        # conversion and metadata
+        asarray=asarray, to_numpy=np.asarray, shape=operator.attrgetter("shape"), dtype=dtype,
+        astype=astype, copy=np.copy, item=item, assign=assign,
+        # memory facts, in-place arithmetic
+        shares_memory=np.may_share_memory, owns_memory=owns_memory,
+        iadd=_in_place(np.add), isub=_in_place(np.subtract), imul=_in_place(np.multiply),
+        idiv=_in_place(np.true_divide),
+        # creation
+        zeros=zeros, ones=ones, full=full, arange=arange, eye=eye,
+        # random
+        seed=partial(seed, random), rng_state=partial(rng_state, random),
+        set_rng_state=partial(set_rng_state, random), normal=partial(normal, random),
+        uniform=partial(uniform, random), randint=partial(randint, random),
+        permutation=partial(permutation, random),
+        # elementwise
+        add=_arrays(np.add), subtract=_arrays(np.subtract), multiply=_arrays(np.multiply),
+        divide=_arrays(np.true_divide), power=_arrays(np.power), maximum=_arrays(np.maximum),
+        minimum=_arrays(np.minimum), negative=_arrays(np.negative), exp=_arrays(np.exp),
+        log=_arrays(np.log), log1p=_arrays(np.log1p), expm1=_arrays(np.expm1), sqrt=_arrays(np.sqrt),
+        abs=_arrays(np.abs), sign=_arrays(np.sign), sin=_arrays(np.sin), cos=_arrays(np.cos),
+        tan=_arrays(np.tan), tanh=_arrays(np.tanh), erf=_erf(_erf_float64()), floor=_arrays(np.floor),
+        where=_arrays(np.where), clip=_arrays(_clip),
+        greater=_arrays(np.greater), greater_equal=_arrays(np.greater_equal), less=_arrays(np.less),
+        less_equal=_arrays(np.less_equal), equal=_arrays(np.equal), not_equal=_arrays(np.not_equal),
+        logical_and=_arrays(np.logical_and), logical_or=_arrays(np.logical_or),
+        logical_not=_arrays(np.logical_not), isfinite=_arrays(np.isfinite), isnan=_arrays(np.isnan),
+        # reductions
+        sum=add_reduce, prod=_reducer(np.multiply), max=_reducer(np.maximum),
+        min=_reducer(np.minimum), any=_reducer(np.logical_or), all=_reducer(np.logical_and),
+        argmax=_arrays(_argmax), argmin=_arrays(_argmin),
+        # shape and indexing
+        reshape=reshape, transpose=transpose, broadcast_to=np.broadcast_to,
+        expand_dims=expand_dims, squeeze=squeeze, concat=concat, stack=stack,
+        getitem=getitem, setitem=setitem, scatter_add=np.add.at,
+        take=_arrays(_take), take_along_axis=take_along_axis,
+        # linear algebra
+        matmul=_arrays(np.matmul), eigh=eigh, qr=qr,
     )
-
-
-def _owns(obj):
-    return type(obj).__module__ == "numpy"
-
-
-@hookimpl
-def chainrule_backends():
-    return [BackendSpec("numpy", load=load, owns=_owns, description="NumPy arrays on the CPU")]
