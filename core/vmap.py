@@ -213,7 +213,14 @@ def _operand(x, axis, label):
         if isinstance(x, (int, float, complex, bool)):
             raise ValueError(f"cr.vmap: {label} is a Python scalar but in_axes maps it along axis "
                              f"{axis}; give it in_axes=None (or pass an array)")
-        x = asarray(x)
+        try:
+            if isinstance(x, (str, bytes)):
+                raise TypeError(x)
+            x = asarray(x)
+        except Exception:
+            raise ValueError(f"cr.vmap: {label} ({type(x).__name__}) is mapped along axis {axis} "
+                             "but is not an array (keyword arguments are always mapped); give it "
+                             "in_axes=None, or bind it with functools.partial") from None
     ndim = len(x.shape)
     if not -ndim <= axis < ndim:
         raise ValueError(f"cr.vmap: in_axes={axis} is out of range for {label}, which has "

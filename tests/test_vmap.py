@@ -429,6 +429,8 @@ def test_bad_in_axes_raise_value_errors():
         cr.vmap(cr.exp, in_axes=None)(x)
     with pytest.raises(ValueError, match="Python scalar"):
         cr.vmap(cr.add)(x, 1.0)
+    with pytest.raises(ValueError, match="keyword argument 'mode'.*functools.partial"):
+        cr.vmap(lambda x, mode: x)(x, mode="fast")
     with pytest.raises(ValueError, match="ints or None"):
         cr.vmap(cr.exp, in_axes=0.5)
     with pytest.raises(ValueError, match="out_axes=3 is out of range"):

@@ -3,7 +3,7 @@ triangular solves, and the eigh and qr decompositions with their rules."""
 from .registry import register, on_kernels, public
 from ._util import shape_of
 from .shape import _reshape, matrix_transpose as transpose, expand_dims, getitem, concat
-from .elementwise import where, abs, stop_gradient
+from .elementwise import where, abs as _abs, stop_gradient
 from .reduce import sum as _sum, max as _max
 from .. import backends as _backends
 from ..tensor import Tensor, make, _batched
@@ -170,8 +170,8 @@ def _ties(m, w, what, whole):
             "V diag(f(w)) V^T), or separate the eigenvalues")
     if type(w) is Tensor and _batched(w):   # under vmap: the same mask, with ops (they batch)
         w = stop_gradient(w)
-        scale = expand_dims(_max(abs(w), axis=-1, keepdims=True), -1)
-        return abs(expand_dims(w, -2) - expand_dims(w, -1)) <= scale * (16 * n * eps)
+        scale = expand_dims(_max(_abs(w), axis=-1, keepdims=True), -1)
+        return _abs(expand_dims(w, -2) - expand_dims(w, -1)) <= scale * (16 * n * eps)
     b = w._backend if type(w) is Tensor else _backends.backend_of_raw(w)
     return make(b.asarray(tie), b) if type(w) is Tensor else b.asarray(tie)
 
