@@ -52,7 +52,10 @@ def test_unavailable_backends_raise_saying_why():
 
 
 def test_import_chainrule_does_not_import_torch():
-    code = "import chainrule as cr, sys; cr.tensor([1.0]) + 1; print('torch' in sys.modules)"
+    """Neither the numpy backend, listing backends, nor importing the torch backend's
+    module imports torch: only its load() does."""
+    code = ("import chainrule as cr, sys; cr.tensor([1.0]) + 1; cr.backends.available(); "
+            "import chainrule.builtin_backends.torch; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -64,6 +67,85 @@ def test_cli_lists_backends_with_reasons():
         assert name in out
     if cr.backends.available()["cupy"]:
         assert "cupy is not installed" in out or "no CUDA device" in out
+
+
+# ------------------------------------------------------------ the kernel tables
+
+def test_every_builtin_kernel_table_is_complete(backend):
+    """Each built-in backend's load() gives every kernel KERNELS names (one left out of the
+    table would only fail when an op first needs it)."""
+    k = cr.backends.load(backend)
+    assert k.missing == []
+    assert all(callable(getattr(k, name)) for name in cr.backends.KERNELS)
+
+
+@pytest.mark.parametrize("module", ["numpy", "torch"])
+def test_each_kernel_table_has_its_own_generator(module):
+    """The generator is per table (per device): seeding or drawing from one table leaves
+    another's stream alone."""
+    import importlib
+    load = importlib.import_module(f"chainrule.builtin_backends.{module}").load
+    a, b = load(None), load(None)
+    a.seed(3)
+    first = a.to_numpy(a.normal((4,), "float64")).copy()
+    a.seed(3)
+    b.seed(4)
+    b.normal((4,), "float64")
+    np.testing.assert_array_equal(a.to_numpy(a.normal((4,), "float64")), first)
+
+
+def _numpy_operand_cases():
+    """(label, kernel call with NumPy operands mixed in, the same call in NumPy)."""
+    x = np.array([[1.5, -2.0, 3.0], [0.5, 4.0, -1.0]], np.float32)
+    return [
+        ("add np.float64", lambda k, t: k.add(t, np.float64(2.0)), lambda: x + np.float64(2.0)),
+        ("multiply ndarray left", lambda k, t: k.multiply(x[0] * 2, t), lambda: (x[0] * 2) * x),
+        ("where numpy condition", lambda k, t: k.where(x > 0, t, 0.0), lambda: np.where(x > 0, x, 0.0)),
+        ("maximum ndarray", lambda k, t: k.maximum(t, np.zeros(3, np.float64)), lambda: np.maximum(x, np.zeros(3))),
+        ("concat with ndarray", lambda k, t: k.concat([t, x[:1]], 0), lambda: np.concatenate([x, x[:1]], 0)),
+        ("getitem numpy index", lambda k, t: k.getitem(t, (np.array([1, 0, 1]),)), lambda: x[np.array([1, 0, 1])]),
+        ("getitem negative step", lambda k, t: k.getitem(t, (slice(None), slice(None, None, -2))),
+         lambda: x[:, ::-2]),
+        ("take numpy indices", lambda k, t: k.take(t, np.array([2, 0]), 1), lambda: np.take(x, [2, 0], axis=1)),
+    ]
+
+
+@pytest.mark.parametrize("label", [c[0] for c in _numpy_operand_cases()])
+def test_numpy_operands_land_on_the_tensors_device(backend, label):
+    """A NumPy operand next to a native array is converted onto that array's device (torch
+    kernels find the device on their tensor operands), with NumPy's dtype and values."""
+    from chainrule.backends import load
+    call, want = next((c[1], c[2]) for c in _numpy_operand_cases() if c[0] == label)
+    k = load(backend)
+    t = k.asarray(np.array([[1.5, -2.0, 3.0], [0.5, 4.0, -1.0]], np.float32), None)
+    out = call(k, t)
+    assert backend_of_raw(out) is k
+    expected = np.asarray(want())
+    got = k.to_numpy(out)
+    assert got.dtype == expected.dtype, label
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("label", ["setitem", "scatter_add", "assign", "iadd"])
+def test_numpy_values_written_in_place_on_the_tensors_device(backend, label):
+    from chainrule.backends import load
+    k = load(backend)
+    x = np.arange(6.0).reshape(2, 3)
+    t = k.asarray(x.copy(), None)
+    if label == "setitem":
+        k.setitem(t, (np.array([1]), slice(None, None, -1)), np.array([7.0, 8.0, 9.0]))
+        x[np.array([1]), ::-1] = [7.0, 8.0, 9.0]
+    elif label == "scatter_add":
+        k.scatter_add(t, (np.array([0, 0, 1]),), np.ones(3))
+        np.add.at(x, (np.array([0, 0, 1]),), np.ones(3))
+    elif label == "assign":
+        k.assign(t, np.array([1.0, 2.0, 3.0]))
+        x[...] = [1.0, 2.0, 3.0]
+    else:
+        k.iadd(t, np.array([1.0, 2.0, 3.0]))
+        x += [1.0, 2.0, 3.0]
+    assert backend_of_raw(t) is k
+    np.testing.assert_array_equal(k.to_numpy(t), x)
 
 
 # ------------------------------------------------------------ moving data
