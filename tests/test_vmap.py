@@ -121,6 +121,7 @@ CASES.update({
     "getitem": (lambda x: x[1:, ::-1] + x[..., 0:1][None] + x[-1], [(2, 3)], "any"),
     "getitem_advanced": (lambda x: x[np.array([1, 0, 1]), :, 0], [(2, 3, 4)], "any"),
     "getitem_advanced_split": (lambda x: x[np.array([1, 0]), :, np.array([3, 2])], [(2, 3, 4)], "any"),
+    "gather": (lambda x: x[cr.argmax(x, axis=-1)] + x[..., cr.argmin(x, axis=0)], [(3, 3)], "distinct"),
     "getitem_bool": (lambda x: x[np.array([True, False, True])], [(3, 2)], "any"),
     "sum_to": (lambda x: op("sum_to")(x, shape=(1, 3)), [(4, 2, 3)], "any"),
     "index_update": (lambda x, v: op("index_update")(x, v, index=raw_index(x, np.array([0, 2]), slice(None))),
@@ -192,6 +193,7 @@ def test_the_cases_reach_every_built_in_op():
             cr.vmap(f)(*[batch_of(s, domain, seed=k) for k, s in enumerate(shapes)])
         xs = batch_of((2, 3))   # rules only reached through backward
         cr.vmap(cr.grad(lambda x: cr.sum(x[np.array([0, 0])])))(xs)
+        cr.vmap(cr.grad(lambda x: cr.sum(x[cr.argmax(x, axis=0)])))(xs)
     finally:
         BatchTrace.process = process
     builtin = {n for n in cr.ops.names() if cr.ops.get(n).provider == "chainrule"
@@ -443,10 +445,45 @@ def test_python_reading_a_batched_value_raises_naming_vmap(read):
         cr.vmap(lambda x: read(cr.sum(x)) * x)(batch_of((2,)))
 
 
-def test_batched_indices_and_in_place_writes_raise():
-    xs, idx = batch_of((3,)), cr.tensor([0, 1, 2])
-    with pytest.raises(ValueError, match="batched by cr.vmap"):
-        cr.vmap(lambda x, i: x[i])(xs, idx)
+INDEXINGS = {
+    "rows": lambda x, i: x[i],
+    "after_a_slice": lambda x, i: x[1:, i[0], 2],
+    "split_by_a_slice": lambda x, i: x[i, :, 2],       # NumPy puts the index axes first
+    "after_an_ellipsis": lambda x, i: x[..., i],
+    "with_none": lambda x, i: x[None, i, ..., 1],
+    "twice": lambda x, i: x[i, i],
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEXINGS))
+def test_indexing_with_a_batched_index_tensor(backend, name):
+    """x[i] with a different i per example (labels, embedding ids), x batched or not, and its
+    gradient and JVP, as the loop over examples."""
+    f = INDEXINGS[name]
+    rng = np.random.default_rng(0)
+    i = cr.tensor(rng.integers(0, 4, (B, 2)))
+    for x, x_axis in ((batch_of((4, 4, 5)), 0), (t(data((4, 4, 5))), None)):
+        in_axes = (x_axis, 0)
+        assert_same(cr.vmap(f, in_axes=in_axes)(x, i), looped(f, [x, i], in_axes))
+        g = lambda x, i: cr.grad(lambda x: cr.sum(cr.tanh(f(x, i))))(x)
+        assert_same(cr.vmap(g, in_axes=in_axes)(x, i), looped(g, [x, i], in_axes))
+        j = lambda x, i: cr.jvp(lambda x: f(x, i) * 2, (x,), (cr.ones_like(x),))[1]
+        assert_same(cr.vmap(j, in_axes=in_axes)(x, i), looped(j, [x, i], in_axes))
+
+
+def test_per_example_embedding_gradients_match_torch_func(backend):
+    rng = np.random.default_rng(1)
+    table, ids = data((10, 3)), rng.integers(0, 10, (B, 4))
+    ours = cr.vmap(cr.grad(lambda e, i: cr.sum(cr.tanh(e[i]))), in_axes=(None, 0))(t(table), cr.tensor(ids))
+    theirs = torch.func.vmap(torch.func.grad(lambda e, i: torch.tanh(e[i]).sum()), in_dims=(None, 0))(
+        torch.tensor(table), torch.tensor(ids))
+    assert_close(ours, theirs)
+
+
+def test_batched_masks_and_in_place_writes_raise():
+    xs = batch_of((3,))
+    with pytest.raises(cr.DTypeError, match="boolean mask"):
+        cr.vmap(lambda x: x[x > 0])(xs)
     with pytest.raises(cr.InplaceError):
         cr.vmap(lambda x: x.__iadd__(1.0))(xs)
 

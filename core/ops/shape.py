@@ -2,7 +2,7 @@
 import numbers
 
 from .registry import register, on_kernels, public
-from ._util import shape_of, normalize_axis
+from ._util import shape_of, normalize_axis, dtype_of
 from ..tensor import Tensor, _batched
 from ..errors import ShapeError, DTypeError
 from .. import backends as _backends
@@ -355,8 +355,119 @@ def normalize_index(index, like=None):
 @public(_getitem)
 def getitem(x, index):
     """``x[index]``: ints, slices, None, Ellipsis, integer or bool arrays; backward scatter-adds."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(type(p) is Tensor and p._trace is not None and _batched(p) for p in parts):
+        return _gather_by(x, parts)
     return _getitem(x, index=normalize_index(index, x) if not isinstance(index, tuple) or
                     not is_basic(index) else index)
+
+
+# ------------------------------------------- indexing with index tensors batched by vmap
+# getitem keeps its index in a parameter, which vmap does not see.  x[i] with an i batched
+# by vmap (a different index per example) is this op instead: the index tensors are its
+# positional arguments; ``template`` is the index with _SLOT where each of them goes.
+
+class _Slot:
+    def __repr__(self):
+        return "<index tensor>"
+
+
+_SLOT = _Slot()
+
+
+def _filled(template, idx):
+    tensors = iter(idx)
+    return tuple(next(tensors) if p is _SLOT else p for p in template)
+
+
+def _gather_by(x, parts):
+    template, idx = [], []
+    for p in parts:
+        if type(p) is Tensor:
+            if p.dtype.is_floating or p.dtype == "bool":
+                raise DTypeError(f"cr.vmap: a batched index tensor must hold integers, got {p.dtype} "
+                                 "(a batched boolean mask would give each example its own shape)")
+            template.append(_SLOT)
+            idx.append(p)
+        else:
+            template.append(_raw_index(p, x._backend))
+    return _gather(x, *idx, template=tuple(template))
+
+
+def _is_advanced(p):
+    return p is _SLOT or not (isinstance(p, slice) or p is None or p is Ellipsis)
+
+
+def _batched_index(template, idx, dims, b, ndim):
+    """The index of a whole batch: an arange over the batch first, then the example's index,
+    its batched tensors lined up behind the arange.  NumPy then puts the batch axis and the
+    k axes of the index tensors first; ``perm`` moves those k axes to where one example's
+    result has them (where its first index tensor is, when they are side by side)."""
+    if any(p is not _SLOT and _is_advanced(p) and not isinstance(p, int) and
+           dtype_of(p) == "bool" for p in template):
+        raise DTypeError("cr.vmap: a boolean mask together with a batched index tensor is not "
+                         "supported; turn the mask into integer positions")
+    ranks = [len(shape_of(i)) - (d == 0) for i, d in zip(idx, dims)]
+    ranks += [len(shape_of(p)) for p in template if p is not _SLOT and _is_advanced(p)
+              and not isinstance(p, int)]
+    k = max(ranks)
+    some = next(i for i, d in zip(idx, dims) if d == 0)
+    batch = _op("reshape")(_batch_range(some, b), shape=(b,) + (1,) * k)
+    lined = [B.with_rank(i, k) if d == 0 else i for i, d in zip(idx, dims)]
+    advanced = [j for j, p in enumerate(template) if _is_advanced(p)]
+    adjacent = advanced[-1] - advanced[0] + 1 == len(advanced)
+    before = _result_dims(template[:advanced[0]], template, ndim) if adjacent else 0
+    named = tuple(template) if any(p is Ellipsis for p in template) else tuple(template) + (Ellipsis,)
+    others = list(range(1 + k, 1 + k + _result_dims(named, template, ndim)))
+    perm = [0] + others[:before] + list(range(1, 1 + k)) + others[before:]
+    return (_SLOT,) + tuple(template), [batch] + lined, tuple(perm)
+
+
+def _result_dims(parts, template, ndim):
+    """Axes of one example's result made by the basic parts among ``parts``: slices, None,
+    and Ellipsis (the axes the index does not name); the index tensors' axes are apart."""
+    consumed = sum(1 for p in template if p is not None and p is not Ellipsis)
+    return sum(1 if isinstance(p, slice) or p is None else ndim - consumed if p is Ellipsis
+               else 0 for p in parts)
+
+
+def _batch_range(like, b):
+    from ..creation import arange
+    return arange(b, dtype="int64", backend=like._backend)
+
+
+def _gather_batch(dims, x, *idx, template):
+    b = B.size((x,) + idx, dims)
+    x = B.batched(x, dims[0], b)
+    full, tensors, perm = _batched_index(template, idx, dims[1:], b, len(shape_of(x)) - 1)
+    return _op("permute_dims")(_gather(x, *tensors, template=full), axes=perm)
+
+
+def _gather_scatter_batch(dims, g, *idx, shape, template):
+    b = B.size((g,) + idx, dims)
+    g = B.batched(g, dims[0], b)
+    full, tensors, perm = _batched_index(template, idx, dims[1:], b, len(shape))
+    g = _op("permute_dims")(g, axes=_inverse(perm))
+    return _gather_scatter(g, *tensors, shape=(b,) + tuple(shape), template=full)
+
+
+_gather = register(
+    "gather", on_kernels(lambda k, x, *idx, template: k.getitem(x, _filled(template, idx))),
+    batch=_gather_batch,
+    vjp=lambda ans, x, *idx, template: lambda g: (
+        _gather_scatter(g, *idx, shape=shape_of(x), template=template),) + (None,) * len(idx),
+    jvp=lambda t, ans, x, *idx, template: None if t[0] is None else _gather(
+        t[0], *idx, template=template), raw_rules=True, namespace=None,
+    doc="x[index] with the index tensors as arguments (an index batched by cr.vmap).")
+_gather_scatter = register(
+    "gather_scatter", on_kernels(lambda k, g, *idx, shape, template: _scatter_forward(
+        k, g, shape, _filled(template, idx))),
+    batch=_gather_scatter_batch,
+    vjp=lambda ans, g, *idx, shape, template: lambda gg: (
+        _gather(gg, *idx, template=template),) + (None,) * len(idx),
+    jvp=lambda t, ans, g, *idx, shape, template: None if t[0] is None else _gather_scatter(
+        t[0], *idx, shape=shape, template=template), raw_rules=True, namespace=None,
+    doc="zeros(shape) with g scatter-added at the index (gather's transpose).")
 
 
 def take(x, indices, axis=0):
