@@ -484,6 +484,9 @@ def test_batched_masks_and_in_place_writes_raise():
     xs = batch_of((3,))
     with pytest.raises(cr.DTypeError, match="boolean mask"):
         cr.vmap(lambda x: x[x > 0])(xs)
+    update = lambda x, i: op("index_update")(x, 1.0, index=raw_index(x, i))
+    with pytest.raises(ValueError, match="can read .* but not write"):
+        cr.vmap(update)(xs, cr.tensor([0, 1, 2]))
     with pytest.raises(cr.InplaceError):
         cr.vmap(lambda x: x.__iadd__(1.0))(xs)
 

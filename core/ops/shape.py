@@ -317,9 +317,9 @@ def _raw_index(part, b):
             raise DTypeError(f"tensors used as indices must be integer or bool, got {part.dtype}; "
                              "cast with .astype('int64')")
         if part._trace is not None and _batched(part):
-            raise ValueError("indexing with a tensor batched by cr.vmap (a different index per "
-                             "example) is not supported; index outside vmap, or gather with "
-                             "one-hot arithmetic (cr.sum(x * (cr.arange(n) == i)))")
+            raise ValueError("an index tensor batched by cr.vmap (a different index per example) "
+                             "can read (x[i], cr.take) but not write (x[i] = v, index_update); "
+                             "write with cr.where(cr.arange(n) == i, v, x) instead")
         part = part._data
     elif isinstance(part, list):
         if part and isinstance(part[0], Tensor):
