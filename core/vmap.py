@@ -42,7 +42,8 @@ class BatchTrace:
             else:
                 values.append(a)
                 dims.append(None)
-        _refuse_batched_params(self, op, params)
+        if params:
+            _refuse_batched_params(self, op, params)
         if op.batch is None:
             out = self._loop(op, values, dims, params)
         else:

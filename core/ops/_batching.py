@@ -44,8 +44,11 @@ def with_rank(x, n):
 
 def aligned(args, dims):
     """Every batched argument raised to the largest per-example rank (see ``with_rank``)."""
-    n = max(rank(x, d) for x, d in zip(args, dims))
-    return [with_rank(x, n) if d == 0 else x for x, d in zip(args, dims)]
+    ranks = [rank(x, d) for x, d in zip(args, dims)]
+    n = max(ranks)
+    if all(r == n for r, d in zip(ranks, dims) if d == 0):
+        return args
+    return [with_rank(x, n) if d == 0 and r < n else x for x, d, r in zip(args, dims, ranks)]
 
 
 def batched(x, d, b):
@@ -81,6 +84,8 @@ def moveaxis(x, source, dest):
 def elementwise(name):
     """The rule of an elementwise op (any number of operands, NumPy broadcasting)."""
     def rule(dims, *args, **params):
+        if len(args) == 1:
+            return op(name)(args[0], **params)
         return op(name)(*aligned(args, dims), **params)
     rule.__name__ = f"{name}_batch"
     return rule
