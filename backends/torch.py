@@ -399,13 +399,14 @@ def power(x, y):
 def _extreme(pairwise, clamp, npname):
     """maximum/minimum: pairwise(x, y) of two tensors, clamp(x, y) of a tensor and a number
     (relu's maximum(x, 0)), where torch types it like NumPy; else the slow path."""
-    def of_tensors(x, y):
-        return pairwise(x, y) if type(y) is T else clamp(x, y)
-
     def kernel(x, y):
-        if type(x) is T and (type(y) is T and x.dtype is y.dtype or _plain(x, y)):
-            return of_tensors(x, y)
-        return _numpy_typed(of_tensors, npname, (x, y))
+        if type(x) is T:
+            if type(y) is T:
+                if x.dtype is y.dtype or _plain(x, y):
+                    return pairwise(x, y)
+            elif _plain(x, y):
+                return clamp(x, y)
+        return _numpy_typed(pairwise, npname, (x, y))   # the operands become tensors there
     kernel.__name__ = npname
     return kernel
 
