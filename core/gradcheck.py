@@ -11,7 +11,7 @@
 Run it in float64: finite differences in float32 are too noisy for the tolerances.
 """
 from . import ops
-from .creation import asarray
+from .creation import asarray, zeros_like
 from .errors import GradcheckError
 from .tensor import Tensor
 from .transforms import jvp, vjp
@@ -104,7 +104,6 @@ def _with(args, positions, values):
 
 
 def _float_tangents(args, i, v):
-    from .creation import zeros_like
     return tuple(v if j == i else zeros_like(a) if a.dtype.is_floating else None
                  for j, a in enumerate(args))
 

@@ -16,6 +16,7 @@ from ._state import state, enable_grad
 from .errors import BackendError, DTypeError, GraphError, InplaceError
 from .tensor import Tensor, LeafNode, make
 from .autodiff import bump_version, compute, version_of, will_write
+from . import ops
 
 
 def _check_target(x, opname):
@@ -91,7 +92,6 @@ def _commit(x, new, opname):
     base = x
     if x._view is not None:             # rebase the base: its region now holds new
         base, chain = x._view
-        from . import ops
         before = make(base._backend.copy(base._data), base._backend, base._node)
         flat = ops.reshape(before, (-1,))
         updated = ops.index_update(flat, ops.reshape(new, (-1,)), index=(_positions(base, chain),))
@@ -175,7 +175,6 @@ def setitem(x, index, value, opname="__setitem__"):
     """``x[index] = value``; differentiable in x (zeroed at index) and in value."""
     _check_target(x, opname)
     _check_no_overlap(x, opname)
-    from . import ops
     idx = ops.shape.normalize_index(index, x)
     if _records(x, value):
         _commit(x, ops.index_update(x, value, index=idx), opname)

@@ -40,6 +40,10 @@ from .tensor import Tensor, make
 from .dtypes import FLOATING as _FLOATING
 from .backends import backend_of_raw
 from .autodiff import bump_version, will_write
+from . import ops, random, transforms
+from .creation import tensor
+from .nn.modules import reset_grads
+from .ops.reduce import float32_if_low
 
 
 class StateDictError(ChainruleError, ValueError):
@@ -224,7 +228,6 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Reset every parameter's ``.grad``: to None (the default, as torch 2.x), or with
         ``set_to_none=False`` to zeros written into the same array."""
-        from .nn.modules import reset_grads
         reset_grads((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self, closure=None):
@@ -334,7 +337,6 @@ class Optimizer:
             raise TypeError(f"optimizer {self.name!r} estimates the Hessian diagonal on this step and "
                             "needs opt.step(closure) with closure(*params) -> loss, a pure function "
                             "of the parameters in the optimizer's order")
-        from . import random, transforms
         params = [p for g in self.param_groups for p in g["params"]]
         primals = [make(p._data, p._backend) for p in params]
         us = []
@@ -491,12 +493,9 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
     >>> float(cr.optim.clip_grad_norm_([w], 1.0))
     10.0
     """
-    from . import ops
-    from .ops.reduce import float32_if_low
     max_norm, norm_type = float(max_norm), float(norm_type)
     grads = _grads(params)
     if not grads:
-        from .creation import tensor
         return tensor(0.0)
     with no_grad():
         measured = [float32_if_low(g) for g in grads]

@@ -20,6 +20,7 @@ import os
 import tempfile
 
 from .tensor import Tensor
+from .creation import tensor
 
 _KEY = "chainrule"
 _FORMAT = 1
@@ -88,7 +89,6 @@ def save(path, state):
 
 
 def _rebuild(value, arrays, backend):
-    from .creation import tensor
     if isinstance(value, dict):
         if "__tensor__" in value:
             arr = arrays[value["__tensor__"]]

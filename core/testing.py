@@ -29,6 +29,7 @@ import dataclasses
 import warnings
 from typing import Any, Callable, Optional
 
+import chainrule as cr
 from .backends import KERNELS, load
 
 __all__ = ["Case", "Skip", "check_backend", "gradcheck_cases", "kernel_cases",
@@ -671,7 +672,6 @@ class GradCase:
 
     def run(self, name):
         import numpy as np
-        import chainrule as cr
         rng = np.random.default_rng(1)
         args = []
         for shape in self.shapes:
@@ -692,7 +692,6 @@ class GradCase:
         """loss.backward() runs the rules on raw backend arrays (their operators too):
         it must agree with the transform's VJP."""
         import numpy as np
-        import chainrule as cr
         leaves = [cr.tensor(a.numpy(), backend=a._backend, requires_grad=a.dtype.is_floating)
                   for a in args]
         out = self.f(*leaves)
@@ -711,7 +710,6 @@ class GradCase:
 
 def gradcheck_cases():
     """Representative ops, gradchecked in float64 through the backend (both modes)."""
-    import chainrule as cr
     nn = cr.nn
     G = GradCase
     return [
@@ -749,6 +747,5 @@ def gradcheck_cases():
 
 
 def _cross_entropy(logits):
-    import chainrule as cr
     labels = cr.tensor([0, 2, 1, 2], backend=logits._backend)
     return cr.nn.cross_entropy(logits, labels)

@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from ..tensor import Tensor, make
 from ..errors import DTypeError, ShapeError
 from . import functional as F
+from .. import init as init_module, ops, random
+from .._state import no_grad
+from ..backends import load
+from ..creation import ones, tensor, zeros
 
 
 class Module:
@@ -102,7 +106,6 @@ class Module:
         name every bad key (KeyError for keys, ShapeError if any shape is wrong, else
         DTypeError) and leave every parameter bit-identical.
         """
-        from .._state import no_grad
         if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict expects a dict of name -> tensor (a state_dict()), "
                             f"got {type(state).__name__}")
@@ -121,8 +124,6 @@ class Module:
         torch's documentation advises. Every value is converted before any is replaced;
         a tensor held in two places (tied weights) stays one tensor.
         """
-        from .._state import no_grad
-        from ..backends import load
         target = load(backend).name if isinstance(backend, str) else backend.name
         moved = {}
         with no_grad():
@@ -212,7 +213,6 @@ def _moved(t, target):
 def reset_grads(tensors, set_to_none=True):
     """``zero_grad`` for modules and optimizers: ``.grad`` to None, or zeroed in place (as
     torch, a gradient that records a graph is detached first, keeping its array)."""
-    from .._state import no_grad
     for p in tensors:
         g = p.grad
         if g is None:
@@ -259,8 +259,6 @@ def _converted_values(own, state):
 
 def _converted(name, value, p):
     """``value`` as a fresh tensor of p's backend, dtype and shape (see load_state_dict)."""
-    from .._state import no_grad
-    from ..creation import tensor
     if isinstance(value, (str, bytes, dict, Module)) or value is None:
         raise DTypeError(f"{name!r} is a {type(value).__name__}, not a tensor or array (pass the tensors "
                          "of a state_dict(), e.g. as cr.load returns them)")
@@ -283,7 +281,6 @@ def _converted(name, value, p):
         raw = b.copy(b.astype(src._data, p.dtype))  # a copy: the state may alias a parameter
     out = make(raw, b)
     if src_dtype.is_floating and src_dtype != p.dtype:
-        from .. import ops
         if bool(ops.any(ops.isfinite(src) & ~ops.isfinite(out))):
             raise DTypeError(f"{name!r} holds values beyond the range of {p.dtype} (they would become "
                              f"inf); load it into a {src_dtype} model or rescale it")
@@ -292,7 +289,6 @@ def _converted(name, value, p):
 
 def _check_tied(own, values):
     """Two names of one tensor (tied weights) must not be given different values."""
-    from .. import ops
     first = {}
     for name, value in values.items():
         other = first.setdefault(id(own[name]), name)
@@ -308,12 +304,10 @@ def _same_values(a, b, ops):
 
 def _initialize(init, shape, fan_in, fan_out, dtype, backend):
     """An initializer by name (``cr.init``) or the torch-like default U(+-1/sqrt(fan_in))."""
-    from .. import random
     if init is None:
         bound = 1 / math.sqrt(fan_in)
         return random.uniform(shape, -bound, bound, dtype=dtype, backend=backend)
     if isinstance(init, str):
-        from .. import init as init_module
         init = init_module.create(init)
     return init(shape, fan_in=fan_in, fan_out=fan_out, dtype=dtype, backend=backend)
 
@@ -393,7 +387,6 @@ class LayerNorm(Module):
     """layer_norm over the last axis with a learned scale (ones) and shift (zeros)."""
 
     def __init__(self, features, eps=1e-5, dtype=None, backend=None):
-        from ..creation import ones, zeros
         self.eps = eps
         self.weight = ones((features,), dtype=dtype, backend=backend).requires_grad_()
         self.bias = zeros((features,), dtype=dtype, backend=backend).requires_grad_()
