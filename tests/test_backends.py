@@ -126,6 +126,28 @@ def test_numpy_operands_land_on_the_tensors_device(backend, label):
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
+def test_numpy_operands_follow_a_device_other_than_the_cpu(monkeypatch):
+    """The same cases on a torch table for the meta device (shapes and dtypes, no data),
+    which stands in for a GPU here: an operand converted onto the CPU would raise or
+    answer on the CPU."""
+    from chainrule.builtin_backends import torch as torch_backend
+    cpu_generator = torch.Generator
+    with monkeypatch.context() as patch:   # meta has no generator: a CPU one, for the load only
+        patch.setattr(torch, "Generator", lambda device=None: cpu_generator())
+        k = torch_backend.load("meta")
+    t = k.asarray(np.ones((2, 3), np.float32), None)
+    assert t.device.type == "meta"
+    for label, call, want in _numpy_operand_cases():
+        out = call(k, t)
+        assert out.device.type == "meta", label
+        assert k.dtype(out) == np.asarray(want()).dtype.name, label
+    k.setitem(t, (np.array([1]), slice(None, None, -1)), np.array([7.0, 8.0, 9.0]))
+    k.scatter_add(t, (np.array([0, 0, 1]),), np.ones(3))
+    k.assign(t, np.array([1.0, 2.0, 3.0]))
+    k.iadd(t, np.array([1.0, 2.0, 3.0]))
+    assert t.device.type == "meta"
+
+
 @pytest.mark.parametrize("label", ["setitem", "scatter_add", "assign", "iadd"])
 def test_numpy_values_written_in_place_on_the_tensors_device(backend, label):
     from chainrule.backends import load
