@@ -133,6 +133,14 @@ def index_update_():
         check(lambda x, v: cr.ops.index_update(x, v, index), [data((4, 3), "any", 1), data(vshape, "any", 2)])
 
 
+def gather_():   # x[i] with the index tensors as arguments (what an index batched by vmap uses)
+    gather, scatter = cr.ops.get("gather").fn, cr.ops.get("gather_scatter").fn
+    at = (slice(None), cr.ops.shape._SLOT)
+    i = cr.tensor([2, 0, 2])
+    check(lambda x: gather(x, i, template=at), [data((4, 3), "any", 1)])
+    check(lambda g: scatter(g, i, shape=(4, 3), template=at), [data((4, 3), "any", 2)])
+
+
 def matmul_(fn=cr.matmul):
     shaped(fn, [(3, 4), (4, 2)], [(2, 3, 4), (4, 5)], [(2, 3, 4), (2, 4, 5)], [(4,), (4, 3)],
            [(3, 4), (4,)], [(4,), (4,)], [(2, 1, 3, 4), (5, 4, 2)], [(2, 3, 4), (4,)], [(4,), (2, 4, 3)])
@@ -266,6 +274,8 @@ TABLE = {
     "getitem": getitem_,
     "index_scatter": index_scatter_,
     "index_update": index_update_,
+    "gather": gather_,
+    "gather_scatter": gather_,
     "to_backend": to_backend_,
     # linear algebra
     "matmul": matmul_,
