@@ -309,8 +309,9 @@ def bind(op, args, params):
     4. An argument requires grad: record a Node for reverse mode.
     With nothing traced and nothing requiring grad this is one loop and one kernel call.
     """
-    backend = top = None
+    backend = top = foreign = None
     record = False
+    raw = []
     for a in args:
         if type(a) is Tensor:
             trace = a._trace
@@ -324,16 +325,31 @@ def bind(op, args, params):
                     backend = a._backend
                 else:
                     _mixed_backends(op, args)
-        elif a is not None and type(a) not in _PY_SCALARS:
-            return _bind_arraylike(op, args, params)
+            raw.append(a._data)
+        else:
+            if a is not None and type(a) not in _PY_SCALARS:
+                foreign = a
+            raw.append(a)
+    if foreign is not None:
+        if backend is None:   # raw arrays only: a rule inside a plain backward
+            backend = _backends._raw_types.get(type(foreign))
+            if backend is not None:
+                return compute(op, backend, raw, params)
+        return _bind_arraylike(op, args, params)
     if top is not None:
         return top.process(op, args, params)
     if backend is None:
         return _bind_python(op, args, params)
-    raw = [a._data if type(a) is Tensor else a for a in args]
-    out = compute(op, backend, raw, params, args)
-    if type(out) is Tensor:   # a forward that moved backends (.to)
-        backend, out = out._backend, out._data
+    kernel = op.kernel
+    if kernel is not None:   # the common case, inlined: one kernel call
+        try:
+            out = getattr(backend, kernel)(*raw, **params) if params else getattr(backend, kernel)(*raw)
+        except Exception:
+            out = compute(op, backend, raw, params, args)   # raises, naming the op and operands
+    else:
+        out = compute(op, backend, raw, params, args)
+        if type(out) is Tensor:   # a forward that moved backends (.to)
+            backend, out = out._backend, out._data
     if record and op.differentiable and state.grad_enabled:
         parents = tuple([a._node if type(a) is Tensor else None for a in args])
         result = make(out, backend, Node(op, args, params, out, parents, _clock, None, raw))
@@ -372,7 +388,7 @@ def _bind_arraylike(op, args, params):
     """Arguments that are neither tensors nor Python scalars.  With a tensor among them,
     the others (NumPy arrays and scalars, lists) become tensors of its backend, keeping a
     NumPy value's dtype, so rules only ever meet one kind of array.  With none, they are
-    raw backend arrays (a rule inside a plain backward): computed raw, unrecorded."""
+    raw backend arrays (a rule inside a plain backward) of a type first seen now, or lists."""
     backend = next((a._backend for a in args if type(a) is Tensor), None)
     if backend is not None:
         return bind(op, tuple([
