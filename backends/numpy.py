@@ -53,6 +53,13 @@ def _import_numpy():
     np = numpy   # last: a thread seeing np set sees the tables filled
 
 
+def _forget_bfloat16():
+    """A new table learns bfloat16 on its first need, as in a new process: whether ml_dtypes
+    can be imported is asked again (tests load a table with it blocked)."""
+    bf16 = TO_NUMPY.pop("bfloat16", None)
+    DTYPE_NAME.pop(bf16, None)
+
+
 def _with_bfloat16():
     """bfloat16 through ml_dtypes, imported on first need: it takes about a second."""
     if "bfloat16" not in TO_NUMPY:
@@ -326,6 +333,7 @@ def qr(x):
 def load(device=None):
     """The kernel table; the generator is the only state, bound into the random kernels."""
     _import_numpy()
+    _forget_bfloat16()
     random = Random()
     return types.SimpleNamespace(
         array_types=(np.ndarray, np.generic),

@@ -94,6 +94,21 @@ def test_each_kernel_table_has_its_own_generator(module):
     np.testing.assert_array_equal(a.to_numpy(a.normal((4,), "float64")), first)
 
 
+def test_a_new_numpy_table_asks_for_ml_dtypes_again(monkeypatch):
+    """The dtype tables are module-level, but each load() starts without bfloat16, as a new
+    process would: bfloat16 used earlier does not leak into a table loaded without ml_dtypes,
+    and the default backend finds bfloat16 again afterwards."""
+    pytest.importorskip("ml_dtypes", reason="ml_dtypes is not installed: nothing can leak")
+    from chainrule.builtin_backends import numpy as numpy_backend
+    x = cr.tensor([1.5], dtype="bfloat16", backend="numpy")
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "ml_dtypes", None)
+        blocked = numpy_backend.load()
+        with pytest.raises(TypeError, match="no dtype bfloat16.*pip install ml_dtypes"):
+            blocked.asarray([1.0], dtype="bfloat16")
+    assert (x * 2).dtype == "bfloat16" and float(x * 2) == 3.0
+
+
 def _numpy_operand_cases():
     """(label, kernel call with NumPy operands mixed in, the same call in NumPy)."""
     x = np.array([[1.5, -2.0, 3.0], [0.5, 4.0, -1.0]], np.float32)
