@@ -10,8 +10,9 @@ Why not asv's own choices: "existing" benchmarks only what is installed now (no 
 virtualenv asv runs from (no wheel, no torch); a plain "virtualenv" downloads a multi-GB torch.
 
 The chain is a .pth file holding plain paths: Python appends them to sys.path but does not run
-the .pth files found inside them, so an editable install of the working tree stays invisible
-and an old commit cannot borrow a newer module from the checkout.
+the .pth files found inside them, so the import hook of an editable install of the working tree
+never loads; and importlib.metadata (entry points) takes the first chainrule on sys.path, the
+commit's.  An old commit cannot borrow a newer module or backend from the checkout.
 """
 import os
 import site
