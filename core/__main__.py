@@ -4,10 +4,12 @@ import os
 import sys
 import warnings
 
+import chainrule as cr
+from chainrule import plugins
+from chainrule.demo import train
+
 
 def _backends(args):
-    import chainrule as cr
-    from chainrule import plugins
     avail = cr.backends.available()
     current = os.environ.get("CHAINRULE_BACKEND", "numpy")
     print(f"{'backend':<12} {'status':<10} {'provider':<22} details")
@@ -23,7 +25,6 @@ def _backends(args):
 
 
 def _plugins(args):
-    from chainrule import plugins
     print(f"{'plugin':<16} {'distribution':<22} {'version':<9} {'kind':<24} provides")
     for info in plugins.infos():
         provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.provides.items())
@@ -34,20 +35,29 @@ def _plugins(args):
 
 
 def _ops(args):
-    import chainrule as cr
-    print(f"{'op':<18} {'provider':<14} {'kind':<18} rules")
+    """Every op, read off the registry: where users call it, who provides it, what it is,
+    and which rules it has (a composite needs none: it is differentiated through)."""
+    yes = {True: "yes", False: "no"}
+    print(f"{'op':<18} {'called as':<30} {'provider':<12} {'kind':<20} vjp jvp batch")
     for name in cr.ops.names():
         op = cr.ops.get(name)
-        kind = ("non-differentiable" if not op.differentiable else
-                "composite" if op.composite else f"kernel {op.kernel}" if op.kernel else "primitive")
-        rules = ("vjp " if (op.vjp or op.vjps) else "") + ("jvp" if (op.jvp or op.jvps or op.linear) else "")
-        print(f"{name:<18} {op.provider:<14} {kind:<18} {rules if op.differentiable and not op.composite else '-'}")
+        where = {"chainrule": f"cr.{name}", "nn": f"cr.nn.{name}"}.get(op.namespace, "cr.ops.get(...)")
+        if op.method:
+            where += " x." + (op.method if isinstance(op.method, str) else name)
+        kind = ("non-differentiable" if not op.differentiable else "composite" if op.composite
+                else f"kernel {op.kernel}" if op.kernel else "primitive")
+        if op.composite:
+            rules = "-   -   -"
+        elif not op.differentiable:    # no gradient to carry: only batching applies
+            rules = f"-   -   {yes[op.batch is not None]}"
+        else:
+            rules = (f"{yes[bool(op.vjp or op.vjps)]:<3} {yes[bool(op.jvp or op.jvps or op.linear)]:<3} "
+                     f"{yes[op.batch is not None]}")
+        print(f"{name:<18} {where:<30} {op.provider:<12} {kind:<20} {rules}")
     return 0
 
 
 def _doctor(args):
-    import chainrule as cr
-    from chainrule import plugins
     import platform
     problems = 0
     print(f"chainrule {cr.__version__} on Python {platform.python_version()}")
@@ -83,7 +93,6 @@ def _doctor(args):
 
 
 def _demo(args):
-    from chainrule.demo import train
     train(steps=args.steps)
     return 0
 

@@ -6,7 +6,7 @@ from .autodiff import backprop, take_owned
 from ._state import no_grad
 from .creation import tensor, asarray
 from .errors import GraphError, ShapeError
-from .ops import moves, registry
+from .ops import moves
 
 
 def _binary(name):
@@ -48,8 +48,7 @@ def install():
     T.zero_ = lambda self: inplace.copy_(self, 0)
     T.fill_ = inplace.copy_
 
-    for name, fn in registry.methods().items():   # the ops registered with method=True
-        setattr(T, name, fn)
+    # the ops registered with method=True (exp, sum, astype...) install themselves
     T.reshape = lambda self, *shape: ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
     T.transpose = lambda self, *axes: ops.transpose(self, axes or None)
     T.T = property(lambda self: ops.permute_dims(self, tuple(reversed(range(self.ndim)))))

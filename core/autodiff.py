@@ -24,7 +24,9 @@ import sys
 import weakref
 
 from ._state import state, enable_grad, no_grad
-from .errors import BackendError, ChainruleError, GraphError, InplaceError, RegistryError, ShapeError
+from .dtypes import FLOATING
+from .errors import (BackendError, ChainruleError, DTypeError, GraphError, InplaceError,
+                     RegistryError, ShapeError)
 from .tensor import Tensor, make, Node, LeafNode
 from .creation import tensor
 from . import backends as _backends
@@ -253,6 +255,7 @@ def _fit(ct, ref, op):
             _check_broadcasts(op, shape, ct.shape)
             ct = engine_ops.sum_to(ct, shape)
         if ct._backend.dtype(ct._data) != ref._backend.dtype(ref._data):
+            _check_floating(op, ct._backend.dtype(ct._data), ref._backend.dtype(ref._data))
             ct = engine_ops.astype(ct, ref.dtype)
         return ct
     if type(ref) is Tensor:
@@ -271,8 +274,18 @@ def _fit(ct, ref, op):
             _check_broadcasts(op, shape, ct_shape)
             ct = engine_ops.sum_to(ct, shape)
     if b.dtype(ct) != b.dtype(ref):
+        _check_floating(op, b.dtype(ct), b.dtype(ref))
         ct = b.astype(ct, b.dtype(ref))
     return ct
+
+
+def _check_floating(op, ct_dtype, dtype):
+    """Another float dtype is cast back to the argument's (rules may compute in float32
+    or float64); an integer or bool cotangent for a float argument is the rule's error."""
+    if ct_dtype not in FLOATING and dtype in FLOATING:
+        raise DTypeError(f"the VJP of {op.name!r} (from {op.provider}) returned a {ct_dtype} "
+                         f"cotangent for a {dtype} argument; a cotangent is floating point (cast "
+                         "it with .astype or multiply by a float)")
 
 
 def _check_broadcasts(op, shape, ct_shape):

@@ -22,6 +22,9 @@ from .dtypes import get_default_dtype
 from .errors import BackendError, DTypeError, GraphError, InplaceError, ShapeError
 from .tensor import Tensor, make
 from . import tree
+from . import ops, random
+from .creation import eye
+from .vmap import vmap
 
 
 class TangentShapeError(ShapeError, DTypeError):
@@ -277,13 +280,11 @@ def _tangent_pair(p, t, who, label):
 
 def _basis(x):
     """The unit tensors e_i shaped like x, stacked: shape (x.size,) + x.shape."""
-    from . import ops
     n = x.size
     return ops.reshape(_eye_like(x, n), (n,) + x.shape)
 
 
 def _eye_like(x, n):
-    from .creation import eye
     return eye(n, dtype=x.dtype, backend=x._backend)
 
 
@@ -291,8 +292,6 @@ def jacfwd(f, argnums=0):
     """Jacobian by forward mode: a JVP along every input direction at once (``vmap`` over
     the basis of tangents); shape ``out.shape + in.shape``.  Cheapest when inputs are fewer
     than outputs (use jacrev otherwise)."""
-    from . import ops
-    from .vmap import vmap
 
     def jac(*args):
         nums = _check_argnums(argnums, len(args))
@@ -311,8 +310,6 @@ def jacrev(f, argnums=0):
     """Jacobian by reverse mode: the VJP of every output cotangent at once (``vmap`` over
     the basis of cotangents); shape ``out.shape + in.shape``.  Cheapest when outputs are
     fewer than inputs (use jacfwd otherwise)."""
-    from . import ops
-    from .vmap import vmap
 
     def jac(*args):
         nums = _check_argnums(argnums, len(args))
@@ -410,7 +407,6 @@ class _Context:
     def __init__(self):
         self.grad_enabled, self.backend_stack = state.grad_enabled, state.backend_stack
         self.default_dtype = get_default_dtype()
-        from . import random
         # a cr.random.seed not yet applied to a backend is applied by its next draw: now
         backends = [random._backend(b) for b in _loaded_backends()]
         self.before = {b: b.rng_state() for b in backends if "rng_state" not in b.missing}

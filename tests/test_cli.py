@@ -35,7 +35,7 @@ def test_reading_one_line_then_closing_ends_cleanly():
     child.stdout.close()
     err = child.stderr.read()
     child.wait(timeout=120)
-    assert first.split()[:2] == ["op", "provider"]
+    assert first.split()[:2] == ["op", "called"]
     assert child.returncode in (0, 141), err          # 0 when everything fit in the pipe
     assert "Traceback" not in err, err
 

@@ -20,6 +20,8 @@ from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
 from ..ops.elementwise import add, equal, astype_op
 from ..ops._batching import aligned, all_batched, elementwise, along_axis
 from .. import backends as _backends
+from .. import random
+from ..creation import tensor
 
 register = functools.partial(_register, namespace="nn")   # this file's ops are cr.nn.<name>
 
@@ -340,7 +342,6 @@ def cross_entropy(logits, labels, reduction="mean"):
     if not logits.shape:
         raise ShapeError("cross_entropy: logits need a class axis (the last), got a 0-d tensor")
     if not isinstance(labels, Tensor):
-        from ..creation import tensor
         labels = tensor(labels, backend=logits._backend)
     b = labels._backend
     lshape, zshape = tuple(labels.shape), tuple(logits.shape)   # one example's, inside vmap
@@ -408,7 +409,6 @@ def dropout(x, p=0.5, training=True):
         raise ValueError("dropout inside cr.vmap would draw one mask for the whole batch (every "
                          "example dropping the same entries); apply dropout to the batch outside "
                          "vmap, or pass the mask in as a batched argument")
-    from .. import random
     keep = random.uniform(x.shape, dtype=x.dtype, backend=x._backend) >= p
     return where(keep, x / (1 - p), 0)
 

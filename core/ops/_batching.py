@@ -7,7 +7,7 @@ index arithmetic every rule needs: per-example ranks, axes shifted past the batc
 batched operands lined up with unbatched ones for broadcasting.  Ops are looked up by name
 (the families import this module, so it cannot import them).
 """
-from ._util import shape_of, normalize_axis
+from ._util import shape_of, normalize_axis, dtype_of
 from .registry import _registry
 from ..tensor import Tensor
 
@@ -153,5 +153,4 @@ def _is_array(part):
 
 
 def _is_bool(part):
-    from ._util import dtype_of
     return dtype_of(part) == "bool"

@@ -1,6 +1,7 @@
 """Small helpers rules share: shapes of tensors or raw arrays, axis normalization."""
 from ..tensor import Tensor
 from .. import backends as _backends
+from ..errors import ShapeError
 
 
 def shape_of(x):
@@ -23,7 +24,6 @@ def normalize_axis(axis, ndim):
     for a in axes:
         a = int(a)
         if not -ndim <= a < max(ndim, 1):
-            from ..errors import ShapeError
             raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions; "
                              f"use an axis in [{-ndim}, {ndim - 1}]")
         out.append(a % ndim if ndim else 0)

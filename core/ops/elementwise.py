@@ -9,7 +9,7 @@ import numbers
 from .registry import register, public, on_kernels
 from ._batching import elementwise
 from ..creation import zeros_like
-from ..dtypes import FLOATING
+from ..dtypes import FLOATING, canonical
 
 # ----------------------------------------------------------------- arithmetic
 
@@ -195,7 +195,6 @@ clone = register("clone", "copy", batch=elementwise("clone"), method=True, vjp=l
 @public(astype_op, method=True)
 def astype(x, dtype):
     """Cast to ``dtype`` (differentiable between floating dtypes)."""
-    from ..dtypes import canonical
     return astype_op(x, dtype=canonical(dtype))
 
 

@@ -165,13 +165,29 @@ def register(name, forward, vjp=None, jvp=None, *, batch=None, public=None, meth
                 setattr(earlier, slot, getattr(op, slot))
         if public is not None:
             earlier.public = public
+        _install_method(earlier)
         return earlier.fn
     op.fn = _applier(op)
     op.fn.__name__ = op.fn.__qualname__ = name
     op.fn.__doc__ = doc or getattr(forward, "__doc__", None) or f"The {name} op."
     op.public = public or op.fn
+    _install_method(op)
     _registry[name] = op
     return op.fn
+
+
+def _install_method(op):
+    """``method=True`` (or a method name): the op's public function becomes a Tensor method;
+    never over an attribute Tensor has for another reason (``shape``, ``backward``...)."""
+    if not op.method:
+        return
+    name = op.method if isinstance(op.method, str) else op.name
+    current = getattr(Tensor, name, None)
+    earlier = _registry.get(op.name)
+    if current is not None and not (earlier is not None and current in (earlier.public, earlier.fn)):
+        raise RegistryError(f"op {op.name!r}: Tensor already has an attribute {name!r}; register "
+                            "it without method=True, or with method='<another name>'")
+    setattr(Tensor, name, op.public)
 
 
 def _set_forward(op, forward):
@@ -224,7 +240,12 @@ def public(op_fn, method=False):
     op = get(op_fn.__name__)
 
     def attach(front):
+        previous = op.public
         op.public, op.method = front, method or op.method
+        if op.method and getattr(Tensor, op.name, None) in (previous, op.fn):
+            setattr(Tensor, op.name, front)   # the method follows the op's public function
+        elif op.method:
+            _install_method(op)
         return front
     return attach
 
@@ -232,12 +253,6 @@ def public(op_fn, method=False):
 def exports(namespace):
     """``{name: public function}`` of the built-in ops in ``namespace`` ("chainrule", "nn")."""
     return {name: op.public for name, op in _registry.items() if op.namespace == namespace}
-
-
-def methods():
-    """``{method name: function}`` of the ops that are Tensor methods."""
-    return {op.method if isinstance(op.method, str) else name: op.public
-            for name, op in _registry.items() if op.method}
 
 
 def _register_plugin_op(name, request):

@@ -6,6 +6,7 @@ from ._util import shape_of, normalize_axis, dtype_of
 from ..tensor import Tensor, _batched
 from ..errors import ShapeError, DTypeError
 from .. import backends as _backends
+from ..creation import arange, tensor
 from . import _batching as B
 from ._batching import op as _op
 
@@ -325,7 +326,6 @@ def _raw_index(part, b):
         if part and isinstance(part[0], Tensor):
             return part
         if b is None:
-            from ..creation import tensor
             return tensor(part, dtype="int64" if not part else None)._data
         return b.asarray(part, "int64" if not part else None)
     elif isinstance(part, numbers.Integral):   # np.int64(2)
@@ -432,7 +432,6 @@ def _result_dims(parts, template, ndim):
 
 
 def _batch_range(like, b):
-    from ..creation import arange
     return arange(b, dtype="int64", backend=like._backend)
 
 
