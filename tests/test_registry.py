@@ -171,3 +171,18 @@ def test_function_level_imports_only_where_laziness_is_the_point():
     unexplained = sorted({f for f in _function_level_imports() if f not in LAZY_ON_PURPOSE})
     assert not unexplained, ("import these at the top of the module (the layers allow it), or "
                              f"say in LAZY_ON_PURPOSE why they must stay lazy: {unexplained}")
+
+
+def test_import_chainrule_works_from_a_checkout():
+    """From the repository root, without the installed package: the symlinks chainrule ->
+    core, core/builtin_backends -> ../backends, core/builtin_plugins -> ../plugins."""
+    code = ("import sys\n"
+            "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+            "import chainrule as cr, chainrule.builtin_backends.numpy, chainrule.builtin_plugins.optimizers\n"
+            "print(cr.__file__)\n"
+            "print(float(cr.grad(lambda x: cr.sum(x * x))(cr.tensor([3.0]))[0]))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    path, value = done.stdout.split()
+    assert path == str(ROOT / "chainrule" / "__init__.py") and float(value) == 6.0
