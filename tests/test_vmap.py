@@ -502,3 +502,22 @@ def test_a_batched_value_that_escapes_raises():
     with pytest.raises(cr.GraphError, match="cr.vmap"):
         kept[0] + 1
     assert "cr.vmap" in repr(kept[0])
+
+
+def test_the_per_example_benchmark_contenders_compute_the_same_gradients():
+    """compare.py's vmap rows time vmap(grad), a loop of grads and torch.func on one problem:
+    they must give the same per-example gradients (and their mean the batched gradient)."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "asv_bench"))
+    from benchmarks import workloads as W
+    sizes = (64, 32, 10)
+    ours = W.chainrule_per_example_grads(sizes=sizes)()
+    loop = W.chainrule_per_example_loop(sizes=sizes)()
+    theirs = W.torch_per_example_grads(sizes=sizes)()
+    batch = W.chainrule_batch_grad(sizes=sizes)()
+    for k in range(4):
+        assert_close(ours[k], np.stack([g[k].numpy() for g in loop]), rtol=1e-5, atol=1e-6)
+        assert_close(ours[k], theirs[k], rtol=1e-4, atol=1e-6)
+        assert_close(ours[k].numpy().mean(axis=0), batch[k].numpy(), rtol=1e-4, atol=1e-6)
