@@ -382,6 +382,17 @@ def _logical(fn, npname):
     return _binary(fn, npname, scalar_first=False, arithmetic=False, scalars=False)
 
 
+def subtract(x, y):
+    """x - y.  torch refuses - with a bool tensor, which NumPy casts to the other operand's
+    dtype (int8 - bool is int8): mixed with a bool, it takes the slow path."""
+    if type(x) is T and type(y) is T:
+        if x.dtype is y.dtype:   # most calls; bool - bool raises, as in NumPy
+            return torch.sub(x, y)
+    elif _plain(x, y):
+        return torch.sub(x, y)
+    return _numpy_typed(torch.sub, "subtract", (x, y))
+
+
 def divide(x, y):
     if type(x) is T and type(y) is T and x.dtype is y.dtype and x.dtype in FLOATS:   # most calls
         return torch.div(x, y)
@@ -693,7 +704,7 @@ def load(device=None):
         normal=partial(normal, gen), uniform=partial(uniform, gen), randint=partial(randint, gen),
         permutation=partial(permutation, gen),
         # elementwise
-        add=_binary(torch.add, "add"), subtract=_binary(torch.sub, "subtract"),
+        add=_binary(torch.add, "add"), subtract=subtract,
         multiply=_binary(torch.mul, "multiply"), divide=divide, power=power,
         maximum=_extreme(torch.maximum, torch.clamp_min, "maximum"),
         minimum=_extreme(torch.minimum, torch.clamp_max, "minimum"),

@@ -141,6 +141,34 @@ def test_numpy_operands_land_on_the_tensors_device(backend, label):
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
+_BINARY_KERNELS = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+                   "divide": np.true_divide, "power": np.power, "maximum": np.maximum,
+                   "minimum": np.minimum, "greater": np.greater, "less_equal": np.less_equal,
+                   "equal": np.equal, "logical_and": np.logical_and, "logical_or": np.logical_or}
+_DTYPES = ["bool", "int8", "uint8", "int32", "int64", "float16", "float32", "float64"]
+
+
+@pytest.mark.parametrize("kernel", sorted(_BINARY_KERNELS))
+def test_binary_kernels_of_any_two_dtypes_answer_as_numpy(backend, kernel):
+    """Every pair of array dtypes (0-d with 1-d, and 1-d with 1-d): NumPy's result dtype and
+    values, or an error where NumPy raises (torch refused int8 - bool, which NumPy casts)."""
+    k = cr.backends.load(backend)
+    for a, b in [(a, b) for a in _DTYPES for b in _DTYPES]:
+        for shape_a in [(), (3,)]:
+            x, y = np.array([1, 0, 2] if shape_a else 2, a), np.array([1, 1, 0], b)
+            try:
+                with np.errstate(all="ignore"):
+                    want = np.asarray(_BINARY_KERNELS[kernel](x, y))
+            except TypeError:        # NumPy refuses (bool - bool): so must the backend
+                with pytest.raises(Exception):
+                    getattr(k, kernel)(k.asarray(x, None), k.asarray(y, None))
+                continue
+            got = getattr(k, kernel)(k.asarray(x, None), k.asarray(y, None))
+            assert k.dtype(got) == want.dtype.name, (kernel, a, b, shape_a)
+            np.testing.assert_allclose(k.to_numpy(got).astype(np.float64), want.astype(np.float64),
+                                       rtol=1e-3, err_msg=f"{kernel}({a}{list(shape_a)}, {b}[3])")
+
+
 def test_numpy_operands_follow_a_device_other_than_the_cpu(monkeypatch):
     """The same cases on a torch table for the meta device (shapes and dtypes, no data),
     which stands in for a GPU here: an operand converted onto the CPU would raise or
