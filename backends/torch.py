@@ -431,6 +431,8 @@ def _unary(fn, npname):
         _, out = _numpy_rule(npname, (x,))
         if out in FLOATS:
             x = x.to(out)
+        elif x.dtype is torch.bool:   # abs and floor of bools are bools in NumPy; torch has no such loop
+            x = x.to(torch.uint8)
         r = fn(x)
         return r if out is None or r.dtype is out else r.to(out)
     kernel.__name__ = npname

@@ -169,6 +169,31 @@ def test_binary_kernels_of_any_two_dtypes_answer_as_numpy(backend, kernel):
                                        rtol=1e-3, err_msg=f"{kernel}({a}{list(shape_a)}, {b}[3])")
 
 
+_UNARY_KERNELS = {"negative": np.negative, "exp": np.exp, "log1p": np.log1p, "expm1": np.expm1,
+                  "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign, "sin": np.sin, "cos": np.cos,
+                  "tanh": np.tanh, "floor": np.floor, "logical_not": np.logical_not,
+                  "isfinite": np.isfinite, "isnan": np.isnan}
+
+
+@pytest.mark.parametrize("kernel", sorted(_UNARY_KERNELS))
+def test_unary_kernels_of_any_dtype_answer_as_numpy(backend, kernel):
+    """Every dtype, bool included: NumPy's result dtype and values, or an error where NumPy
+    raises (torch had no abs or floor of bools, which NumPy answers with bools)."""
+    k = cr.backends.load(backend)
+    for dt in _DTYPES:
+        x = np.array([1, 0, 2], dt)
+        try:
+            want = np.asarray(_UNARY_KERNELS[kernel](x))
+        except TypeError:        # NumPy refuses (negative of bools): so must the backend
+            with pytest.raises(Exception):
+                getattr(k, kernel)(k.asarray(x, None))
+            continue
+        got = getattr(k, kernel)(k.asarray(x, None))
+        assert k.dtype(got) == want.dtype.name, (kernel, dt)
+        np.testing.assert_allclose(k.to_numpy(got).astype(np.float64), want.astype(np.float64),
+                                   rtol=1e-3, err_msg=f"{kernel}({dt})")
+
+
 def test_numpy_operands_follow_a_device_other_than_the_cpu(monkeypatch):
     """The same cases on a torch table for the meta device (shapes and dtypes, no data),
     which stands in for a GPU here: an operand converted onto the CPU would raise or
