@@ -208,12 +208,20 @@ def cotangents(node, g, create_graph=False):
                 cts = _call_vjp(op, node.parents, make(ans, g._backend), detached, params, g)
             inputs = raw
             cts = [c._data if type(c) is Tensor else c for c in cts]
-    if len(cts) != len(node.parents):
+    parents = node.parents
+    if len(cts) != len(parents):
         raise RegistryError(f"the VJP of {op.name!r} (from {op.provider}) returned {len(cts)} "
-                            f"cotangents for {len(node.parents)} arguments; return one per "
+                            f"cotangents for {len(parents)} arguments; return one per "
                             "positional argument (None = zero)")
-    return [ct if ct is None or parent is None else _fit(ct, ref, op)
-            for parent, ct, ref in zip(node.parents, cts, inputs)]
+    if type(cts) is not list:
+        cts = list(cts)
+    for i, ct in enumerate(cts):
+        # the common case, read off the arrays' own attributes: already the argument's
+        # shape and dtype (the raw arrays of a plain backward)
+        if ct is not None and parents[i] is not None and (
+                type(ct) is Tensor or ct.shape != inputs[i].shape or ct.dtype != inputs[i].dtype):
+            cts[i] = _fit(ct, inputs[i], op)
+    return cts
 
 
 def _call_vjp(op, parents, ans, args, params, g):
@@ -262,8 +270,6 @@ def _fit(ct, ref, op):
         ref = ref._data
     elif type(ref) in _PY_SCALARS:
         return ct
-    if ct.shape == ref.shape and (ct.dtype is ref.dtype or ct.dtype == ref.dtype):
-        return ct                 # the common case, read off the arrays' own attributes
     b = _backends.backend_of_raw(ref)
     shape, ct_shape = tuple(b.shape(ref)), tuple(b.shape(ct))
     if ct_shape != shape:
@@ -347,6 +353,8 @@ def bind(op, args, params):
         if backend is None:   # raw arrays only: a rule inside a plain backward
             backend = _backends._raw_types.get(type(foreign))
             if backend is not None:
+                if op.kernel is not None and not params:
+                    return getattr(backend, op.kernel)(*raw)
                 return compute(op, backend, raw, params)
         return _bind_arraylike(op, args, params)
     if top is not None:
