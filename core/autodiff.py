@@ -192,7 +192,12 @@ def cotangents(node, g, create_graph=False):
         inputs = raw              # rules on raw arrays
         if type(ans) is Tensor:
             ans = ans._data
-        cts = _call_vjp(op, node.parents, ans, inputs, params, g)
+        if op.vjp is not None and len(raw) == 1 and not params:   # the most common rule, inlined
+            cts = op.vjp(ans, raw[0])(g)
+            if type(cts) is not tuple and type(cts) is not list:
+                cts = [cts]
+        else:
+            cts = _call_vjp(op, node.parents, ans, inputs, params, g)
     else:
         inputs = args
         if type(g) is not Tensor:
@@ -330,7 +335,7 @@ def bind(op, args, params):
     """
     backend = top = foreign = None
     record = False
-    raw = []
+    raw, parents = [], []
     for a in args:
         if type(a) is Tensor:
             trace = a._trace
@@ -345,10 +350,12 @@ def bind(op, args, params):
                 else:
                     _mixed_backends(op, args)
             raw.append(a._data)
+            parents.append(a._node)
         else:
             if a is not None and type(a) not in _PY_SCALARS:
                 foreign = a
             raw.append(a)
+            parents.append(None)
     if foreign is not None:
         if backend is None:   # raw arrays only: a rule inside a plain backward
             backend = _backends._raw_types.get(type(foreign))
@@ -372,8 +379,7 @@ def bind(op, args, params):
         if type(out) is Tensor:   # a forward that moved backends (.to)
             backend, out = out._backend, out._data
     if record and op.differentiable and state.grad_enabled:
-        parents = tuple([a._node if type(a) is Tensor else None for a in args])
-        result = make(out, backend, Node(op, args, params, out, parents, _clock, None, raw))
+        result = make(out, backend, Node(op, args, params, out, tuple(parents), _clock, None, raw))
     elif type(out) is tuple:
         return tuple([make(o, backend) for o in out])
     else:
