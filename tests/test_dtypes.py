@@ -389,3 +389,19 @@ def test_clip_grad_norm_across_backends_matches_torch():
     np.testing.assert_allclose(float(total), float(torch.nn.utils.clip_grad_norm_(theirs, 1.0)), rtol=1e-6)
     for p, t in zip(params, theirs):
         np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("x_dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("w_dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("b_dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("b_shape", [(4,), (1,), (), (3, 1), (2, 3, 4)])
+def test_fused_linear_is_x_at_w_plus_b(backend, x_dtype, w_dtype, b_dtype, b_shape):
+    """cr.nn.linear adds the bias in place when it can: never with another dtype or shape than
+    x @ W + b gives (a float64 bias promotes, a (2, 3, 4) bias broadcasts), values the same."""
+    rng = np.random.default_rng(0)
+    x = cr.tensor(rng.standard_normal((3, 5)).astype(x_dtype), backend=backend)
+    w = cr.tensor(rng.standard_normal((5, 4)).astype(w_dtype), backend=backend)
+    b = cr.tensor(rng.standard_normal(b_shape).astype(b_dtype), backend=backend)
+    fused, plain = cr.nn.linear(x, w, b), x @ w + b
+    assert (fused.dtype, fused.shape) == (plain.dtype, plain.shape)
+    np.testing.assert_array_equal(fused.numpy(), plain.numpy())

@@ -32,8 +32,8 @@ tanh = _tanh
 @on_kernels
 def _linear_forward(k, x, weight, bias):
     out = k.matmul(x, weight)
-    if "iadd" in getattr(k, "missing", ()):
-        return k.add(out, bias)
+    if "iadd" in k.missing or k.dtype(bias) != k.dtype(out) or len(k.shape(bias)) > 1:
+        return k.add(out, bias)   # promotes and broadcasts exactly as x @ W + b
     k.iadd(out, bias)  # the fresh matmul output is ours to update: no second temporary
     return out
 
