@@ -10,6 +10,7 @@ class _State(threading.local):
     grad_enabled = True       # eager (level-0) recording, switched off by no_grad
     backend_stack = ()        # (Backend, ...) pushed by use_backend; [-1] wins
     default_dtype = "float32"  # set on the class: process-wide
+    replaying = 0              # > 0 while cr.checkpoint runs a function again, in this thread
 
 
 state = _State()

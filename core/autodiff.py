@@ -476,6 +476,23 @@ def _mixed_backends(op, args):
 
 # ------------------------------------------------------------------ traces
 
+def retire(trace, who):
+    """The transform that owns ``trace`` (``who``: "cr.grad", "cr.vmap"...) has returned: from
+    now on an op on one of its values raises (``bind`` calls ``trace.process``), except while
+    checkpoint recomputes a function recorded under it, which must see the trace as it was."""
+    live = type(trace).process
+
+    def process(op, args, params):
+        if state.replaying:
+            return live(trace, op, args, params)
+        raise GraphError(
+            f"{op.name}: this value was traced by {who} and escaped it (it was kept in a list, a "
+            "global or an attribute while the transform ran), so it has no meaning outside; return "
+            "it from the function instead (has_aux=True for extra outputs), or keep "
+            "cr.stop_gradient(value)")
+    trace.process = process
+
+
 def box(trace, primal, node=None, tangent=None):
     t = make(primal._data, primal._backend, node)
     t._trace = trace

@@ -10,13 +10,12 @@ transform returns, so a traced value that escaped it (kept in a list, a global, 
 attribute) raises when used later instead of computing with a stale trace.
 """
 import functools
-import threading
 import warnings
 import weakref
 
 from . import backends as _backends
 from ._state import state
-from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop, take_owned
+from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop, retire, take_owned
 from .creation import asarray, zeros_like, ones_like
 from .dtypes import get_default_dtype
 from .errors import BackendError, DTypeError, GraphError, InplaceError, ShapeError
@@ -62,30 +61,6 @@ def _unbox(trace, x):
 
 # ------------------------------------------------------------- trace lifetime
 
-class _Replaying(threading.local):
-    depth = 0       # > 0 while cr.checkpoint runs a function again, in this thread
-
-
-_replaying = _Replaying()
-
-
-def _retire(trace, who):
-    """The transform that owns ``trace`` has returned: from now on an op on one of its
-    values raises (the dispatcher calls ``trace.process``), except while checkpoint
-    recomputes a function recorded under it, which must see the trace as it was."""
-    live = type(trace).process
-
-    def process(op, args, params):
-        if _replaying.depth:
-            return live(trace, op, args, params)
-        raise GraphError(
-            f"{op.name}: this value was traced by {who} and escaped it (it was kept in a list, a "
-            "global or an attribute while the transform ran), so it has no meaning outside; return "
-            "it from the function instead (has_aux=True for extra outputs), or keep "
-            "cr.stop_gradient(value)")
-    trace.process = process
-
-
 # ---------------------------------------------------------------- reverse
 
 def vjp(f, *primals, has_aux=False):
@@ -109,7 +84,7 @@ def _vjp(f, primals, has_aux, who, labels):
         leaves = [trace.lift(x) for x in inputs]
         unboxed, rebuild_out, aux = _unbox_result(trace, f(*rebuild_in(leaves)), has_aux)
     finally:
-        _retire(trace, who)
+        retire(trace, who)
     out_primal = rebuild_out([p for p, _ in unboxed])
 
     def vjp_fn(g):
@@ -245,7 +220,7 @@ def _jvp(f, primals, tangents, has_aux, who):
                                    for pi, ti, label in zip(p_flat, t_flat, labels)]))
         pairs, rebuild_out, aux = _unbox_result(trace, f(*inputs), has_aux)
     finally:
-        _retire(trace, who)
+        retire(trace, who)
     primal_out = rebuild_out([p for p, _ in pairs])
     tangent_out = rebuild_out([zeros_like(p) if t is None else t for p, t in pairs])
     return (primal_out, tangent_out, aux) if has_aux else (primal_out, tangent_out)
@@ -437,7 +412,7 @@ class _Context:
         saved = (state.grad_enabled, state.backend_stack)
         current = {b: b.rng_state() for b in self.drawn}
         state.grad_enabled, state.backend_stack = self.grad_enabled, self.backend_stack
-        _replaying.depth += 1
+        state.replaying += 1
         try:
             for b, (before, _) in self.drawn.items():
                 b.set_rng_state(before)
@@ -452,7 +427,7 @@ class _Context:
                         "values outside the checkpointed function and pass them in")
             return out
         finally:
-            _replaying.depth -= 1
+            state.replaying -= 1
             for b, snapshot in current.items():
                 b.set_rng_state(snapshot)
             state.grad_enabled, state.backend_stack = saved

@@ -9,11 +9,10 @@ level like the others, ``vmap(grad(f))`` (per-example gradients), ``grad(vmap(f)
 ``jvp(vmap(f))`` and ``vmap(vmap(f))`` need nothing special.
 """
 import functools
-import sys
 import warnings
 
 from . import autodiff
-from .autodiff import box, bind
+from .autodiff import box, bind, retire
 from .creation import asarray
 from .tensor import Tensor
 from .errors import GraphError
@@ -62,24 +61,6 @@ class BatchTrace:
         if type(results[0]) is tuple:
             return tuple(ops.stack([r[k] for r in results]) for k in range(len(results[0])))
         return ops.stack(results)
-
-
-def _retire(trace):
-    """vmap has returned: an op on one of its values raises from now on (it escaped), except
-    while cr.checkpoint recomputes a function recorded under it.  Whether one is recomputing
-    is read from transforms (above this module, so not imported: it is loaded whenever a
-    checkpoint exists)."""
-    live = BatchTrace.process
-
-    def process(op, args, params):
-        transforms = sys.modules.get(__package__ + ".transforms")
-        if transforms is not None and transforms._replaying.depth:
-            return live(trace, op, args, params)
-        raise GraphError(
-            f"{op.name}: this value was batched by cr.vmap and escaped it (it was kept in a list, "
-            "a global or an attribute while vmap ran), so it has no meaning outside; return it "
-            "from the function instead")
-    trace.process = process
 
 
 _warned = set()
@@ -136,7 +117,7 @@ def vmap(f, in_axes=0, out_axes=0):
             new_args, new_kwargs = rebuild(boxed)
             out = f(*new_args, **new_kwargs)
         finally:
-            _retire(trace)
+            retire(trace, "cr.vmap")
         return _outputs(trace, out, out_axes)
     return batched
 
