@@ -15,7 +15,6 @@ from . import autodiff
 from .autodiff import box, bind, retire
 from .creation import asarray
 from .tensor import Tensor
-from .errors import GraphError
 from . import tree
 from . import ops
 from .ops import _batching
