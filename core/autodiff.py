@@ -21,6 +21,7 @@ requiring grad this is a short loop and one kernel call.
 import heapq
 import itertools
 import sys
+import threading
 import weakref
 
 from ._state import state, enable_grad, no_grad
@@ -32,6 +33,61 @@ from .creation import tensor
 from . import backends as _backends
 
 _levels = itertools.count(1)
+
+
+# Interceptors see every op application and every VJP result of the threads that entered
+# them: cr.amp.autocast (casts arguments before), cr.detect_anomaly (checks results after).
+# A process-wide list, empty in the common case, so bind pays one truth test for them.
+interceptors = []
+
+
+class Interceptor:
+    """A context manager that sees the ops its thread applies, in bind and in backward.
+
+    Subclasses override ``apply`` (around an op application; call ``bind`` inside it to
+    compute, which runs the interceptors entered before this one) and/or
+    ``check_cotangents`` (after a VJP rule ran).  Entering registers it for the current
+    thread only; re-entrant.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def active(self):
+        local = self._local
+        return getattr(local, "depth", 0) > 0 and not getattr(local, "inside", False)
+
+    def __enter__(self):
+        local = self._local
+        local.depth = getattr(local, "depth", 0) + 1
+        if local.depth == 1:
+            interceptors.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        local = self._local
+        local.depth -= 1
+        if local.depth == 0:
+            interceptors.remove(self)
+
+    def apply(self, op, args, params):
+        return bind(op, args, params)
+
+    def check_cotangents(self, node, cotangents):
+        """Called with the fitted cotangents of ``node``'s arguments; may raise."""
+
+
+def _intercepted(op, args, params):
+    """bind under the innermost interceptor active in this thread, or None if none is."""
+    for hook in reversed(interceptors):
+        if hook.active():
+            local = hook._local
+            local.inside = True      # its own bind calls go past it
+            try:
+                return hook.apply(op, args, params)
+            finally:
+                local.inside = False
+    return None
 
 
 # In-place changes are stamped with a global clock: a node remembers the clock when it
@@ -226,6 +282,10 @@ def cotangents(node, g, create_graph=False):
         if ct is not None and parents[i] is not None and (
                 type(ct) is Tensor or ct.shape != inputs[i].shape or ct.dtype != inputs[i].dtype):
             cts[i] = _fit(ct, inputs[i], op)
+    if interceptors:
+        for hook in interceptors:
+            if hook.active():
+                hook.check_cotangents(node, cts)
     return cts
 
 
@@ -332,7 +392,12 @@ def bind(op, args, params):
     3. Compute on the raw arrays: the backend kernel, or the op's forward.
     4. An argument requires grad: record a Node for reverse mode.
     With nothing traced and nothing requiring grad this is one loop and one kernel call.
+    An active ``Interceptor`` (autocast, anomaly mode) applies the op around this.
     """
+    if interceptors:
+        out = _intercepted(op, args, params)
+        if out is not None:
+            return out
     backend = top = foreign = None
     record = False
     raw, parents = [], []
