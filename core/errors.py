@@ -50,3 +50,8 @@ class HyperparameterError(ChainruleError, ValueError):
 
 class PluginError(ChainruleError, RuntimeError):
     """A plugin failed to load or registered something invalid."""
+
+
+class ArgumentError(ChainruleError, TypeError):
+    """An argument of the wrong kind or an unknown keyword (often a torch or JAX habit, such as
+    ``dim=`` for ``axis=``); the message names chainrule's spelling."""
