@@ -55,3 +55,9 @@ class PluginError(ChainruleError, RuntimeError):
 class ArgumentError(ChainruleError, TypeError):
     """An argument of the wrong kind or an unknown keyword (often a torch or JAX habit, such as
     ``dim=`` for ``axis=``); the message names chainrule's spelling."""
+
+
+class CheckpointError(ChainruleError, ValueError):
+    """A checkpoint cannot be written or read back as asked: a read-only destination, a
+    corrupt or foreign file, missing metadata, an unknown format version, a saved random
+    state that does not fit.  The message names the file (or the state) and the fix."""
