@@ -12,7 +12,7 @@ Run it in float64: finite differences in float32 are too noisy for the tolerance
 """
 from . import ops
 from .creation import asarray, zeros_like
-from .errors import GradcheckError
+from .errors import DTypeError, GradcheckError, HyperparameterError
 from .tensor import Tensor
 from .transforms import jvp, vjp
 from . import random as _random
@@ -41,11 +41,12 @@ def gradcheck(f, args, modes=("fwd", "rev"), order=1, eps=1e-6, atol=1e-5, rtol=
     """
     args = tuple(asarray(a) if not isinstance(a, Tensor) else a for a in args)
     diff = [i for i, a in enumerate(args) if a.dtype.is_floating]
+    _check_arguments(f, args, diff, modes, eps)
     _random.seed(seed)
-    for mode in modes:
-        if mode not in ("fwd", "rev"):
-            raise ValueError(f"modes must be 'fwd' and/or 'rev', got {mode!r}")
-    _check_first_order(f, args, diff, modes, eps, atol, rtol)
+    try:
+        _check_first_order(f, args, diff, modes, eps, atol, rtol)
+    except GradcheckError as e:
+        raise _with_precision_hint(e, args, diff) from None
     if order >= 2:
         # the derivative along a fixed direction is itself a function: check it the same way
         directions = {i: _rand_like(args[i]) for i in diff}
@@ -56,6 +57,33 @@ def gradcheck(f, args, modes=("fwd", "rev"), order=1, eps=1e-6, atol=1e-5, rtol=
         directional.__name__ = f"d({_name(f)})"
         gradcheck(directional, args, modes, order - 1, eps, atol, rtol, seed + 1)
     return True
+
+
+def _check_arguments(f, args, diff, modes, eps):
+    """Refuse a check that could not check anything, or only noise."""
+    for mode in modes:
+        if mode not in ("fwd", "rev"):
+            raise ValueError(f"modes must be 'fwd' and/or 'rev', got {mode!r}")
+    if not diff:
+        dtypes = ", ".join(str(a.dtype) for a in args) or "none"
+        raise DTypeError(f"gradcheck: {_name(f)} has no floating-point argument to check (dtypes: "
+                         f"{dtypes}); pass float64 tensors (x.astype('float64'))")
+    if not (isinstance(eps, (int, float)) and eps > 0):
+        raise HyperparameterError(f"gradcheck: eps must be a number > 0, got {eps!r}")
+
+
+_PRECISION_HINT = "finite differences in {} are too noisy for these tolerances: run gradcheck on float64 inputs"
+
+
+def _with_precision_hint(error, args, diff):
+    """``error``, its message telling to use float64 when an argument checked is not float64."""
+    low = sorted({str(args[i].dtype) for i in diff if str(args[i].dtype) != "float64"})
+    if not low or "run gradcheck on float64" in str(error):
+        return error
+    which = ", ".join(f"argument {i} is {args[i].dtype}" for i in diff if str(args[i].dtype) != "float64")
+    hint = _PRECISION_HINT.format(" and ".join(low))
+    return GradcheckError(f"{error}; {which}: {hint} (x.astype('float64'))", op=error.op,
+                          argnum=error.argnum, mode=error.mode, max_error=error.max_error)
 
 
 def _perturbed(f, args, i, delta):

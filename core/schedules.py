@@ -12,9 +12,10 @@ cosine decay at the end of warmup.
 ['0.00e+00', '3.00e-04', '3.00e-05']
 """
 import bisect
+import numbers
 
 from . import plugins
-from .errors import HyperparameterError
+from .errors import ArgumentError, HyperparameterError
 
 
 class Schedule:
@@ -24,11 +25,23 @@ class Schedule:
         self.fn, self.spec = fn, spec
 
     def __call__(self, step):
+        if not (type(step) is int and step >= 0):
+            _check_step(step)
         return float(self.fn(step))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.spec.items() if k != "name")
         return f"Schedule({self.spec.get('name')!r}, {args})"
+
+
+def _check_step(step):
+    """A step counts from 0: a real number >= 0 (not NaN, not a bool)."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Real):
+        raise ArgumentError(f"a schedule takes the step number (an int >= 0), got "
+                            f"{type(step).__name__} {step!r}")
+    if not step >= 0:
+        raise HyperparameterError(f"a schedule's step counts from 0 (the first opt.step()), got "
+                                  f"{step!r}; pass a step >= 0")
 
 
 def join(schedules, boundaries):

@@ -18,7 +18,7 @@ from ._state import state
 from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop, retire, take_owned
 from .creation import asarray, zeros_like, ones_like
 from .dtypes import get_default_dtype
-from .errors import BackendError, DTypeError, GraphError, InplaceError, ShapeError
+from .errors import ArgumentError, BackendError, DTypeError, GraphError, InplaceError, ShapeError
 from .tensor import Tensor, make
 from . import tree
 from . import ops, random
@@ -194,8 +194,8 @@ def _argument_tuples(primals, tangents, who):
     bare tensor would be iterated along its first axis, silently changing every shape."""
     for what, xs in (("primals", primals), ("tangents", tangents)):
         if not isinstance(xs, (tuple, list)):
-            raise TypeError(f"{who}: {what} must be a tuple with one entry per argument of f, "
-                            f"got {type(xs).__name__}; write {who}(f, (x,), (t,))")
+            raise ArgumentError(f"{who}: {what} must be a tuple with one entry per argument of f, "
+                                f"got {type(xs).__name__}; write {who}(f, (x,), (t,))")
     return tuple(primals), tuple(tangents)
 
 
