@@ -3,23 +3,57 @@
 Each factory takes options and returns ``init(shape, fan_in=None, fan_out=None,
 dtype=None, backend=None) -> Tensor``; formulas as torch.nn.init, in chainrule's
 (in, out) weight layout (see ``chainrule.init.fans``).
+
+A shape with a zero in it (``(0, 3)``) gives an empty tensor, as torch.nn.init's no-op
+on an empty tensor, instead of dividing by a fan of 0.  Initializers that draw at
+random refuse an integer dtype (they would round every draw); zeros, ones and
+constant take any dtype.
 """
 import math
+import operator
 
 import chainrule as cr
-from chainrule.errors import HyperparameterError
+from chainrule.dtypes import canonical
+from chainrule.errors import DTypeError, HyperparameterError, ShapeError
 from chainrule.hookspecs import hookimpl
 from chainrule.init import fans, gain
 from chainrule.tensor import make
 
 
-def _initializer(draw):
+def _initializer(draw, random=True):
     """Wrap ``draw(shape, fan_in, fan_out, dtype, backend)`` in the public signature."""
     def init(shape, fan_in=None, fan_out=None, dtype=None, backend=None):
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        shape = _shape(shape)
+        if random:
+            _floating(dtype)
+        if 0 in shape:          # nothing to draw (and no fan to divide by): as torch.nn.init
+            return cr.zeros(shape, dtype=dtype, backend=backend)
         f_in, f_out = fans(shape, fan_in, fan_out)
+        for name, fan in (("fan_in", f_in), ("fan_out", f_out)):
+            if not (isinstance(fan, (int, float)) and fan > 0):
+                raise HyperparameterError(f"{name} must be a number > 0, got {fan!r}")
         return draw(shape, f_in, f_out, dtype, backend)
     return init
+
+
+def _shape(shape):
+    """The shape as a tuple of ints >= 0, or a ShapeError naming it."""
+    try:
+        dims = (operator.index(shape),) if not hasattr(shape, "__iter__") else \
+            tuple(operator.index(d) for d in shape)
+    except TypeError:
+        dims = None
+    if dims is None or isinstance(shape, bool) or any(d < 0 or isinstance(d, bool) for d in dims):
+        raise ShapeError(f"an initializer takes a shape of integers >= 0 (such as (256, 128)), "
+                         f"got {shape!r}")
+    return dims
+
+
+def _floating(dtype):
+    d = canonical(dtype)
+    if d is not None and not d.is_floating:
+        raise DTypeError(f"this initializer draws random floating-point values, so dtype {d} would "
+                         "round them away; use a floating dtype (float32) and cast afterwards")
 
 
 def _normal(std, mean=0.0):
@@ -32,15 +66,15 @@ def _positive(name, value):
 
 
 def zeros():
-    return _initializer(lambda s, fi, fo, dt, b: cr.zeros(s, dtype=dt, backend=b))
+    return _initializer(lambda s, fi, fo, dt, b: cr.zeros(s, dtype=dt, backend=b), random=False)
 
 
 def ones():
-    return _initializer(lambda s, fi, fo, dt, b: cr.ones(s, dtype=dt, backend=b))
+    return _initializer(lambda s, fi, fo, dt, b: cr.ones(s, dtype=dt, backend=b), random=False)
 
 
 def constant(value):
-    return _initializer(lambda s, fi, fo, dt, b: cr.full(s, value, dtype=dt, backend=b))
+    return _initializer(lambda s, fi, fo, dt, b: cr.full(s, value, dtype=dt, backend=b), random=False)
 
 
 def normal(mean=0.0, std=1.0):
