@@ -22,7 +22,8 @@ globals().update(_exports("chainrule"))   # every built-in op: cr.<name> (see cr
 from .transforms import (grad, value_and_grad, vjp, jvp, jacfwd, jacrev, hessian, hvp, checkpoint)
 from .vmap import vmap
 from .gradcheck import gradcheck
-from . import _methods
+from .anomaly import detect_anomaly, AnomalyError
+from . import _methods, amp
 
 _methods.install()
 pow = power   # the Array API's name for NumPy's power
@@ -67,6 +68,6 @@ __all__ = sorted(set(_exports("chainrule")) | {
     "PluginError", "BackendSpec", "get_backend", "set_backend", "use_backend", "tensor", "asarray",
     "zeros", "ones", "full", "arange", "eye", "zeros_like", "ones_like", "full_like", "ops", "random",
     "nn", "pow", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp",
-    "checkpoint", "vmap", "gradcheck", "backends", "plugins", "optim", "init", "schedules", "testing",
-    "hookimpl", "save", "load",
+    "checkpoint", "vmap", "gradcheck", "amp", "backends", "plugins", "optim", "init", "schedules", "testing",
+    "hookimpl", "save", "load", "detect_anomaly", "AnomalyError",
 })
