@@ -9,8 +9,10 @@ float dtypes promote to the widest, as NumPy and torch promote (so torch's
 cast is the differentiable ``astype``, so the float32 weight gets a float32 gradient.
 The lists are torch's CUDA lists in chainrule's op names; add a plugin op's name
 to ``LOWER_PRECISION_OPS`` or ``FLOAT32_OPS`` to place it.  Composite ops (``mean``,
-``var``, ``mse_loss``, ``layer_norm``) have no rule of their own: they follow from
-the ops they call, so with ``sum`` on the float32 list their results are float32.
+``var``, ``mse_loss``, ``layer_norm``) never reach ``bind`` themselves: the ops they
+call are cast, and like torch's ``mean`` they accumulate in float32 and return their
+input's dtype (torch's CUDA list puts ``layer_norm`` and ``mse_loss`` in float32; here
+they are float32 when an input is, as a float32 target or weight makes them).
 
 ``GradScaler`` keeps float16 gradients inside float16's range by dynamic loss
 scaling (scale the loss before backward, unscale the gradients before the step,
