@@ -78,7 +78,10 @@ def linear(lr, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
     _positive_int("total_iters", total_iters)
     _lr(start_factor, "start_factor")
     _lr(end_factor, "end_factor")
-    return lambda t: lr * (start_factor + (end_factor - start_factor) * min(t, total_iters) / total_iters)
+    def f(t):
+        p = min(t, total_iters) / total_iters
+        return lr * (start_factor * (1 - p) + end_factor * p)   # exactly end_factor at the end
+    return f
 
 
 def inverse_sqrt(lr, warmup=0):
@@ -177,7 +180,7 @@ def polynomial(lr, total_iters=5, power=1.0, end_lr=0.0):
     _lr(lr)
     _lr(end_lr, "end_lr")
     _positive_int("total_iters", total_iters)
-    _check("power", power, _number(power) and 0 <= power < math.inf, "a finite number >= 0")
+    _factor("power", power)   # power 0 would never decay: lr up to total_iters and at it (0 ** 0 = 1)
     return lambda t: (lr - end_lr) * (1 - min(t, total_iters) / total_iters) ** power + end_lr
 
 

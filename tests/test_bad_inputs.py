@@ -29,6 +29,9 @@ hypothesis = pytest.importorskip("hypothesis", reason="hypothesis draws the sche
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 F64 = "float64"
+# NumPy warns of overflow and invalid values on the inputs this file feeds on purpose (torch is silent)
+pytestmark = [pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning")]  # torch on 1 value
 NAN, INF = float("nan"), float("inf")
 _AVAILABLE = cr.backends.available()
 
@@ -202,6 +205,8 @@ BAD_CALLS = [
         "one_cycle", max_lr=1.0, total_steps=10, div_factor=0.0), cr.HyperparameterError, "div_factor"),
     Bad("infinite lr in a schedule", lambda w, c: cr.schedules.create("cosine", lr=INF, T_max=5),
         cr.HyperparameterError, "lr", "finite"),
+    Bad("polynomial of power 0", lambda w, c: cr.schedules.create("polynomial", lr=1.0, power=0.0),
+        cr.HyperparameterError, "power", "> 0"),
     Bad("negative gamma", lambda w, c: cr.schedules.create("step", lr=1.0, step_size=2, gamma=-0.5),
         cr.HyperparameterError, "gamma"),
     Bad("negative schedule step", lambda w, c: cr.schedules.create("cosine", lr=1.0, T_max=5)(-1),
@@ -333,3 +338,381 @@ def test_a_keyword_without_a_known_spelling_keeps_pythons_message():
 
 def test_a_call_that_works_is_not_changed_by_the_hint():
     np.testing.assert_array_equal(hinting(cr.sum, "sum")(X23, axis=0).numpy(), cr.sum(X23, axis=0).numpy())
+
+
+# ------------------------------------------------------------------ table 2: NaN, inf, huge, tiny, empty, 0-d
+
+TF = torch.nn.functional
+
+
+def _labels_for(shape):
+    return np.zeros(shape[:-1], dtype=np.int64)
+
+
+def _ce_ours(x):
+    return cr.nn.cross_entropy(x, cr.tensor(_labels_for(x.shape)))
+
+
+def _ce_torch(x):
+    labels = torch.tensor(_labels_for(tuple(x.shape)))
+    return TF.cross_entropy(x.reshape(-1, x.shape[-1]), labels.reshape(-1))
+
+
+OPS = {  # name: (chainrule, torch), both along the last axis where there is one
+    "exp": (cr.exp, torch.exp), "log": (cr.log, torch.log), "sqrt": (cr.sqrt, torch.sqrt),
+    "tanh": (cr.tanh, torch.tanh), "sigmoid": (cr.nn.sigmoid, torch.sigmoid),
+    "abs": (cr.abs, torch.abs), "relu": (cr.nn.relu, torch.relu), "gelu": (cr.nn.gelu, TF.gelu),
+    "square": (lambda x: x ** 2, lambda x: x ** 2), "reciprocal": (lambda x: 1.0 / x, lambda x: 1.0 / x),
+    "sum": (cr.sum, torch.sum), "mean": (cr.mean, torch.mean), "prod": (cr.prod, torch.prod),
+    "max": (cr.max, torch.Tensor.max),   # x.max(): a NaN takes the gradient (tests/test_edges.py)
+    "var": (cr.var, lambda x: torch.var(x, correction=0)), "std": (cr.std, lambda x: torch.std(x, correction=0)),
+    "softmax": (cr.nn.softmax, lambda x: torch.softmax(x, -1)),
+    "log_softmax": (cr.nn.log_softmax, lambda x: torch.log_softmax(x, -1)),
+    "logsumexp": (lambda x: cr.logsumexp(x, axis=-1), lambda x: torch.logsumexp(x, -1)),
+    "layer_norm": (cr.nn.layer_norm, lambda x: TF.layer_norm(x, x.shape[-1:], eps=1e-5)),
+    "matmul": (lambda x: x @ cr.transpose(x), lambda x: x @ x.mT),
+    "mse_loss": (lambda x: cr.nn.mse_loss(x, cr.zeros_like(x)), lambda x: TF.mse_loss(x, torch.zeros_like(x))),
+    "cross_entropy": (_ce_ours, _ce_torch),
+}
+F32 = np.float32
+INPUTS = {  # name: a 2-d array (dtype float64 unless given)
+    "nan": np.array([[1.0, NAN, 2.0], [0.5, -1.0, 3.0]]),
+    "inf": np.array([[1.0, INF, 2.0], [0.5, -1.0, 3.0]]),
+    "-inf": np.array([[1.0, -INF, 2.0], [0.5, -1.0, 3.0]]),
+    "huge": np.array([[1e300, -1e300, 5e307]]),
+    "huge float32": np.array([[1e38, -3e38, 88.0]], dtype=F32),
+    "logits of 1000": np.array([[1000.0, -1000.0, 999.0]]),
+    "tiny": np.array([[1e-310, -4e-320, 1e-300]]),
+    "tiny float32": np.array([[1e-40, -1e-45, 1e-38]], dtype=F32),
+    "empty rows": np.zeros((0, 3)),
+}
+NOT_2D = {"matmul"}   # ops whose torch twin needs more than a vector (for the 0-d / 1-d inputs)
+NUMERIC_BUGS = {
+    ("abs", "nan"): bug(11, "the gradient of abs at NaN is nan; torch's is 0 (sign(nan) = 0)"),
+    ("relu", "nan"): bug(11, "the gradient of relu at NaN is 0; torch's passes g (NaN <= 0 is false)"),
+    ("var", "inf"): bug(12, "var's gradient is nan everywhere; torch's is -inf at the finite entries"),
+    ("var", "-inf"): bug(12, "var's gradient is nan everywhere; torch's is +inf at the finite entries"),
+    ("std", "huge float32"): bug(9, "var/std square in float32 and overflow to inf; torch's is finite"),
+    ("std", "tiny float32"): bug(9, "var/std square in float32 and underflow to 0; torch's is not 0"),
+    ("layer_norm", "huge"): bug(9, "layer_norm's variance overflows and the output is 0 (torch: nan)"),
+    ("layer_norm", "huge float32"): bug(9, "layer_norm's variance overflows and the output is 0 (torch: nan)"),
+}
+TOL = {"float64": dict(rtol=1e-9, atol=1e-300), "float32": dict(rtol=2e-5, atol=1e-6)}
+
+
+def _weights(shape):
+    n = int(np.prod(shape, dtype=int))
+    return np.arange(1.0, n + 1.0).reshape(shape) ** 1.5 / max(n, 1)
+
+
+def _compare(ours, theirs, what, dtype):
+    theirs = theirs.detach().numpy()
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != torch's {theirs.shape}"
+    np.testing.assert_allclose(ours, theirs, equal_nan=True, err_msg=f"{what} differs from torch",
+                               **TOL[dtype])
+
+
+def _numeric_rows():
+    for op in OPS:
+        for name in INPUTS:
+            marks = NUMERIC_BUGS.get((op, name), ())
+            yield pytest.param(op, name, id=f"{op}[{name}]", marks=marks)
+
+
+@pytest.mark.parametrize("op, kind", list(_numeric_rows()))
+def test_value_and_gradient_match_torch_at_the_edges(op, kind):
+    """No error, and torch's value and gradient, nan and inf included (NaN in, NaN out: a NaN
+    never hides).  The cotangent has distinct entries, so where a gradient goes is seen."""
+    ours, theirs = OPS[op]
+    a = INPUTS[kind]
+    dtype = str(a.dtype)
+    tx = torch.tensor(a, requires_grad=True)
+    try:
+        t_out = theirs(tx)
+    except (RuntimeError, IndexError) as e:   # torch refuses (max of nothing): so must we
+        with pytest.raises(ChainruleError):
+            ours(cr.tensor(a, dtype=dtype))
+        print(f"{op}[{kind}]: refused, as torch ({e})")
+        return
+    w = _weights(tuple(t_out.shape))
+    (t_grad,) = torch.autograd.grad((t_out * torch.tensor(w, dtype=t_out.dtype)).sum(), tx)
+    x = cr.tensor(a, dtype=dtype, requires_grad=True)
+    out = ours(x)
+    cr.sum(out * cr.tensor(w, dtype=dtype)).backward()
+    _compare(out.numpy(), t_out, f"{op}[{kind}] value", dtype)
+    _compare(x.grad.numpy(), t_grad, f"{op}[{kind}] gradient", dtype)
+
+
+EMPTY_AXIS = [  # (op over an empty last axis, torch's twin): torch's answer is the oracle
+    pytest.param(lambda x: cr.logsumexp(x, axis=-1), lambda x: torch.logsumexp(x, -1), id="logsumexp",
+                 marks=bug(6, "logsumexp over an empty axis raises (max of nothing); torch gives -inf")),
+    pytest.param(cr.nn.softmax, lambda x: torch.softmax(x, -1), id="softmax",
+                 marks=bug(6, "softmax over an empty axis raises; torch gives an empty tensor")),
+    pytest.param(cr.nn.log_softmax, lambda x: torch.log_softmax(x, -1), id="log_softmax",
+                 marks=bug(6, "log_softmax over an empty axis raises; torch gives an empty tensor")),
+    pytest.param(lambda x: cr.sum(x, axis=-1), lambda x: torch.sum(x, -1), id="sum"),
+    pytest.param(lambda x: cr.mean(x, axis=-1), lambda x: torch.mean(x, -1), id="mean"),
+    pytest.param(lambda x: cr.prod(x, axis=-1), lambda x: torch.prod(x, -1), id="prod"),
+    pytest.param(lambda x: cr.var(x, axis=-1), lambda x: torch.var(x, -1, correction=0), id="var"),
+    pytest.param(lambda x: cr.nn.layer_norm(x), lambda x: TF.layer_norm(x, (0,)), id="layer_norm"),
+    pytest.param(lambda x: x @ cr.transpose(x), lambda x: x @ x.mT, id="matmul"),
+]
+
+
+@pytest.mark.parametrize("ours, theirs", EMPTY_AXIS)
+def test_an_empty_axis_gives_torchs_answer(ours, theirs):
+    """(2, 0): every row is empty.  sum 0, mean nan, logsumexp -inf, as torch."""
+    a = np.zeros((2, 0))
+    tx = torch.tensor(a, requires_grad=True)
+    t_out = theirs(tx)
+    (t_grad,) = torch.autograd.grad(t_out.sum(), tx)
+    x = cr.tensor(a, dtype=F64, requires_grad=True)
+    out = ours(x)
+    cr.sum(out).backward()
+    _compare(out.numpy(), t_out, "value over an empty axis", F64)
+    _compare(x.grad.numpy(), t_grad, "gradient over an empty axis", F64)
+
+
+@pytest.mark.parametrize("call, says", [
+    pytest.param(lambda e: cr.max(e), ["empty"], id="max of an empty tensor"),
+    pytest.param(lambda e: cr.max(e, axis=0), ["empty"], id="max over an empty axis"),
+    pytest.param(lambda e: cr.min(e, axis=0), ["empty"], id="min over an empty axis"),
+])
+@bug(8, "the error is a ShapeError but its hint says 'shapes must broadcast', not that the axis is empty")
+def test_max_of_nothing_says_the_axis_is_empty(call, says):
+    """NumPy and torch refuse max/min of nothing (no identity): so do we, saying why."""
+    e = cr.zeros((0, 3))
+    with pytest.raises(cr.ShapeError) as err:
+        call(e)
+    assert all(s in str(err.value) for s in says) and "broadcast" not in str(err.value)
+
+
+def test_empty_tensors_flow_through_a_model_and_the_transforms():
+    """A batch of 0 examples: forward, backward, grad, jvp and vmap give empty results of
+    the right shapes, as torch (whose answers these are: sum of nothing 0, mean nan)."""
+    model = cr.nn.Linear(3, 2)
+    e = cr.zeros((0, 3))
+    out = model(e)
+    assert out.shape == (0, 2)
+    cr.sum(out).backward()
+    np.testing.assert_array_equal(model.weight.grad.numpy(), np.zeros((3, 2)))
+    assert cr.grad(lambda a: cr.sum(cr.exp(a)))(e).shape == (0, 3)
+    assert cr.jvp(cr.exp, (e,), (e,))[1].shape == (0, 3)
+    assert cr.vmap(lambda a: a * 2)(e).shape == (0, 3)
+    assert math.isnan(float(cr.nn.mse_loss(cr.zeros((0,)), cr.zeros((0,)))))
+    assert float(cr.nn.cross_entropy(e, cr.tensor(np.zeros(0, dtype=np.int64)), reduction="sum")) == 0.0
+    assert cr.init.create("he_normal")((0, 3)).shape == (0, 3)
+    assert cr.init.create("orthogonal")((0, 3)).shape == (0, 3)
+
+
+ZERO_D = [  # (call on a 0-d tensor, torch's call): same value and gradient
+    pytest.param(lambda z: z * z, lambda z: z * z, id="multiply"),
+    pytest.param(lambda z: cr.sum(z), lambda z: torch.sum(z), id="sum"),
+    pytest.param(lambda z: cr.max(z), lambda z: torch.amax(z), id="max"),
+    pytest.param(lambda z: cr.var(z), lambda z: torch.var(z, correction=0), id="var"),
+    pytest.param(lambda z: cr.std(z), lambda z: torch.std(z, correction=0), id="std"),
+    pytest.param(lambda z: cr.reshape(z, (1,)), lambda z: z.reshape(1), id="reshape"),
+    pytest.param(lambda z: cr.expand_dims(z, 0), lambda z: z.unsqueeze(0), id="expand_dims"),
+    pytest.param(lambda z: cr.stack([z, z]), lambda z: torch.stack([z, z]), id="stack"),
+    pytest.param(lambda z: cr.transpose(z), lambda z: z.mT if z.ndim >= 2 else z, id="transpose"),
+    pytest.param(lambda z: cr.broadcast_to(z, (2, 2)), lambda z: z.expand(2, 2), id="broadcast_to"),
+]
+
+
+@pytest.mark.parametrize("ours, theirs", ZERO_D)
+def test_zero_d_tensors_match_torch(ours, theirs):
+    z, tz = cr.tensor(1.5, dtype=F64, requires_grad=True), torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    out, t_out = ours(z), theirs(tz)
+    cr.sum(out).backward()
+    t_out.sum().backward()
+    _compare(out.numpy(), t_out, "0-d value", F64)
+    assert z.grad.shape == ()
+    _compare(z.grad.numpy(), tz.grad, "0-d gradient", F64)
+
+
+ZERO_D_ERRORS = [  # (call on a 0-d tensor, documented error, fragment): NumPy has no axis on a 0-d array
+    pytest.param(lambda z: cr.nn.softmax(z), cr.ShapeError, "0 dimensions", id="softmax"),
+    pytest.param(lambda z: cr.logsumexp(z, axis=-1), cr.ShapeError, "0 dimensions", id="logsumexp"),
+    pytest.param(lambda z: cr.nn.layer_norm(z), cr.ShapeError, "0 dimensions", id="layer_norm"),
+    pytest.param(lambda z: z @ z, cr.ShapeError, "matmul", id="matmul"),
+    pytest.param(lambda z: cr.concat([z, z]), cr.ShapeError, "stack",
+                 marks=bug(7, "concat of 0-d tensors: ZeroDivisionError"), id="concat"),
+    pytest.param(lambda z: cr.split(z, 2), cr.ShapeError, "0-d",
+                 marks=bug(7, "split of a 0-d tensor: IndexError from a tuple"), id="split"),
+    pytest.param(lambda z: cr.take(z, cr.tensor([0])), cr.ShapeError, "0-d",
+                 marks=bug(7, "take of a 0-d tensor: ZeroDivisionError"), id="take"),
+    pytest.param(lambda z: cr.sum(z, axis=0), cr.ShapeError, "0-d",
+                 marks=bug(8, "sum(axis=0) of a 0-d: the kernel's error with a 'shapes must broadcast' hint"),
+                 id="sum axis=0"),
+    pytest.param(lambda z: z[0], IndexError, "item()",
+                 marks=bug(8, "indexing a 0-d: a ShapeError (not IndexError) with a broadcasting hint"),
+                 id="index"),
+]
+
+
+@pytest.mark.parametrize("call, error, says", ZERO_D_ERRORS)
+def test_zero_d_tensors_without_an_axis_are_refused_clearly(call, error, says):
+    """torch treats a 0-d tensor as having axis 0 / -1 here; chainrule follows NumPy (SPEC),
+    which has no axis on a 0-d array: the error says so, and nothing is computed."""
+    z = cr.tensor(1.5, dtype=F64, requires_grad=True)
+    with pytest.raises(error, match=None) as err:
+        call(z)
+    assert says in str(err.value), str(err.value)
+    assert z.grad is None
+
+
+# ------------------------------------------------------------------ table 3: integers where floats are needed
+
+INT_PROMOTED = [  # NumPy's rule: an integer input to a floating op computes in float64
+    ("exp", cr.exp, np.exp), ("sqrt", cr.sqrt, np.sqrt), ("log", cr.log, np.log), ("tanh", cr.tanh, np.tanh),
+    ("mean", cr.mean, np.mean), ("var", cr.var, np.var), ("std", cr.std, np.std),
+    ("divide", lambda x: x / 2, lambda x: x / 2),
+    ("softmax", cr.nn.softmax, lambda x: np.exp(x) / np.exp(x).sum()),
+    ("logsumexp", lambda x: cr.logsumexp(x, axis=0), lambda x: np.log(np.exp(x).sum())),
+    ("sigmoid", cr.nn.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
+]
+
+
+@pytest.mark.parametrize("name, ours, numpy_fn", INT_PROMOTED, ids=[r[0] for r in INT_PROMOTED])
+def test_integer_inputs_to_floating_ops_promote_as_numpy(name, ours, numpy_fn):
+    """Not an error (NumPy, SPEC's convention, promotes; torch to float32): float64, and
+    the same numbers as the float64 computation."""
+    a = np.array([1, 2, 3])
+    out = ours(cr.tensor(a))
+    assert out.dtype == cr.float64, f"{name}: {out.dtype}"
+    np.testing.assert_allclose(out.numpy(), numpy_fn(a.astype(np.float64)), rtol=1e-12)
+
+
+def test_integer_pow_to_a_negative_power_is_refused_as_numpy_and_torch():
+    with pytest.raises(ValueError, match="negative integer powers"):
+        cr.tensor([1, 2]) ** -1
+
+
+# ------------------------------------------------------------------ NaN and inf in gradients
+
+BAD_GRADS = {"nan": [1.0, NAN, 2.0], "inf": [1.0, INF, 2.0], "-inf": [1.0, -INF, 2.0]}
+
+
+def _with_grad(lib, g):
+    if lib is cr:
+        w = cr.tensor([0.5, -0.5, 1.0], dtype=F64, requires_grad=True)
+        w.grad = cr.tensor(g, dtype=F64)
+    else:
+        w = torch.tensor([0.5, -0.5, 1.0], dtype=torch.float64, requires_grad=True)
+        w.grad = torch.tensor(g, dtype=torch.float64)
+    return w
+
+
+@pytest.mark.parametrize("name, torch_opt", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam),
+                                              ("adamw", torch.optim.AdamW)])
+@pytest.mark.parametrize("kind", BAD_GRADS)
+def test_an_optimizer_step_on_nan_or_inf_gradients_is_torchs(name, torch_opt, kind):
+    """The NaN or inf reaches the parameter it belongs to and no other, as in torch: it shows,
+    and it does not spread to the healthy entries."""
+    w, tw = _with_grad(cr, BAD_GRADS[kind]), _with_grad(torch, BAD_GRADS[kind])
+    opt, topt = cr.optim.create(name, [w], lr=0.1), torch_opt([tw], lr=0.1)
+    for _ in range(2):
+        opt.step()
+        topt.step()
+    _compare(w.numpy(), tw, f"{name} after a {kind} gradient", F64)
+
+
+@pytest.mark.parametrize("kind", [pytest.param("nan", marks=bug(13, "clip_grad_norm_ leaves the finite gradients "
+                                                               "unscaled when the norm is nan; torch makes them all nan")),
+                                  "inf", "-inf"])
+def test_clip_grad_norm_of_nan_or_inf_gradients_is_torchs(kind):
+    w, tw = _with_grad(cr, BAD_GRADS[kind]), _with_grad(torch, BAD_GRADS[kind])
+    total, t_total = cr.optim.clip_grad_norm_([w], 1.0), torch.nn.utils.clip_grad_norm_([tw], 1.0)
+    _compare(np.asarray(float(total)), t_total, f"total norm of {kind} gradients", F64)
+    _compare(w.grad.numpy(), tw.grad, f"clipped {kind} gradients", F64)
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf"])
+def test_nan_and_inf_inputs_reach_the_loss_and_the_gradients_as_torch(kind):
+    """A NaN or inf in a batch never hides: through a Linear layer and cross_entropy, the loss
+    and every parameter's gradient are torch's (nan where torch's are)."""
+    a = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+    a[1, 2] = BAD_GRADS[kind][1]
+    cr.random.seed(0)
+    model = cr.nn.Linear(3, 2)
+    weight, bias = model.weight.numpy().astype(np.float64), model.bias.numpy().astype(np.float64)
+    model.weight = cr.tensor(weight, dtype=F64, requires_grad=True)
+    model.bias = cr.tensor(bias, dtype=F64, requires_grad=True)
+    labels = np.array([0, 1, 1, 0])
+    loss = cr.nn.cross_entropy(model(cr.tensor(a, dtype=F64)), cr.tensor(labels))
+    loss.backward()
+    tw, tb = torch.tensor(weight, requires_grad=True), torch.tensor(bias, requires_grad=True)
+    t_loss = TF.cross_entropy(torch.tensor(a) @ tw + tb, torch.tensor(labels))
+    t_loss.backward()
+    _compare(loss.numpy(), t_loss, f"loss with a {kind} input", F64)
+    _compare(model.weight.grad.numpy(), tw.grad, f"weight gradient with a {kind} input", F64)
+    _compare(model.bias.grad.numpy(), tb.grad, f"bias gradient with a {kind} input", F64)
+
+
+# ------------------------------------------------------------------ table 4: schedules past their end
+
+@st.composite
+def schedules_with_an_end(draw):
+    """(name, hyperparameters, last step of the schedule, its documented final rate)."""
+    lr = draw(st.floats(1e-4, 10.0))
+    total = draw(st.integers(1, 40))
+    kind = draw(st.sampled_from(["one_cycle", "cosine", "warmup_cosine", "polynomial", "linear"]))
+    if kind == "one_cycle":
+        three = draw(st.booleans())
+        kw = dict(max_lr=lr, total_steps=total, three_phase=three,
+                  pct_start=draw(st.floats(0.0, 0.5 if three else 1.0)),
+                  anneal_strategy=draw(st.sampled_from(["cos", "linear"])),
+                  div_factor=draw(st.floats(1.0, 100.0)), final_div_factor=draw(st.floats(1.0, 1e4)))
+        return kind, kw, total - 1, lr / kw["div_factor"] / kw["final_div_factor"]
+    if kind == "cosine":
+        eta_min = draw(st.floats(0.0, lr))
+        return kind, dict(lr=lr, T_max=total, eta_min=eta_min), total, eta_min
+    if kind == "warmup_cosine":
+        min_lr = draw(st.floats(0.0, lr))
+        warmup = draw(st.integers(0, total - 1)) if total > 1 else 0
+        return kind, dict(peak_lr=lr, warmup=warmup, total=max(total, 1), min_lr=min_lr), total, min_lr
+    if kind == "polynomial":
+        end_lr = draw(st.floats(0.0, lr))
+        kw = dict(lr=lr, total_iters=total, power=draw(st.floats(0.01, 4.0)), end_lr=end_lr)
+        return kind, kw, total, end_lr
+    start, end = draw(st.floats(0.0, 1.0)), draw(st.floats(0.0, 1.0))
+    return kind, dict(lr=lr, start_factor=start, end_factor=end, total_iters=total), total, lr * end
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(spec=schedules_with_an_end())
+def test_a_schedule_past_its_end_holds_its_final_rate_and_never_climbs_again(spec):
+    """Steps 0 .. 3 * total: from the last step on, the documented final rate at every step;
+    from the peak on, never a rate above the one before (torch's CosineAnnealingLR climbs
+    back after T_max and its OneCycleLR raises past total_steps)."""
+    name, kw, last, final = spec
+    s = cr.schedules.create(name, **kw)
+    rates = [s(t) for t in range(3 * last + 3)]
+    assert all(math.isfinite(r) and r >= 0 for r in rates), (name, kw, rates)
+    assert rates[last] == pytest.approx(final, rel=1e-9, abs=1e-15), (name, kw)
+    assert all(r == rates[last] for r in rates[last:]), f"{name} {kw} moves after its end"
+    peak = rates.index(max(rates))
+    climbs = [t for t in range(peak, len(rates) - 1) if rates[t + 1] > rates[t] * (1 + 1e-12) + 1e-15]
+    assert not climbs, f"{name} {kw} climbs again after its peak at steps {climbs}"
+
+
+def test_one_cycle_past_total_steps_keeps_its_last_rate_where_torch_raises():
+    s = cr.schedules.create("one_cycle", max_lr=1.0, total_steps=10)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10, cycle_momentum=False)
+    for t in range(10):
+        assert s(t) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12, abs=1e-18)
+        opt.step()
+        if t < 9:
+            sched.step()
+    with pytest.raises(ValueError, match="total steps"):   # torch's answer past the end
+        sched.step()
+        sched.step()
+    assert [s(t) for t in (10, 11, 20, 29)] == [s(9)] * 4 == [1.0 / 25 / 1e4] * 4
+
+
+def test_sgdr_is_the_schedule_that_restarts_and_says_so():
+    """The one exception, by design and in its docstring: no end, the rate climbs at each restart."""
+    s = cr.schedules.create("sgdr", lr=1.0, T_0=4)
+    assert s(4) == 1.0 > s(3)
+    assert "climbs again" in cr.builtin_plugins.schedules.sgdr.__doc__
