@@ -1,16 +1,29 @@
 """Per-thread engine state: grad mode, the backend stack, the default float dtype.
 
 Thread-local like torch's grad mode, so a data-loader thread cannot switch the
-backend or turn off recording under the training thread's feet.
+backend or turn off recording under the training thread's feet.  The backend stack
+is a context variable: per thread (a new thread starts with none) and also per
+asyncio task, whose ``with cr.use_backend(...)`` blocks may interleave in one thread.
 """
+import contextvars
 import threading
+
+_backend_stack = contextvars.ContextVar("chainrule_backend_stack", default=())
 
 
 class _State(threading.local):
     grad_enabled = True       # eager (level-0) recording, switched off by no_grad
-    backend_stack = ()        # (Backend, ...) pushed by use_backend; [-1] wins
     default_dtype = "float32"  # set on the class: process-wide
     replaying = 0              # > 0 while cr.checkpoint runs a function again, in this thread
+
+    @property
+    def backend_stack(self):
+        """(Backend, ...) pushed by use_backend; [-1] wins.  Per thread and per context."""
+        return _backend_stack.get()
+
+    @backend_stack.setter
+    def backend_stack(self, stack):
+        _backend_stack.set(stack)
 
 
 state = _State()

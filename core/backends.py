@@ -13,6 +13,7 @@ can.
 import contextlib
 import dataclasses
 import os
+import re
 from typing import Callable
 
 from ._state import state, loading_lock
@@ -98,15 +99,28 @@ class BackendSpec:
     owns:        ``owns(obj) -> bool``: is a raw array this backend's?  Must not
                  import the library (check ``type(obj).__module__``).
     canonical_device: ``canonical_device(device) -> str | None`` normalizes a
-                 device string (``"cuda"`` -> ``"cuda:0"``); None is the default.
+                 device string (``"cuda"`` -> ``"cuda:0"``); None is the default;
+                 raises ``BackendError`` for a device the backend cannot have.
+                 Without it the backend has one device, the CPU (``cpu_only``).
     """
 
     name: str
     load: Callable
     unavailable: Callable = lambda device=None: None
     owns: Callable = lambda obj: False
-    canonical_device: Callable = lambda device: device
+    canonical_device: Callable = None
     description: str = ""
+
+    def __post_init__(self):
+        if self.canonical_device is None:
+            object.__setattr__(self, "canonical_device", cpu_only)
+
+
+def cpu_only(device):
+    """The ``canonical_device`` of a backend with one device: none named, or ``"cpu"``."""
+    if device is None or str(device).strip().lower() == "cpu":
+        return None
+    raise BackendError(f"it runs on the CPU only, so it has no device {device!r}")
 
 
 def _missing(backend_name, kernel):
@@ -157,16 +171,50 @@ def _specs():
 
 
 def canonical_name(name):
-    """``"torch:cuda"`` -> ``"torch:cuda:0"``, ``"numpy:cpu"`` -> ``"numpy"``: one name per backend."""
-    if not isinstance(name, str) or not name:
-        raise BackendError(f"a backend name must be a non-empty string, got {name!r}")
-    base, _, device = name.strip().lower().partition(":")
+    """``"torch:cuda"`` -> ``"torch:cuda:0"``, ``"numpy:cpu"`` -> ``"numpy"``: one name per backend.
+
+    A device the backend cannot have (``"numpy:gpu"``, ``"torch:tpu"``) is a ``BackendError``
+    here, when the backend is selected, not later when a tensor is made.
+
+    >>> canonical_name("numpy:gpu")
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.BackendError: backend 'numpy:gpu' cannot be selected: it runs on the CPU only, so it has no device 'gpu'; use 'numpy' (names of every backend: python -m chainrule backends)
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise BackendError(f"a backend name must be a non-empty string such as 'numpy' or "
+                           f"'torch:cuda', got {name!r}")
+    base, colon, device = name.strip().lower().partition(":")
     specs = _specs()
     if base not in specs:
         raise UnknownNameError(f"unknown backend {name!r}; known backends: {', '.join(specs)}"
                                " (install the plugin that provides it, or fix the name)")
-    device = specs[base].canonical_device(device or None)
+    device = _canonical_device(name, specs[base], device if colon else None)
     return base if device is None else f"{base}:{device}"
+
+
+_DEVICE = re.compile(r"[a-z_]+(:\d+)?|\d+")   # the spelling of any device (its meaning: the spec's)
+
+
+def _canonical_device(name, spec, device):
+    """The spec's canonical device for ``device`` (None: the default), every failure a
+    BackendError naming the whole backend spec the user wrote."""
+    fix = f"; use {spec.name!r} (names of every backend: python -m chainrule backends)"
+
+    def refuse(why, fix=fix):
+        return BackendError(f"backend {name!r} cannot be selected: {why}{fix}")
+    if device is not None and not _DEVICE.fullmatch(device):
+        raise refuse(f"{device!r} is not a device (a word, word:N or N, such as cpu, cuda:1 or 1)"
+                     if device.strip() else "no device after the ':'")
+    try:
+        canonical = spec.canonical_device(device)
+    except BackendError as exc:      # a plugin's own message says which devices it has
+        raise refuse(str(exc), fix if spec.canonical_device is cpu_only else "") from None
+    except BaseException as exc:     # a plugin's bug (even SystemExit) is an answer, not an exit
+        raise refuse(f"its plugin's canonical_device failed: {type(exc).__name__}: {exc}") from None
+    if canonical is not None and (not isinstance(canonical, str) or not canonical):
+        raise refuse(f"its plugin's canonical_device returned {canonical!r}, not a device name or None")
+    return canonical
 
 
 def load(name):
@@ -175,11 +223,11 @@ def load(name):
     One ``Backend`` per name, whichever thread asks first: loading holds the loading lock
     (re-entrant, so a backend's ``load`` may itself create tensors on another backend).
     """
-    backend = _loaded.get(name)
+    backend = _loaded.get(name) if isinstance(name, str) else None
     if backend is not None:
         return backend
     with loading_lock:
-        backend = _loaded.get(name)
+        backend = _loaded.get(name) if isinstance(name, str) else None
         if backend is None:
             backend = _loaded[name] = _load_canonical(canonical_name(name))
     return backend
@@ -194,13 +242,17 @@ def _load_canonical(cname):
                            f"create tensors on {cname!r} itself")
     base, _, device = cname.partition(":")
     spec = _specs()[base]
-    reason = spec.unavailable(device or None)
+    try:
+        reason = spec.unavailable(device or None)
+    except BaseException as exc:     # plugin code: even its SystemExit is reported, not obeyed
+        raise BackendError(f"backend {cname!r}: its availability check failed: "
+                           f"{type(exc).__name__}: {exc}") from exc
     if reason:
         raise BackendError(f"backend {cname!r} cannot run here: {reason}")
     _loading.add(cname)
     try:
         namespace = spec.load(device or None)
-    except Exception as exc:
+    except BaseException as exc:
         raise BackendError(f"backend {cname!r} failed to load: {type(exc).__name__}: {exc}") from exc
     finally:
         _loading.discard(cname)
@@ -240,22 +292,55 @@ _global_backend = None
 
 
 def set_backend(name):
-    """Make ``name`` the default backend of this process."""
+    """Make ``name`` the default backend of this process (every thread that is not inside
+    a ``use_backend`` block)."""
     global _global_backend
     _global_backend = load(name)
     return _global_backend
 
 
-@contextlib.contextmanager
 def use_backend(name):
-    """Use ``name`` for new tensors inside the block (this thread only)."""
-    backend = load(name) if isinstance(name, str) else name
-    prev = state.backend_stack
-    state.backend_stack = prev + (backend,)
-    try:
-        yield backend
-    finally:
-        state.backend_stack = prev
+    """Use ``name`` (or a loaded ``Backend``) for new tensors inside the block, in this thread
+    (and asyncio task) only: ``with cr.use_backend("torch"): ...``, or as a decorator.
+
+    The name is checked at the call, before the block runs.
+
+    >>> import chainrule as cr
+    >>> with cr.use_backend("numpy"):
+    ...     cr.tensor([1.0]).backend
+    'numpy'
+    >>> cr.use_backend(None)
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.BackendError: use_backend(None): pass a backend name such as 'numpy' or 'torch:cuda' (names of every backend: python -m chainrule backends); outside a use_backend block new tensors go to the default backend, cr.get_backend()
+    """
+    if isinstance(name, Backend):
+        return _UseBackend(name)
+    if not isinstance(name, str):
+        raise BackendError(f"use_backend({name!r}): pass a backend name such as 'numpy' or "
+                           "'torch:cuda' (names of every backend: python -m chainrule backends); "
+                           "outside a use_backend block new tensors go to the default backend, "
+                           "cr.get_backend()")
+    return _UseBackend(load(name))
+
+
+class _UseBackend(contextlib.ContextDecorator):
+    """What ``use_backend`` returns: pushes its backend on this context's stack while entered."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._previous = []    # one per nested entry of this same object
+
+    def __enter__(self):
+        self._previous.append(state.backend_stack)
+        state.backend_stack = self._previous[-1] + (self.backend,)
+        return self.backend
+
+    def __exit__(self, *exc):
+        state.backend_stack = self._previous.pop()
+
+    def _recreate_cm(self):    # as a decorator: a fresh one per call (calls may be concurrent)
+        return _UseBackend(self.backend)
 
 
 def backend_of_raw(obj):
@@ -311,6 +396,6 @@ def available():
     for name, spec in _specs().items():
         try:
             out[name] = spec.unavailable(None)
-        except Exception as exc:  # a broken probe must not take the listing down
+        except BaseException as exc:  # a broken probe (even its SystemExit) must not take the listing down
             out[name] = f"availability check failed: {type(exc).__name__}: {exc}"
     return out

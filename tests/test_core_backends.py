@@ -69,3 +69,128 @@ def test_demo_training_matches_numpy(backend):
         ref = train(steps=40, quiet=True)
     np.testing.assert_allclose(losses, ref, rtol=2e-4, atol=2e-5)
     assert losses[-1] < losses[0]
+
+
+# ------------------------------------------------- selecting a backend: impossible specs
+
+def _impossible_specs():
+    """Every form of a backend spec no backend can have, for every registered backend: a
+    device the backend cannot have, an empty or malformed device, and names that are no name."""
+    forms = []
+    for name in cr.backends.names():
+        for device in ("gpu", "tpu", "cuda:x", "", ":", "cpu:0:1", "cuda:-1", "mps"):
+            if (name, device) != ("cupy", "gpu"):     # cupy runs on GPUs only: its first one
+                forms.append(f"{name}:{device}")
+    forms += ["numpy:cuda", "numpy:0", "numpy:cuda:0", "numpy:cpu:0", "torch:cpu:1", "torch::",
+              "torch:cuda:1:2", "torch:cuda 1", "cupy:cpu", "cupy:tpu:3"]
+    return forms
+
+
+def _cupy_accepts(spec):
+    """backends/cupy.py's canonical_device reads the last number anywhere ("cupy:tpu:3" is
+    cuda:3); its fix is proposed in the report of issue 12's helper."""
+    return spec == "cupy:tpu:3"
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.xfail(
+    _cupy_accepts(s), strict=True, reason="backends/cupy.py canonical_device accepts any text ending "
+                                          "in a number (fix proposed, not in this file's owner's files)"))
+    for s in _impossible_specs()])
+def test_an_impossible_backend_spec_is_refused_by_every_way_of_selecting(spec):
+    """canonical_name, set_backend, use_backend, tensor(backend=), zeros(backend=) and x.to() all
+    refuse it with a BackendError that names the spec, before any state changes."""
+    default, stack = cr.get_backend(), cr.backends.state.backend_stack
+    x = cr.tensor([1.0, 2.0])
+    ways = {"canonical_name": lambda: cr.backends.canonical_name(spec),
+            "load": lambda: cr.backends.load(spec), "set_backend": lambda: cr.set_backend(spec),
+            "use_backend": lambda: cr.use_backend(spec), "tensor": lambda: cr.tensor([1.0], backend=spec),
+            "zeros": lambda: cr.zeros((2,), backend=spec), "to": lambda: x.to(spec)}
+    for way, select in ways.items():
+        with pytest.raises(cr.BackendError) as info:
+            select()
+        message = str(info.value)
+        assert repr(spec) in message and "use " in message, (way, message)
+    assert cr.get_backend() is default and cr.backends.state.backend_stack == stack
+    assert spec not in cr.backends._loaded
+
+
+@pytest.mark.parametrize("name, canonical", [("numpy", "numpy"), ("numpy:cpu", "numpy"),
+                                             (" NumPy:CPU ", "numpy")])
+def test_the_cpu_is_the_one_device_of_a_backend_without_devices(name, canonical):
+    assert cr.backends.canonical_name(name) == canonical
+    assert cr.tensor([1.0], backend=name).backend == canonical
+
+
+@pytest.mark.parametrize("name", [None, "", "   ", 3, 1.5, b"numpy", ["numpy"], object()])
+def test_use_backend_without_a_name_fails_at_the_call(name):
+    """use_backend(None) (and anything that is neither a name nor a Backend) raises at the
+    call itself, before any with block, saying what to pass; nothing is pushed."""
+    stack = cr.backends.state.backend_stack
+    with pytest.raises(cr.BackendError, match=r"pass a backend name such as 'numpy'|non-empty string"):
+        cr.use_backend(name)
+    with pytest.raises(cr.BackendError):
+        cr.set_backend(name)
+    assert cr.backends.state.backend_stack == stack
+
+
+def test_use_backend_takes_a_loaded_backend_nests_and_decorates():
+    numpy_backend = cr.backends.load("numpy")
+    selected = cr.use_backend(numpy_backend)
+    with selected as entered:
+        assert entered is numpy_backend and cr.get_backend() is numpy_backend
+        with selected:                       # the same object entered twice restores each level
+            assert cr.backends.state.backend_stack[-2:] == (numpy_backend, numpy_backend)
+        assert cr.backends.state.backend_stack[-1:] == (numpy_backend,)
+
+    @cr.use_backend("numpy")
+    def made():
+        return cr.tensor([1.0]).backend, len(cr.backends.state.backend_stack)
+
+    depth = len(cr.backends.state.backend_stack)
+    assert made() == ("numpy", depth + 1) and len(cr.backends.state.backend_stack) == depth
+
+
+class _BrokenDevicePlugin:
+    """A backend plugin whose canonical_device is broken in each way plugin code can be."""
+
+    def __init__(self, canonical_device):
+        self.canonical_device = canonical_device
+
+    @cr.hookimpl
+    def chainrule_backends(self):
+        from chainrule.builtin_backends import numpy as numpy_backend
+        return [cr.backends.BackendSpec("brokendevice", load=numpy_backend.load,
+                                        canonical_device=self.canonical_device)]
+
+
+def _raises(exc):
+    def canonical_device(device):
+        raise exc
+    return canonical_device
+
+
+@pytest.mark.parametrize("canonical_device, says", [
+    (_raises(SystemExit(3)), "SystemExit"), (_raises(KeyboardInterrupt()), "KeyboardInterrupt"),
+    (_raises(ValueError("bad")), "ValueError: bad"), (lambda device: 5, "returned 5"),
+    (lambda device: "", "returned ''")])
+def test_a_broken_canonical_device_is_a_backend_error(canonical_device, says):
+    """Plugin code answering a selection cannot exit the process or hand back a non-name."""
+    from chainrule import plugins
+    plugins.register(_BrokenDevicePlugin(canonical_device), name="brokendevice_plugin")
+    try:
+        with pytest.raises(cr.BackendError, match=rf"'brokendevice:x' cannot be selected: .*{says}"):
+            cr.backends.canonical_name("brokendevice:x")
+    finally:
+        plugins.unregister("brokendevice_plugin")
+    assert "brokendevice" not in cr.backends.names()
+
+
+def test_an_impossible_chainrule_backend_variable_is_refused_at_the_first_tensor():
+    import subprocess
+    import sys
+    code = "import chainrule as cr\ntry:\n    cr.tensor([1.0])\nexcept cr.BackendError as e:\n    print(e)"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("CHAINRULE_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**env, "CHAINRULE_BACKEND": "numpy:gpu"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "backend 'numpy:gpu' cannot be selected" in done.stdout and "use 'numpy'" in done.stdout
