@@ -72,7 +72,8 @@ class _Caster(Interceptor):
     tensor arguments of listed ops to the innermost autocast's dtype, or to float32."""
 
     def apply(self, op, args, params):
-        low = _settings.stack[-1]
+        stack = _settings.stack
+        low = stack[-1] if stack else None   # empty: a checkpoint replaying a forward run outside
         if low is None:
             return bind(op, args, params)
         name = op.name
@@ -144,6 +145,30 @@ def autocast_dtype():
     (or inside ``autocast(enabled=False)``)."""
     stack = _settings.stack
     return stack[-1] if stack else None
+
+
+class _Replay:
+    """Re-enters the autocast state captured by ``capture_for_replay`` (see there)."""
+
+    def __init__(self, stack):
+        self.stack = stack
+
+    def __enter__(self):
+        self.saved = _settings.stack
+        _settings.stack = self.stack
+        _caster.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        _caster.__exit__()
+        _settings.stack = self.saved
+
+
+def capture_for_replay():
+    """A context manager that brings back this thread's autocast state as it is now: what
+    ``cr.checkpoint`` needs to recompute a forward in the dtypes it first ran in, whether the
+    backward runs inside an autocast block or not (torch's checkpoint does the same)."""
+    return _Replay(_settings.stack)
 
 
 # -------------------------------------------------------------- GradScaler
