@@ -71,10 +71,11 @@ def permutation(n, backend=None):
 # ------------------------------------------------------------------ state
 
 def get_state(backends=None):
-    """Every generator's state: ``{"seed": n, "backends": {name: snapshot}}``, JSON-safe.
+    """Every generator's state: ``{"seed", "backends": {name: snapshot}, "partial"}``, JSON-safe.
 
-    ``backends``: names to include (default: every loaded backend).  Pass it to
-    ``set_state`` (or store it with ``cr.save``) to replay the same draws.
+    ``backends``: names to include (default: every loaded backend; a partial state
+    restores only those).  Pass it to ``set_state`` (or store it with ``cr.save``)
+    to replay the same draws.
 
     >>> import chainrule as cr
     >>> cr.random.seed(0); s = cr.random.get_state()
@@ -90,14 +91,14 @@ def get_state(backends=None):
                                "generator cannot be saved; pass get_state(backends=[...]) naming "
                                "the backends you draw from, or implement the kernels")
         snapshots[b.name] = _to_json(_backend(b).rng_state(), b.name)   # a pending seed applies first
-    return {"seed": _seed, "backends": snapshots}
+    return {"seed": _seed, "backends": snapshots, "partial": backends is not None}
 
 
 def set_state(state):
     """Restore what ``get_state()`` returned (or ``cr.load`` read back); all or nothing:
     a state that does not fit raises ``CheckpointError`` and leaves every generator as it was."""
     global _seed
-    seed_, targets = _check_state(state)
+    seed_, targets, partial = _check_state(state)
     before = {b: b.rng_state() for b in targets}
     try:
         for b, snapshot in targets.items():
@@ -109,19 +110,23 @@ def set_state(state):
                               f"fit its generator ({type(exc).__name__}: {exc}); it was saved by "
                               "another version of the library behind that backend, or altered; "
                               "nothing was changed") from None
-    _seed = seed_
+    if not partial:                # a partial state changes its generators only
+        _seed = seed_
     for b in set(_backends._loaded.values()):
-        # restored states win over the seed; a backend the state does not hold was not loaded
-        # when it was taken, so (as then) the seed applies at its first draw
-        b._seeded = seed_ if b in targets else None
+        # restored states win over the seed; a backend a complete state does not hold was not
+        # loaded when it was taken, so (as then) the seed applies at its first draw
+        if b in targets:
+            b._seeded = _seed
+        elif not partial:
+            b._seeded = None
 
 
 def _check_state(state):
-    """(seed, {Backend: native snapshot}) from a ``get_state()`` dict, or CheckpointError."""
-    if (not isinstance(state, dict) or set(state) != {"seed", "backends"}
-            or not isinstance(state["backends"], dict)):
+    """(seed, {Backend: native snapshot}, partial) from a ``get_state()`` dict, or CheckpointError."""
+    if (not isinstance(state, dict) or set(state) != {"seed", "backends", "partial"}
+            or not isinstance(state["backends"], dict) or not isinstance(state["partial"], bool)):
         raise CheckpointError("cr.random.set_state expects the dict cr.random.get_state() returns "
-                              f"(keys 'seed' and 'backends'), got {_short(state)}")
+                              f"(keys 'seed', 'backends', 'partial'), got {_short(state)}")
     seed_ = state["seed"]
     if seed_ is not None and (not isinstance(seed_, int) or isinstance(seed_, bool)):
         raise CheckpointError(f"cr.random.set_state: 'seed' must be an int or None, got {seed_!r}")
@@ -136,7 +141,7 @@ def _check_state(state):
         if "set_rng_state" in b.missing:
             raise CheckpointError(f"cr.random.set_state: backend {name!r} has no set_rng_state kernel")
         targets[b] = _from_json(snapshot, name)
-    return seed_, targets
+    return seed_, targets, state["partial"]
 
 
 def _short(value):

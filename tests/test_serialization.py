@@ -321,6 +321,20 @@ def test_random_state_round_trips_through_a_checkpoint(tmp_path, backend):
     assert got == want
 
 
+def test_a_partial_state_leaves_the_other_generators_alone():
+    pytest.importorskip("torch", reason="needs a second backend")
+    cr.random.seed(4)
+    cr.random.normal((2,), backend="torch")
+    state = cr.random.get_state(backends=["torch"])
+    want = cr.random.normal((3,), backend="torch").tolist()
+    cr.random.seed(7)                          # the state's seed (4) must not come back
+    cr.random.normal((2,))
+    numpy_now = cr.random.get_state(backends=["numpy"])
+    cr.random.set_state(state)
+    assert cr.random.get_state(backends=["numpy"]) == numpy_now
+    assert cr.random.normal((3,), backend="torch").tolist() == want
+
+
 def test_a_pending_seed_is_part_of_the_state():
     """seed() before a backend's first draw applies at that draw; the state says so."""
     cr.random.seed(5)
@@ -333,16 +347,17 @@ def test_a_pending_seed_is_part_of_the_state():
 
 
 def _bad_states():
-    good = {"seed": 1, "backends": {"numpy": cr.random.get_state()["backends"]["numpy"]}}
-    bad = {"not a dict": [1], "missing backends": {"seed": 1},
+    good = cr.random.get_state(backends=["numpy"])
+    bad = {"not a dict": [1], "missing backends": {"seed": 1, "partial": False},
            "extra key": {**good, "more": 1}, "seed a string": {**good, "seed": "1"},
-           "unknown backend": {"seed": 1, "backends": {"nosuch": {}}},
-           "numpy state garbled": {"seed": 1, "backends": {"numpy": {"bit_generator": "PCG64"}}}}
+           "partial not a bool": {**good, "partial": None},
+           "unknown backend": {**good, "backends": {"nosuch": {}}},
+           "numpy state garbled": {**good, "backends": {"numpy": {"bit_generator": "PCG64"}}}}
     if importlib.util.find_spec("torch") is not None:
         torch_state = cr.random.get_state(backends=["torch"])["backends"]["torch"]
-        bad["torch bytes cut"] = {"seed": 1, "backends": {
+        bad["torch bytes cut"] = {**good, "backends": {     # numpy is set first, then restored
             "numpy": good["backends"]["numpy"], "torch": {"__bytes__": torch_state["__bytes__"][:40]}}}
-        bad["torch bytes not base64"] = {"seed": 1, "backends": {"torch": {"__bytes__": "%%%"}}}
+        bad["torch bytes not base64"] = {**good, "backends": {"torch": {"__bytes__": "%%%"}}}
     return bad
 
 
