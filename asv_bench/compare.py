@@ -3,6 +3,8 @@
     python asv_bench/compare.py            # full run, about a minute
     python asv_bench/compare.py --quick    # CI: a few rounds, a few seconds
     python asv_bench/compare.py --json out.json
+    python asv_bench/compare.py --only vmap  # one group of rows (mlp, chain, hvp, memory,
+                                             # torch_backend, vmap, import)
 
 Shared machines are noisy, so absolute times drift by tens of percent between
 runs.  Ratios survive that when the two sides are timed close together: each
@@ -219,11 +221,16 @@ def import_time(rep, rounds):
                             f"torch/cupy imported: {', '.join(heavy) or 'neither'}")
 
 
+GROUPS = ("mlp", "chain", "hvp", "memory", "torch_backend", "vmap", "import")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="few rounds (CI smoke run)")
     ap.add_argument("--json", metavar="PATH", help="write the rows as JSON")
     ap.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (default 1)")
+    ap.add_argument("--only", action="append", choices=GROUPS, metavar="GROUP",
+                    help=f"run only this group of rows (repeatable): {', '.join(GROUPS)}")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")  # plugin warnings for backends this checkout lacks
     if "numpy" in sys.modules:
@@ -245,14 +252,17 @@ def main(argv=None):
     rep = Report()
     rep.header()
     t0 = time.perf_counter()
-    mlp_step(rep, 128, 1.02, rounds, block_s)
-    mlp_step(rep, 16, 1.10, rounds, block_s)
-    chain(rep, rounds, block_s)
-    hvp(rep, rounds, block_s)
-    memory(rep, mem_repeats)
-    torch_backend(rep, rounds, block_s)
-    vmap_rows(rep, rounds, block_s)
-    import_time(rep, import_rounds)
+    groups = {"mlp": lambda: (mlp_step(rep, 128, 1.02, rounds, block_s),
+                              mlp_step(rep, 16, 1.10, rounds, block_s)),
+              "chain": lambda: chain(rep, rounds, block_s),
+              "hvp": lambda: hvp(rep, rounds, block_s),
+              "memory": lambda: memory(rep, mem_repeats),
+              "torch_backend": lambda: torch_backend(rep, rounds, block_s),
+              "vmap": lambda: vmap_rows(rep, rounds, block_s),
+              "import": lambda: import_time(rep, import_rounds)}
+    for name in GROUPS:
+        if not args.only or name in args.only:
+            groups[name]()
     print(f"({time.perf_counter() - t0:.0f} s)")
     if args.json:
         with open(args.json, "w") as fh:

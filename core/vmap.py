@@ -32,14 +32,8 @@ class BatchTrace:
         return box._primal.shape[1:]
 
     def process(self, op, args, params):
-        values, dims = [], []
-        for a in args:
-            if type(a) is Tensor and a._trace is self:
-                values.append(a._primal)
-                dims.append(0)
-            else:
-                values.append(a)
-                dims.append(None)
+        dims = [0 if type(a) is Tensor and a._trace is self else None for a in args]
+        values = [a if d is None else a._primal for a, d in zip(args, dims)]
         if params:
             _refuse_batched_params(self, op, params)
         if op.batch is None:
@@ -47,7 +41,7 @@ class BatchTrace:
         else:
             out = op.batch(dims, *values, **params)
         if type(out) is tuple:
-            return tuple(box(self, o) for o in out)
+            return tuple([box(self, o) for o in out])
         return box(self, out)
 
     def _loop(self, op, values, dims, params):
@@ -157,7 +151,15 @@ def _inputs(args, kwargs, in_axes):
 
 def _spread_spec(arg, spec, label, leaves, axes, labels, rebuilds):
     """One argument's leaves with their axes: spec is an int/None for all of them, or a
-    tree of the argument's structure (JAX's tree prefix)."""
+    tree of the argument's structure (JAX's tree prefix).  An unmapped argument (None) is
+    one leaf, passed through as it is (no flattening and rebuilding of a parameter list
+    on every call)."""
+    if spec is None:
+        leaves.append(arg)
+        axes.append(None)
+        labels.append(label)
+        rebuilds.append((1, _first))
+        return
     flat, rebuild = tree.flatten(arg)
     if spec is None or isinstance(spec, int):
         specs = [spec] * len(flat)
@@ -172,6 +174,10 @@ def _spread_spec(arg, spec, label, leaves, axes, labels, rebuilds):
         axes.append(a)
         labels.append(name)
     rebuilds.append((len(flat), rebuild))
+
+
+def _first(new):
+    return new[0]
 
 
 def _matched(arg, spec, label):

@@ -135,6 +135,7 @@ CASES.update({
     "matmul_vector_left": (lambda x, y: x @ y, [(3,), (2, 3, 4)], "any"),
     "matmul_vector_right": (lambda x, y: x @ y, [(2, 2, 3), (3,)], "any"),
     "matmul_dot": (lambda x, y: x @ y, [(3,), (3,)], "any"),
+    "matmul_matrix_vector": (lambda m, v: m @ v, [(2, 3), (3,)], "any"),   # (None, 0): one GEMM
     "matmul_stacked": (lambda x, y: x @ y, [(1, 2, 3), (4, 3, 2)], "any"),
     "solve_triangular": (lambda m, c: op("solve_triangular")(m + 3 * cr.eye(3, dtype=F64), c, upper=True),
                          [(3, 3), (3, 2)], "any"),
@@ -316,6 +317,20 @@ def test_vmap_of_hessian_and_jacobians(backend):
     tg = lambda x: torch.tanh(x) * x[1]
     assert_close(cr.vmap(cr.jacrev(g))(x), torch.func.vmap(torch.func.jacrev(tg))(tx))
     assert_close(cr.vmap(cr.jacfwd(g))(x), torch.func.vmap(torch.func.jacfwd(tg))(tx))
+
+
+def test_per_example_second_derivatives_through_a_vector_times_a_matrix(backend):
+    """x @ W with a 1-d x has its own VJP formulas (dx = W g, dW = outer(x, g)): per-example
+    Hessians through them, in x and in W, against torch.func."""
+    xs, w = batch_of((3,)), t(data((3, 2), seed=1))
+    f = lambda w, x: cr.sum(cr.tanh(x @ w) ** 2)
+    tf = lambda w, x: (torch.tanh(x @ w) ** 2).sum()
+    tw, tx = torch.tensor(w.numpy()), torch.tensor(xs.numpy())
+    for arg in (0, 1):
+        ours = cr.vmap(cr.hessian(f, argnums=arg), in_axes=(None, 0))(w, xs)
+        theirs = torch.func.vmap(torch.func.hessian(tf, argnums=arg), in_dims=(None, 0))(tw, tx)
+        assert ours.shape == tuple(theirs.shape)
+        assert_close(ours, theirs)
 
 
 def _memory(x):

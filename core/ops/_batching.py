@@ -43,12 +43,23 @@ def with_rank(x, n):
 
 
 def aligned(args, dims):
-    """Every batched argument raised to the largest per-example rank (see ``with_rank``)."""
-    ranks = [rank(x, d) for x, d in zip(args, dims)]
-    n = max(ranks)
-    if all(r == n for r, d in zip(ranks, dims) if d == 0):
+    """Every batched argument raised to the largest per-example rank (see ``with_rank``).
+    Most calls find them aligned already: one pass over the ranks says so (every op of a
+    vmapped function comes through here, so it is kept cheap)."""
+    low = high = free = -1   # smallest and largest batched rank, largest unbatched one
+    for x, d in zip(args, dims):
+        if type(x) is Tensor:
+            r = len(shape_of(x))
+            if d == 0:
+                r -= 1
+                low = r if low < 0 or r < low else low
+                high = r if r > high else high
+            elif r > free:
+                free = r
+    if low == high and low >= free:
         return args
-    return [with_rank(x, n) if d == 0 and r < n else x for x, d, r in zip(args, dims, ranks)]
+    n = max(high, free)
+    return [with_rank(x, n) if d == 0 and rank(x, d) < n else x for x, d in zip(args, dims)]
 
 
 def batched(x, d, b):
@@ -84,9 +95,7 @@ def moveaxis(x, source, dest):
 def elementwise(name):
     """The rule of an elementwise op (any number of operands, NumPy broadcasting)."""
     def rule(dims, *args, **params):
-        if len(args) == 1:
-            return op(name)(args[0], **params)
-        return op(name)(*aligned(args, dims), **params)
+        return _registry[name].fn(*(args if len(args) == 1 else aligned(args, dims)), **params)
     rule.__name__ = f"{name}_batch"
     return rule
 

@@ -14,6 +14,8 @@ def _matmul_vjp_x(ans, x, y):
     xd, yd = len(shape_of(x)), len(shape_of(y))
     if xd == 1 and yd == 1:
         return lambda g: g * y
+    if xd == 1 and yd == 2:   # (k,) @ (k, m): dx = y g, a matrix times a vector
+        return lambda g: matmul(y, g)
     if xd == 1:   # (k,) @ (..., k, m): dx = y g  (summed over batch by the engine)
         return lambda g: _reshape(matmul(y, expand_dims(g, -1)), shape=shape_of(y)[:-2] + (shape_of(y)[-2],))
     if yd == 1:   # (..., n, k) @ (k,): dx = outer(g, y)
@@ -25,6 +27,8 @@ def _matmul_vjp_y(ans, x, y):
     xd, yd = len(shape_of(x)), len(shape_of(y))
     if xd == 1 and yd == 1:
         return lambda g: g * x
+    if xd == 1 and yd == 2:   # dy = outer(x, g): a column times a row, which g already is
+        return lambda g: expand_dims(x, -1) * g
     if xd == 1:   # dy = outer(x, g)
         return lambda g: expand_dims(x, -1) * expand_dims(g, -2)
     if yd == 1:   # dy = x^T g
@@ -38,6 +42,8 @@ def _matmul_batch(dims, x, y):
     xr, yr = B.rank(x, dims[0]), B.rank(y, dims[1])
     if dims[1] is None and (yr == 1 or (xr == 1 and yr == 2)):
         return matmul(x, y)   # (B, ..., k) @ (k,) and (B, k) @ (k, m) are already right
+    if dims[0] is None and xr == 2 and yr == 1:
+        return matmul(y, transpose(x))   # (n, k) @ (B, k): the rows of (B, k) @ (k, n), one GEMM
     x = expand_dims(x, -2) if xr == 1 else x
     y = expand_dims(y, -1) if yr == 1 else y
     out = matmul(*B.aligned((x, y), dims))
