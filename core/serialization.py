@@ -177,10 +177,15 @@ def _open_temp(target):
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
         tmp = _temp_name(target)
+        with _in_progress_lock:       # before it exists, so no other thread's cleanup takes it
+            _in_progress.add(tmp)
         try:
             return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
+        except BaseException as exc:
+            with _in_progress_lock:
+                _in_progress.discard(tmp)
+            if not isinstance(exc, FileExistsError):
+                raise
 
 
 def _write_atomically(target, data):
@@ -190,8 +195,6 @@ def _write_atomically(target, data):
     except OSError as exc:
         raise CheckpointError(f"cr.save: cannot create a file next to {target!r} ({exc}); the "
                               "folder must be writable") from exc
-    with _in_progress_lock:
-        _in_progress.add(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -473,3 +473,71 @@ def test_a_run_resumed_in_a_new_process_continues_bit_identically(tmp_path, back
     assert back["losses"] == losses
     for name, value in params.items():
         np.testing.assert_array_equal(back["params"][name].numpy(), value)
+
+
+# ------------------------------------------------------- durability, failures
+
+def test_the_file_and_then_the_rename_are_flushed_to_disk(tmp_path, monkeypatch):
+    """fsync of the temporary file before the rename, of the folder after it."""
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        kind = "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        events.append(("fsync", kind))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.path.basename(dst)))
+        real_replace(src, dst)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    cr.save(tmp_path / "f.safetensors", {"w": cr.ones((2,))})
+    assert events == [("fsync", "file"), ("replace", "f.safetensors"), ("fsync", "folder")]
+
+
+def test_a_disk_error_mid_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    import errno
+    path = tmp_path / "g.safetensors"
+    cr.save(path, {"w": cr.ones((3,))})
+    before = _snapshot(tmp_path)
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(CheckpointError, match=r"g\.safetensors' failed .*No space left.*previous file"):
+        cr.save(path, {"w": cr.zeros((3,))})
+    monkeypatch.undo()
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_failed_load_changes_nothing(tmp_path):
+    net = cr.nn.Linear(3, 2)
+    path = tmp_path / "h.safetensors"
+    cr.save(path, {"model": net.state_dict()})
+    path.write_bytes(path.read_bytes()[:-4])              # truncated
+    params, rng, files = _params(net), cr.random.get_state(), _snapshot(tmp_path)
+    with pytest.raises(CheckpointError):
+        net.load_state_dict(cr.load(path)["model"])
+    assert cr.random.get_state() == rng and _snapshot(tmp_path) == files
+    assert all(np.array_equal(v, _params(net)[k]) for k, v in params.items())
+
+
+def test_threads_saving_to_one_path_never_take_each_others_temporaries(tmp_path):
+    import threading
+    path, errors = tmp_path / "t.safetensors", []
+
+    def saver(k):
+        try:
+            for i in range(15):
+                cr.save(path, {"who": k, "i": i, "w": cr.full((1000,), float(k))})
+        except Exception as exc:        # collected: an assert in a thread would be lost
+            errors.append(exc)
+    threads = [threading.Thread(target=saver, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    back = cr.load(path)
+    assert back["i"] == 14 and back["w"].tolist() == [float(back["who"])] * 1000
+    assert os.listdir(tmp_path) == ["t.safetensors"]
