@@ -173,11 +173,13 @@ def vmap_rows(rep, rounds, block_s):
     """Per-example gradients of a 2-layer MLP at B=64: vmap(grad) against one batched gradient
     and against a Python loop of gradients, torch.func's ratio as the reference.  At 784-128-10
     the B gradients of W1 (25 MB) are most of the time, whoever computes them; at 64-32-10
-    the per-op overhead is."""
+    the per-op overhead is.  Hand-written NumPy per-example gradients (the same kernels, no
+    framework) give the floor of the first ratio and what vmap adds on top of its kernels."""
     for sizes in ((784, 128, 10), (64, 32, 10)):
         t = interleaved({"vmap": W.chainrule_per_example_grads(sizes=sizes),
                          "batch": W.chainrule_batch_grad(sizes=sizes),
                          "loop": W.chainrule_per_example_loop(sizes=sizes),
+                         "numpy": W.numpy_per_example_grads(sizes=sizes),
                          "torch_vmap": W.torch_per_example_grads(sizes=sizes),
                          "torch_batch": W.torch_batch_grad(sizes=sizes)}, rounds, block_s)
         mlp = "-".join(map(str, sizes))
@@ -185,6 +187,10 @@ def vmap_rows(rep, rounds, block_s):
                 target=1.5, note=f"vmap {med(t, 'vmap') * 1e3:.2f} ms, batched grad {med(t, 'batch') * 1e3:.2f} ms")
         rep.add(f"per-example grads MLP {mlp} b64: vmap(grad) / Python loop of grads",
                 ratio(t, "vmap", "loop"), target=0.1, note=f"loop {med(t, 'loop') * 1e3:.2f} ms")
+        rep.add(f"per-example grads MLP {mlp} b64: hand NumPy per-example / batched grad (floor)",
+                ratio(t, "numpy", "batch"), note=f"hand NumPy {med(t, 'numpy') * 1e3:.2f} ms")
+        rep.add(f"per-example grads MLP {mlp} b64: vmap(grad) / hand NumPy per-example (ref)",
+                ratio(t, "vmap", "numpy"))
         rep.add(f"per-example grads MLP {mlp} b64: torch.func vmap(grad) / batched (ref)",
                 ratio(t, "torch_vmap", "torch_batch"),
                 note=f"torch.func {med(t, 'torch_vmap') * 1e3:.2f} ms, batched {med(t, 'torch_batch') * 1e3:.2f} ms")

@@ -532,7 +532,9 @@ def test_the_per_example_benchmark_contenders_compute_the_same_gradients():
     loop = W.chainrule_per_example_loop(sizes=sizes)()
     theirs = W.torch_per_example_grads(sizes=sizes)()
     batch = W.chainrule_batch_grad(sizes=sizes)()
+    by_hand = W.numpy_per_example_grads(sizes=sizes)()
     for k in range(4):
+        assert_close(ours[k], by_hand[k], rtol=1e-4, atol=1e-6)
         assert_close(ours[k], np.stack([g[k].numpy() for g in loop]), rtol=1e-5, atol=1e-6)
         assert_close(ours[k], theirs[k], rtol=1e-4, atol=1e-6)
         assert_close(ours[k].numpy().mean(axis=0), batch[k].numpy(), rtol=1e-4, atol=1e-6)

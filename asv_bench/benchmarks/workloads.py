@@ -355,6 +355,26 @@ def chainrule_per_example_loop(batch=64, backend="numpy", **kw):
     return lambda: [g(params, xi, yi) for xi, yi in rows]
 
 
+def numpy_per_example_grads(batch=64, sizes=(784, 128, 10), dtype="float32", seed=0):
+    """The same per-example gradients written by hand in NumPy: the kernels any vmap(grad)
+    needs at the least (forward, softmax - onehot, one broadcast outer product per weight),
+    with no framework around them.  Its time over the batched gradient is the floor of
+    vmap(grad) / batched grad: B per-example weight gradients are B times the bytes."""
+    (W1, b1, W2, b2), X, y = mlp_arrays(sizes, batch, dtype, seed)
+    rows = np.arange(batch)
+
+    def step():
+        h = X @ W1 + b1
+        a = np.maximum(h, 0)
+        z = a @ W2 + b2
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[rows, y] -= 1                  # each example's dloss/dz (its mean is over one row)
+        dh = (p @ W2.T) * (h > 0)
+        return X[:, :, None] * dh[:, None, :], dh, a[:, :, None] * p[:, None, :], p
+    return step
+
+
 def torch_per_example_grads(batch=64, sizes=(784, 128, 10), dtype="float32", device="cpu", seed=0):
     """torch.func's ``vmap(grad(loss))`` on the same problem (a reference)."""
     import torch
