@@ -20,13 +20,16 @@ at a time, and no others.  An entry point without a kind prefix (``lion =
 hooks are called.  A hook whose kind no entry point declares is not called, and a
 declared kind whose hook is missing is reported: both are packaging mistakes.
 
-A plugin that fails to import, raises from a hook, or returns something invalid
-is reported by a warning naming its distribution and by ``python -m chainrule
-doctor``; everything else keeps working (an invalid name is dropped, the
-plugin's other names are kept).  Every hook is called once per plugin and every
-answer is used (none is ``firstresult``); a name another plugin provided first
-keeps its first provider (the built-ins come first).  Built-in backends,
-optimizers, initializers and schedules are plugins of exactly this kind.
+A plugin that fails to import (any exception, ``sys.exit()`` and
+``KeyboardInterrupt`` included), raises from a hook, or returns something invalid
+is reported by a warning naming its distribution and the exception, and by
+``python -m chainrule doctor``; everything else keeps working (an invalid name is
+dropped, the plugin's other names are kept).  Every hook is called once per plugin
+and every answer is used (none is ``firstresult``); a name another plugin provided
+first keeps its first provider (the built-ins come first), unless the user calls
+``cr.plugins.allow_replace(plugin, name)``: a plugin cannot ask for that itself.
+Built-in backends, optimizers, initializers and schedules are plugins of exactly
+this kind.
 """
 import pluggy
 
@@ -60,8 +63,9 @@ def chainrule_ops(register):
     rules, call another of your ops as ``cr.<name>``.  Called once, the first time
     an op name is looked up that the built-ins lack, or when ops are listed.
     Return nothing.  A name already registered (a built-in, another plugin's, the
-    user's) is refused with a warning naming this plugin, and the earlier op stays;
-    the plugin's other ops still register.
+    user's) is refused with a warning naming this plugin, and the earlier op stays
+    (``replace=True`` here changes nothing); the plugin's other ops still register.
+    Only the user replaces it with yours: ``cr.plugins.allow_replace("<plugin>", name)``.
     """
 
 

@@ -10,7 +10,12 @@ use of any kind.  ``cr.plugins.list()`` loads every kind.
 Each entry point is loaded inside its own ``try`` (pluggy's own
 ``load_setuptools_entrypoints`` lets the first broken plugin's exception through): a
 failure is recorded (for ``doctor``), warned about with the distribution's name, and
-loading goes on.
+loading goes on.  Plugin code (its import, its hooks) is run under ``except
+BaseException``: a plugin's ``sys.exit()`` or ``KeyboardInterrupt`` is its failure, not
+the process's.
+
+A name already taken keeps its first provider.  The user, and only the user, lets a
+plugin replace one: ``allow_replace(plugin, *names)``.
 
 This module sits low in the core: it knows the hooks, not what they return.  The
 modules that own a kind check (and, for ops, register) what plugins provide, through
@@ -35,7 +40,7 @@ KINDS = {  # kind -> hook name
 class PluginInfo:
     """One plugin as ``cr.plugins.list()`` shows it."""
 
-    __slots__ = ("name", "distribution", "version", "kinds", "provides", "error", "blocked")
+    __slots__ = ("name", "distribution", "version", "kinds", "provides", "errors", "blocked")
 
     def __init__(self, name, distribution, version, blocked=False):
         self.name = name                  # the entry point's name without its kind prefix
@@ -43,8 +48,13 @@ class PluginInfo:
         self.version = version
         self.kinds = []                   # the kinds it answered, e.g. ["backends"]
         self.provides = {}                # kind -> [names]
-        self.error = None                 # why it failed, if it did
+        self.errors = []                  # what went wrong, one message each
         self.blocked = blocked
+
+    @property
+    def error(self):
+        """Why it failed (its messages joined), or None."""
+        return "; ".join(self.errors) or None
 
     @property
     def kind(self):
@@ -60,11 +70,12 @@ class OpRequest:
     """One ``register(name, forward, vjp, jvp, **options)`` call of a plugin's ``chainrule_ops``
     hook.  The op registry performs it (its validator for "ops"), with ``plugin`` as provider."""
 
-    __slots__ = ("plugin", "name", "forward", "vjp", "jvp", "options")
+    __slots__ = ("plugin", "name", "forward", "vjp", "jvp", "options", "replace")
 
     def __init__(self, plugin, name, forward, vjp, jvp, options):
         self.plugin, self.name, self.forward = plugin, name, forward
         self.vjp, self.jvp, self.options = vjp, jvp, options
+        self.replace = False   # True only when the user allowed it (allow_replace), never the plugin
 
     def __repr__(self):
         return f"<op request {self.name!r} from plugin {self.plugin!r}>"
@@ -94,6 +105,9 @@ _complete = set()  # the kinds whose every plugin has answered
 _asked = {}       # kind -> names of the plugins whose hook answered (each is asked once)
 _providers = {}   # (kind, name) -> plugin name
 _VALIDATORS = {}  # kind -> fn(name, obj), set by the module that owns the kind
+_allowed = set()  # (kind, plugin name, name): replacements the user allowed (allow_replace)
+_refused = {}     # (kind, plugin name, name) -> (object, message): names kept from their first provider
+_quiet = set()    # (kind, plugin name, name): refusals allow_replace is about to undo (not warned)
 
 
 def split_entry_point_name(entry_point_name):
@@ -106,7 +120,7 @@ def split_entry_point_name(entry_point_name):
 
 
 def _report(info, message):
-    info.error = message if info.error is None else f"{info.error}; {message}"
+    info.errors.append(message)
     warnings.warn(f"chainrule plugin {info.name!r} from distribution {info.distribution!r} "
                   f"{info.version}: {message}", PluginWarning, stacklevel=3)
 
@@ -201,7 +215,7 @@ def _load(kind):
             plugin.state = "loading"   # its import may ask for plugins: it is not asked again
             try:
                 obj = plugin.entry_point.load()
-            except Exception as exc:
+            except BaseException as exc:   # SystemExit, KeyboardInterrupt too: the plugin's failure
                 plugin.state = "failed"
                 _report(plugin.info, f"failed to import {plugin.entry_point.value!r}: "
                                      f"{type(exc).__name__}: {exc}")
@@ -220,7 +234,7 @@ def _register(pm, obj, name):
     try:
         pm.register(obj, name=name)
         pm.check_pending()
-    except Exception as exc:
+    except BaseException as exc:
         if pm.is_registered(obj):
             pm.unregister(obj)
         return f"invalid plugin: {type(exc).__name__}: {exc}"
@@ -272,6 +286,9 @@ def unregister(name):
         if plugin is not None:
             pm.unregister(plugin)
         _plugins.pop(name, None)
+        for key in [k for k in (*_refused, *_allowed) if k[1] == name]:
+            _refused.pop(key, None)
+            _allowed.discard(key)
         for kind, found in _collected.items():
             _asked.get(kind, set()).discard(name)
             for provided in [n for n in found if _providers.get((kind, n)) == name]:
@@ -318,28 +335,135 @@ def _take(kind, impl, info, found):
     reported and the others are kept."""
     try:
         answer = _answer(kind, impl.function, info.name)
-    except Exception as exc:
+    except BaseException as exc:
         _report(info, f"{KINDS[kind]} failed: {type(exc).__name__}: {exc}")
         return
     if kind not in info.kinds:
         info.kinds.append(kind)
-    check = _VALIDATORS.get(kind)
     for name, obj in answer:
+        error = _offer(kind, info, name, obj, found)
+        if error and (kind, info.name, name) not in _quiet:
+            _report(info, error)
+
+
+def _offer(kind, info, name, obj, found):
+    """Check and keep one name a plugin provides; returns why it was refused, or None.
+    A name already taken is refused (and remembered, for ``allow_replace``) unless the
+    user allowed this plugin to replace it."""
+    try:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{KINDS[kind]} returned an invalid name {name!r}")
+        allowed = (kind, info.name, name) in _allowed
+        if isinstance(obj, OpRequest):
+            obj.replace = allowed
+        check = _VALIDATORS.get(kind)
+        if check is not None:
+            check(name, obj)
+    except BaseException as exc:
+        message = f"{kind[:-1]} {name!r} not registered: {type(exc).__name__}: {exc}"
+        if "already registered" in str(exc):    # taken: say how the user may choose this one
+            message += f" (to use this plugin's instead, call {_allow_call(kind, info.name, name)})"
+        if isinstance(name, str):
+            _refused[(kind, info.name, name)] = obj, message
+        return message
+    if name in found and not allowed:
+        message = (f"{kind[:-1]} {name!r} is already provided by {_providers[(kind, name)]!r}; the first "
+                   f"one is kept (rename yours; to use this plugin's instead, call "
+                   f"{_allow_call(kind, info.name, name)})")
+        _refused[(kind, info.name, name)] = obj, message
+        return message
+    _keep(kind, info, name, obj, found)
+    return None
+
+
+def _keep(kind, info, name, obj, found):
+    previous = _providers.get((kind, name))
+    if previous is not None and previous in _plugins:    # replaced: it no longer provides it
+        provided = _plugins[previous].info.provides.get(kind, [])
+        if name in provided:
+            provided.remove(name)
+    found[name] = obj
+    _providers[(kind, name)] = info.name
+    info.provides.setdefault(kind, []).append(name)
+
+
+def _allow_call(kind, plugin, name):
+    extra = "" if kind == "ops" else f", kind={kind!r}"
+    return f"cr.plugins.allow_replace({plugin!r}, {name!r}{extra})"
+
+
+def allow_replace(plugin, *names, kind="ops"):
+    """Let ``plugin`` replace what already has these names (a built-in op, another plugin's
+    optimizer...): the user's explicit choice, which no plugin can make for itself.
+
+    From this call on, ``cr.<name>`` (for ops) is the plugin's; the plugin's kind is loaded
+    now.  Raises ``PluginError`` (nothing changed) when the plugin is unknown, failed,
+    blocked, or provides no such name.
+
+    >>> import chainrule as cr
+    >>> cr.plugins.allow_replace("no_such_plugin", "exp")
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.PluginError: allow_replace: no plugin named 'no_such_plugin' is installed; plugins: ...
+    """
+    if kind not in KINDS:
+        raise PluginError(f"allow_replace: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    _manager()
+    with loading_lock:
+        _check_replaceable(plugin, names)
+        keys = [*dict.fromkeys((kind, plugin, name) for name in names)]
+        _quiet.update(keys)
         try:
-            if check is not None:
-                check(name, obj)
-            if not isinstance(name, str) or not name:
-                raise TypeError(f"{KINDS[kind]} returned an invalid name {name!r}")
-        except Exception as exc:
-            _report(info, f"{kind[:-1]} {name!r} not registered: {type(exc).__name__}: {exc}")
-            continue
-        if name in found:
-            _report(info, f"{kind[:-1]} {name!r} is already provided by "
-                          f"{_providers[(kind, name)]!r}; the first one is kept (rename yours)")
-            continue
-        found[name] = obj
-        _providers[(kind, name)] = info.name
-        info.provides.setdefault(kind, []).append(name)
+            collect(kind)                # its kind loaded: what it offers is known
+            _check_provides(plugin, names, kind)
+        except BaseException:
+            for key in [k for k in keys if k in _refused]:   # refused after all: reported as usual
+                _report(_plugins[plugin].info, _refused[key][1])
+            raise
+        finally:
+            _quiet.difference_update(keys)
+        _allowed.update(keys)
+        for key in [k for k in keys if k in _refused]:   # offered again, now allowed
+            _replace(plugin, key)
+    return None
+
+
+def _replace(plugin, key):
+    kind, _, name = key
+    info = _plugins[plugin].info
+    obj, message = _refused.pop(key)
+    error = _offer(kind, info, name, obj, _collected.setdefault(kind, {}))
+    if error:
+        _report(info, error)
+        raise PluginError(f"allow_replace: plugin {plugin!r}: {error}")
+    if message in info.errors:               # refused at loading: no longer a failure
+        info.errors.remove(message)
+
+
+def _check_replaceable(plugin, names):
+    entry = _plugins.get(plugin)
+    if entry is None:
+        raise PluginError(f"allow_replace: no plugin named {plugin!r} is installed; plugins: "
+                          f"{', '.join(_plugins)}")
+    if entry.state in ("blocked", "failed"):
+        raise PluginError(f"allow_replace: plugin {plugin!r} is {entry.state} "
+                          f"({entry.info.error or 'CHAINRULE_PLUGINS_BLOCK'}); it replaces nothing")
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise PluginError(f"allow_replace({plugin!r}, ...): name the things it may replace, "
+                          f"e.g. allow_replace({plugin!r}, 'exp'); got {names!r}")
+
+
+def _check_provides(plugin, names, kind):
+    entry = _plugins[plugin]
+    if entry.state == "failed":
+        raise PluginError(f"allow_replace: plugin {plugin!r} failed to load ({entry.info.error}); "
+                          "it replaces nothing")
+    offered = set(_plugins[plugin].info.provides.get(kind, ())) | \
+        {n for (k, p, n) in _refused if (k, p) == (kind, plugin)}
+    missing = [n for n in names if n not in offered]
+    if missing:
+        raise PluginError(f"allow_replace: plugin {plugin!r} provides no {kind[:-1]} named "
+                          f"{', '.join(map(repr, missing))}; its {kind}: {', '.join(sorted(offered)) or 'none'}")
 
 
 def _answer(kind, hook_function, plugin_name):
@@ -373,13 +497,13 @@ def _peek(kind):
             continue
         try:
             answer = _answer(kind, impl.function, name)
-        except Exception:
+        except BaseException:
             continue
         for item, obj in answer:
             try:
                 if check is not None:
                     check(item, obj)
-            except Exception:
+            except BaseException:
                 continue
             found.setdefault(item, obj)
     return found

@@ -1,5 +1,5 @@
 """Third-party plugins through entry points: the example package examples/extras_plugin and
-three broken ones (examples/broken_plugins).  Each is pip-installed (``--target``) into a
+the broken ones (examples/broken_plugins).  Each is pip-installed (``--target``) into a
 temporary folder that only the subprocesses of these tests see (PYTHONPATH), so the
 developer's environment is never changed and environment variables apply at load.  Plugins
 load per kind ("<kind>.<name>" entry points): checked on ``sys.modules`` of a fresh process."""
@@ -22,7 +22,7 @@ from chainrule import plugins
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 BROKEN = {"import_error": "chainrule-broken-import", "invalid_optimizer": "chainrule-broken-optimizer",
-          "name_clash": "chainrule-broken-clash"}
+          "name_clash": "chainrule-broken-clash", "exits_at_import": "chainrule-broken-exit"}
 
 
 def _pip_install(sources, target, tmp):
@@ -144,6 +144,7 @@ def test_broken_plugins_are_reported_and_everything_else_works(sites):
     assert "chainrule_dependency_that_does_not_exist" in errors["chainrule-broken-import"]
     assert "bogus" in errors["chainrule-broken-optimizer"] and "init" in errors["chainrule-broken-optimizer"]
     assert "'adam' is already provided" in errors["chainrule-broken-clash"]
+    assert "SystemExit: chainrule-broken-exit: this module is a script" in errors["chainrule-broken-exit"]
     assert "op 'exp' is already registered by 'chainrule'" in errors["chainrule-broken-clash"]
     for dist in BROKEN.values():             # a warning names each distribution
         assert f"from distribution {dist!r}" in stderr, stderr
@@ -164,11 +165,11 @@ def test_broken_plugins_are_reported_and_everything_else_works(sites):
         print("ok")
     """, sites["good"], sites["broken"])
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
-    doctor = run(["doctor"], sites["good"], sites["broken"])
+    doctor = run(["doctor"], sites["good"], sites["broken"], CHAINRULE_PLUGINS_BLOCK="torch")   # faster
     assert doctor.returncode == 1
     for dist in BROKEN.values():
         assert any("FAILED" in ln and dist in ln for ln in doctor.stdout.splitlines()), doctor.stdout
-    assert "3 problem(s) found" in doctor.stdout
+    assert f"{len(BROKEN)} problem(s) found" in doctor.stdout
 
 
 def test_the_examples_are_not_installed_in_this_environment():
@@ -424,3 +425,331 @@ def test_the_plugin_in_docs_plugins_md_works_as_written(tmp_path):
     assert out["w"] == [2.5, -1.5] and out["lr"] == [1.0, 1.0, 0.5, 0.25], out
     assert out["softplus_ok"] and out["grad_ok"] and out["provider"] == "extras", out
     assert "PluginWarning" not in done.stderr, done.stderr
+
+
+# --------------------------------------------------- plugin code cannot end the process
+
+RAISED = {   # what a plugin's code may raise: every kind of BaseException, not only Exception
+    "system_exit_0": "SystemExit(0)", "system_exit_3": "SystemExit(3)",
+    "system_exit_text": "SystemExit('plugin says bye')", "keyboard_interrupt": "KeyboardInterrupt()",
+    "generator_exit": "GeneratorExit()", "custom_base": "Custom('not an Exception')",
+    "value_error": "ValueError('bad value')", "import_error": "ImportError('a missing dependency')",
+    "recursion_error": "RecursionError('too deep')", "memory_error": "MemoryError()"}
+RAISING_MODULE = """
+    import chainrule as cr
+    from chainrule.hookspecs import hookimpl
+    class Custom(BaseException):
+        pass
+    if {at_import}:
+        raise {exc}
+    @hookimpl
+    def chainrule_schedules():
+        raise {exc}
+    """
+
+
+def _raising_plugins(folder):
+    """One distribution per (exception, place): raising at import (no kind: imported at the
+    first use of any kind) or from its schedules hook; plus a good plugin.  Returns
+    {distribution: exception class name}."""
+    expected = {}
+    for label, exc in RAISED.items():
+        for place in ("import", "hook"):
+            module, dist = f"chainrule_raise_{place}_{label}", f"chainrule-raise-{place}-{label}"
+            entry = f"raise_{place}_{label}" if place == "import" else f"schedules.raise_{place}_{label}"
+            _handmade_distribution(folder, dist, [f"{entry} = {module}"], {
+                module: RAISING_MODULE.format(at_import=place == "import", exc=exc)})
+            expected[dist] = "Custom" if exc.startswith("Custom") else exc.partition("(")[0]
+    _handmade_distribution(folder, "chainrule-fine", ["schedules.fine = chainrule_fine"], {
+        "chainrule_fine": """
+            from chainrule.hookspecs import hookimpl
+            @hookimpl
+            def chainrule_schedules():
+                return {"fine_constant": lambda value=0.5: (lambda step: value)}
+            """})
+    return expected
+
+
+def test_plugin_code_raising_any_base_exception_is_reported_and_skipped(tmp_path):
+    """SystemExit (sys.exit() in a plugin module), KeyboardInterrupt, GeneratorExit, a custom
+    BaseException and ordinary exceptions, raised at import or from a hook: the process goes
+    on, each plugin gets exactly one PluginWarning naming its distribution and the exception,
+    cr.plugins.list() and doctor report it, and every other plugin works."""
+    expected = _raising_plugins(tmp_path)
+    done = run("""
+        import json, warnings
+        import numpy as np, chainrule as cr
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            schedules = cr.schedules.names()
+            infos = {i.distribution: [i.error, i.provides] for i in cr.plugins.list()}
+            x = cr.tensor(np.array([0.5, -1.0]), requires_grad=True)
+            cr.sum(cr.exp(x) * x).backward()
+            opt = cr.optim.create("adamw", [x], lr=0.1)
+            opt.step()
+        warned = [str(w.message) for w in caught if issubclass(w.category, cr.plugins.PluginWarning)]
+        print(json.dumps({"schedules": schedules, "infos": infos, "warned": warned,
+                          "fine": cr.schedules.create("fine_constant")(3),
+                          "grad": x.grad.numpy().tolist()}))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for dist, exc_name in expected.items():
+        error = out["infos"][dist][0]
+        assert error is not None and exc_name in error, (dist, error)
+        mine = [w for w in out["warned"] if f"from distribution {dist!r}" in w]
+        assert len(mine) == 1 and exc_name in mine[0], (dist, mine)
+    assert len(out["warned"]) == len(expected), out["warned"]
+    assert out["infos"]["chainrule-fine"] == [None, {"schedules": ["fine_constant"]}]
+    assert {"fine_constant", "warmup_cosine"} <= set(out["schedules"]) and out["fine"] == 0.5
+    x = np.array([0.5, -1.0])
+    np.testing.assert_allclose(out["grad"], np.exp(x) * (1 + x), rtol=1e-6)
+    doctor = run(["doctor"], tmp_path, CHAINRULE_PLUGINS_BLOCK="torch")   # not importing torch: faster
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    failed = [ln for ln in doctor.stdout.splitlines() if "FAILED" in ln]
+    for dist, exc_name in expected.items():
+        assert sum(f"({dist} 0.1.0)" in ln and exc_name in ln for ln in failed) == 1, (dist, failed)
+    assert len(failed) == len(expected) and f"{len(expected)} problem(s) found" in doctor.stdout
+    assert "(chainrule 0.1.0)" not in "".join(failed), failed
+
+
+# ------------------------------------------ a plugin's import may use chainrule itself
+
+USES = {   # what a plugin's import may do with chainrule while the plugins are loading
+    "tensor": "cr.tensor([2.0]) * 3", "random": "cr.random.normal((2,))",
+    "listing": "cr.plugins.list()", "ops": "cr.ops.names()", "backends": "cr.backends.available()",
+    "optimizer": "cr.optim.create('adam', [cr.tensor([1.0], requires_grad=True)])",
+    "builtin_op": "cr.exp(cr.tensor(1.0))", "schedule": "cr.schedules.create('constant', lr=0.1)(0)"}
+HOOKS = {   # the one hook a plugin of each kind implements, providing a name of its own
+    None: "def chainrule_schedules():\n    return {{'{name}': lambda: (lambda step: 1.0)}}",
+    "schedules": "def chainrule_schedules():\n    return {{'{name}': lambda: (lambda step: 1.0)}}",
+    "optimizers": "def chainrule_optimizers():\n    from chainrule.builtin_plugins.optimizers import SGD\n"
+                  "    return {{'{name}': SGD()}}",
+    "ops": "def chainrule_ops(register):\n    register('{name}', lambda x: x * 2.0, "
+           "vjp=lambda ans, x: lambda g: g * 2.0)"}
+
+
+def _eager_plugins(folder):
+    """One plugin per (use at import, declared kind); returns {plugin name: (kind, provided)}."""
+    made = {}
+    for use, code in USES.items():
+        for kind, hook in HOOKS.items():
+            name = f"eager_{use}_{kind or 'any'}"
+            entry = name if kind is None else f"{kind}.{name}"
+            _handmade_distribution(folder, f"chainrule-{name.replace('_', '-')}", [f"{entry} = chainrule_{name}"], {
+                f"chainrule_{name}": f"import chainrule as cr\nfrom chainrule.hookspecs import hookimpl\n"
+                                     f"VALUE = {code}\n@hookimpl\n" + hook.format(name=f"{name}_thing")})
+            made[name] = (kind or "schedules", f"{name}_thing")
+    return made
+
+
+@pytest.mark.parametrize("first", ["cr.tensor([1.0])", "cr.plugins.list()", "cr.ops.names()",
+                                   "cr.optim.names()"])
+def test_plugins_whose_import_uses_chainrule_load_without_reentering(tmp_path, first):
+    """Plugins whose import creates tensors, draws random numbers, lists plugins, ops or
+    backends, or makes an optimizer, of every kind, whichever use comes first: each loads
+    once, provides its name, and no plugin (no built-in) is reported as failed."""
+    made = _eager_plugins(tmp_path)
+    done = run(f"""
+        import json, warnings
+        warnings.simplefilter("error")          # a plugin failure is a PluginWarning: fail on it
+        import chainrule as cr
+        {first}
+        infos = {{i.name: [i.error, i.provides] for i in cr.plugins.list()}}
+        print(json.dumps({{"infos": infos, "backends": cr.backends.names(),
+                          "same": cr.tensor([1.0])._backend is cr.get_backend()}}))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(error is None for error, _ in out["infos"].values()), out["infos"]
+    for name, (kind, provided) in made.items():
+        assert out["infos"][name][1] == {kind: [provided]}, (name, out["infos"][name])
+    assert {"numpy", "torch", "cupy"} <= set(out["backends"]) and out["same"]
+    if first == "cr.tensor([1.0])":
+        doctor = run(["doctor"], tmp_path, CHAINRULE_PLUGINS_BLOCK="torch")   # not importing torch: faster
+        assert doctor.returncode == 0 and "FAILED" not in doctor.stdout, doctor.stdout
+
+
+# ------------------------------------------ names already taken: only the user replaces them
+
+FASTMATH = {   # a plugin providing a built-in op's name and a built-in optimizer's name
+    "chainrule_fastmath": """
+        import chainrule as cr
+        from chainrule.hookspecs import hookimpl
+        from chainrule.optim import Algorithm
+
+        class Frozen(Algorithm):                 # an 'adam' that never moves anything
+            defaults = {"lr": 0.0}
+            def update(self, grad, state, param, hp):
+                return grad * 0.0, state
+
+        @hookimpl
+        def chainrule_ops(register):             # exp by its Taylor polynomial 1 + x + x^2/2
+            register("exp", lambda x: 1.0 + x + x * x / 2.0, vjp=lambda ans, x: lambda g: g * (1.0 + x),
+                     jvp=lambda t, ans, x: t[0] * (1.0 + x), replace=True)   # replace=True: refused still
+            register("fast_cube", lambda x: x * x * x, vjp=lambda ans, x: lambda g: g * 3.0 * x * x)
+
+        @hookimpl
+        def chainrule_optimizers():
+            return {"adam": Frozen(), "frozen": Frozen()}
+        """}
+
+
+def _fastmath(folder):
+    _handmade_distribution(folder, "chainrule-fastmath",
+                           ["ops.fastmath = chainrule_fastmath", "optimizers.fastmath = chainrule_fastmath"],
+                           FASTMATH)
+
+
+def _registry_lets_the_user_choose():
+    """Whether core/ops/registry.py's plugin validator honours OpRequest.replace (the user's
+    allow_replace); its two-line change is proposed in issue 12's helper report."""
+    import inspect
+    from chainrule.ops import registry
+    return "request.replace" in inspect.getsource(registry._register_plugin_op)
+
+
+def test_a_plugin_cannot_replace_a_taken_name_by_itself(tmp_path):
+    """The plugin's 'exp' (registered with replace=True) and 'adam' are refused with one warning
+    each that says how the user may choose them; the built-ins stay; its other names work."""
+    _fastmath(tmp_path)
+    done = run("""
+        import json, warnings
+        import numpy as np, chainrule as cr
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ops, optimizers = cr.ops.names(), cr.optim.names()
+        x = np.array([-1.0, 0.5, 2.0])
+        w = cr.tensor([1.0], requires_grad=True)
+        opt = cr.optim.create("adam", [w], lr=0.1)
+        (w * w).sum().backward(); opt.step()
+        info = next(i for i in cr.plugins.list() if i.name == "fastmath")
+        print(json.dumps({"exp": cr.exp(cr.tensor(x, dtype="float64")).numpy().tolist(),
+                          "exp_provider": cr.ops.get("exp").provider,
+                          "adam_provider": cr.plugins.provider("optimizers", "adam"), "w": w.item(),
+                          "cube": cr.fast_cube(cr.tensor(x)).numpy().tolist(), "has_frozen": "frozen" in optimizers,
+                          "error": info.error, "provides": info.provides,
+                          "warned": [str(w.message) for w in caught]}))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(out["exp"], np.exp([-1.0, 0.5, 2.0]), rtol=1e-15)
+    assert out["exp_provider"] == "chainrule" and out["adam_provider"] == "optimizers" and out["w"] < 1.0
+    assert out["cube"] == [-1.0, 0.125, 8.0] and out["has_frozen"]
+    assert out["provides"] == {"ops": ["fast_cube"], "optimizers": ["frozen"]}
+    for name, extra in (("exp", ""), ("adam", ", kind='optimizers'")):
+        hint = f"cr.plugins.allow_replace('fastmath', '{name}'{extra})"
+        assert sum(f"'{name}'" in w and hint in w and "'chainrule-fastmath'" in w for w in out["warned"]) == 1, \
+            out["warned"]
+        assert hint in out["error"]
+
+
+ALLOWED = """
+    import json, warnings
+    import numpy as np, chainrule as cr
+    warnings.simplefilter("always")
+    x = np.array([-1.0, 0.5, 2.0])
+    {before}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cr.plugins.allow_replace("fastmath", "exp")
+        cr.plugins.allow_replace("fastmath", "adam", kind="optimizers")
+    t = cr.tensor(x, dtype="float64")
+    w = cr.tensor([1.0], requires_grad=True)
+    opt = cr.optim.create("adam", [w], lr=0.1)
+    (w * w).sum().backward(); opt.step()
+    info = next(i for i in cr.plugins.list() if i.name == "fastmath")
+    print(json.dumps({{"exp": cr.exp(t).numpy().tolist(), "method": t.exp().numpy().tolist(),
+                      "grad": cr.grad(lambda t: cr.sum(cr.exp(t)))(t).numpy().tolist(),
+                      "providers": [cr.ops.get("exp").provider, cr.plugins.provider("ops", "exp"),
+                                    cr.plugins.provider("optimizers", "adam")],
+                      "w": w.item(), "error": info.error, "provides": info.provides,
+                      "warned": [str(w.message) for w in caught]}}))
+"""
+
+
+@pytest.mark.xfail(not _registry_lets_the_user_choose(), strict=True,
+                   reason="core/ops/registry.py _register_plugin_op does not honour OpRequest.replace yet "
+                          "(diff in issue 12's helper report); the optimizer half works without it")
+@pytest.mark.parametrize("before", ["", "cr.ops.names(); cr.optim.names()"],
+                         ids=["before-loading", "after-the-refusal"])
+def test_the_user_lets_a_plugin_replace_a_taken_name(tmp_path, before):
+    """cr.plugins.allow_replace(plugin, name): called before the plugins load, the plugin's
+    'exp' and 'adam' replace the built-ins with no warning; called after they were refused,
+    it replaces them then and the refusal leaves the plugin's errors.  cr.exp, x.exp() and
+    gradients follow (checked against the plugin's polynomial)."""
+    _fastmath(tmp_path)
+    done = run(ALLOWED.format(before=before), tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    x = np.array([-1.0, 0.5, 2.0])
+    np.testing.assert_allclose(out["exp"], 1 + x + x * x / 2, rtol=1e-15)
+    np.testing.assert_allclose(out["method"], 1 + x + x * x / 2, rtol=1e-15)
+    np.testing.assert_allclose(out["grad"], 1 + x, rtol=1e-15)
+    assert out["providers"] == ["fastmath"] * 3 and out["w"] == 1.0   # the frozen 'adam'
+    assert out["error"] is None and out["warned"] == []
+    assert out["provides"] == {"ops": ["fast_cube", "exp"], "optimizers": ["frozen", "adam"]}
+
+
+@pytest.mark.parametrize("before", ["", "cr.optim.names()"], ids=["before-loading", "after-the-refusal"])
+def test_the_user_lets_a_plugin_replace_a_taken_optimizer(tmp_path, before):
+    """The optimizer half of the test above, which needs no change in the op registry."""
+    _fastmath(tmp_path)
+    done = run(f"""
+        import json, warnings
+        import chainrule as cr
+        warnings.simplefilter("always")
+        {before}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cr.plugins.allow_replace("fastmath", "adam", kind="optimizers")
+        w = cr.tensor([1.0], requires_grad=True)
+        opt = cr.optim.create("adam", [w], lr=0.1)
+        (w * w).sum().backward(); opt.step()
+        info = next(i for i in cr.plugins.list() if i.name == "fastmath")
+        builtin = next(i for i in cr.plugins.list() if i.name == "optimizers")
+        print(json.dumps({{"provider": cr.plugins.provider("optimizers", "adam"), "w": w.item(),
+                          "errors": [e for e in info.errors if "adam" in e], "warned": [str(w.message) for w in caught],
+                          "builtin_adam": "adam" in builtin.provides["optimizers"]}}))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"provider": "fastmath", "w": 1.0, "errors": [], "warned": [], "builtin_adam": False}, out
+
+
+def test_allow_replace_refuses_what_it_cannot_do_and_changes_nothing(tmp_path):
+    """An unknown, blocked or failed plugin, a name the plugin does not provide, no name, an
+    unknown kind: PluginError naming the problem, and cr.exp and adam stay the built-ins."""
+    _fastmath(tmp_path)
+    _handmade_distribution(tmp_path, "chainrule-gone", ["ops.gone = chainrule_gone"],
+                           {"chainrule_gone": "raise SystemExit('gone')"})
+    _handmade_distribution(tmp_path, "chainrule-blockme", ["ops.blockme = chainrule_blockme"],
+                           {"chainrule_blockme": FASTMATH["chainrule_fastmath"]})
+    done = run("""
+        import json, warnings
+        import chainrule as cr
+        warnings.simplefilter("ignore")
+        said = {}
+        for label, args, kwargs in [("unknown", ("nope", "exp"), {}), ("blocked", ("blockme", "exp"), {}),
+                                    ("failed", ("gone", "exp"), {}), ("not provided", ("fastmath", "log"), {}),
+                                    ("no name", ("fastmath",), {}), ("kind", ("fastmath", "exp"), {"kind": "op"}),
+                                    ("other kind", ("fastmath", "exp"), {"kind": "optimizers"})]:
+            try:
+                cr.plugins.allow_replace(*args, **kwargs)
+                said[label] = None
+            except cr.PluginError as exc:
+                said[label] = str(exc)
+        print(json.dumps({"said": said, "exp": cr.ops.get("exp").provider,
+                          "adam": cr.plugins.provider("optimizers", "adam")}))
+    """, tmp_path, CHAINRULE_PLUGINS_BLOCK="blockme")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    said = out["said"]
+    assert "no plugin named 'nope'" in said["unknown"] and "fastmath" in said["unknown"]
+    assert "plugin 'blockme' is blocked" in said["blocked"]
+    assert "'gone'" in said["failed"] and "SystemExit" in said["failed"]
+    assert "provides no op named 'log'" in said["not provided"] and "exp" in said["not provided"]
+    assert "name the things it may replace" in said["no name"]
+    assert "kind must be one of" in said["kind"]
+    assert "provides no optimizer named 'exp'" in said["other kind"]
+    assert out["exp"] == "chainrule" and out["adam"] == "optimizers"
