@@ -51,3 +51,18 @@ def _seeded():
     yield
     if cr.get_default_dtype() != before:
         cr.set_default_dtype(before)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long runs (thousands of fuzz examples); skipped unless "
+                                       "selected with pytest -m slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow run only when the -m expression asks for them (pytest -m slow)."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with pytest -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

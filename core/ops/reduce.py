@@ -6,13 +6,18 @@ kernel, reductions built of several steps (mean, var, std, logsumexp, softmax, n
 losses) through ``in_float32`` (ops) or ``kernels_in_float32`` (forwards on kernels).
 """
 import functools
+import numbers
 
 from .registry import register, on_kernels, public
 from ._util import shape_of, normalize_axis, kept_shape
 from .elementwise import where, equal, exp, sqrt, astype_op, isnan, logical_and, logical_or
 from ._util import dtype_of, reduced_shape
-from .shape import reshape, broadcast_to
+from .shape import reshape, broadcast_to, axes_argument
 from ._batching import reduction, index_of
+from ..creation import asarray
+from ..errors import ArgumentError
+from ..tensor import Tensor
+from .. import backends as _backends
 
 LOW_PRECISION = frozenset({"float16", "bfloat16"})
 
@@ -27,11 +32,22 @@ def in_float32(reduction):
     to x's dtype; the casts are ops, so gradients come back in x's dtype."""
     @functools.wraps(reduction)
     def run(x, *args, **kwargs):
+        x = _as_tensor(x, reduction.__name__)
         dt = dtype_of(x)
         if dt not in LOW_PRECISION:
             return reduction(x, *args, **kwargs)
         return astype_op(reduction(astype_op(x, dtype="float32"), *args, **kwargs), dtype=dt)
     return run
+
+
+def _as_tensor(x, op):
+    """Numbers and (nested) lists become tensors, as every op makes them; tensors and raw
+    arrays stay as they are; anything else is named."""
+    if type(x) is Tensor or _backends.backend_of_raw(x) is not None:
+        return x
+    if isinstance(x, (numbers.Number, list, tuple)) and not isinstance(x, complex):
+        return asarray(x)
+    raise ArgumentError(f"{op}: expected a tensor, got {type(x).__name__}")
 
 
 def kernels_in_float32(forward):
@@ -115,7 +131,8 @@ _all = register("all", "all", batch=reduction("all"))
 
 def _reducer(op, name):
     def reduce(x, axis=None, keepdims=False):
-        return op(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=bool(keepdims))
+        axis = normalize_axis(axes_argument(name, axis), len(shape_of(x)))
+        return op(x, axis=axis, keepdims=bool(keepdims))
     reduce.__name__ = name
     reduce.__doc__ = f"{name} over ``axis`` (None: all axes), keeping reduced axes if ``keepdims``."
     return public(op, method=True)(reduce)
@@ -151,14 +168,14 @@ def _count(x, axis):
 @in_float32
 def mean(x, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``."""
-    axis = normalize_axis(axis, len(shape_of(x)))
+    axis = normalize_axis(axes_argument("mean", axis), len(shape_of(x)))
     return _sum(x, axis=axis, keepdims=bool(keepdims)) / _count(x, axis)
 
 
 @in_float32
 def var(x, axis=None, correction=0, keepdims=False):
     """Variance, ``sum((x - mean)^2) / (N - correction)`` (correction=0 as in NumPy)."""
-    axis = normalize_axis(axis, len(shape_of(x)))
+    axis = normalize_axis(axes_argument("var", axis), len(shape_of(x)))
     centered = x - _sum(x, axis=axis, keepdims=True) / _count(x, axis)
     return _sum(centered * centered, axis=axis, keepdims=bool(keepdims)) / (_count(x, axis) - correction)
 
@@ -201,7 +218,8 @@ _logsumexp = register("logsumexp", _logsumexp_forward, batch=reduction("logsumex
 @public(_logsumexp, method=True)
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
-    return _logsumexp(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=bool(keepdims))
+    axis = normalize_axis(axes_argument("logsumexp", axis), len(shape_of(x)))
+    return _logsumexp(x, axis=axis, keepdims=bool(keepdims))
 
 
 # composites: no rules of their own, differentiated through the ops they call

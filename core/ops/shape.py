@@ -4,11 +4,61 @@ import numbers
 from .registry import register, on_kernels, public
 from ._util import shape_of, normalize_axis, dtype_of
 from ..tensor import Tensor, _batched
-from ..errors import ShapeError, DTypeError
+from ..errors import ShapeError, DTypeError, ArgumentError
 from .. import backends as _backends
 from ..creation import arange, tensor
 from . import _batching as B
 from ._batching import op as _op
+
+
+# ------------------------------------------------- checking what users pass
+# Fronts check the kind of each shape-like argument before any arithmetic on it, so a float
+# axis or a string shape is named (ArgumentError), not a TypeError from inside a helper.
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def axis_argument(op, axis, ndim, new_axis=False):
+    """One axis as an int in [0, ndim): checked, negative counted from the end.  ``new_axis``:
+    where an axis is inserted (expand_dims, stack), in [0, ndim]."""
+    if not _is_int(axis):
+        raise ArgumentError(f"{op}: axis must be an integer, got {axis!r}")
+    n = ndim + 1 if new_axis else ndim
+    if not -n <= axis < n:
+        if not n:
+            raise ShapeError(f"{op}: a 0-d tensor has no axis {axis}; reshape it to (1,) first")
+        raise ShapeError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions; "
+                         f"use an axis in [{-n}, {n - 1}]")
+    return int(axis) % n
+
+
+def axes_argument(op, axis):
+    """None, an int or a sequence of ints (checked in kind; ranges by ``normalize_axis``)."""
+    if axis is None or _is_int(axis):
+        return axis
+    if isinstance(axis, (tuple, list)) and all(_is_int(a) for a in axis):
+        return tuple(axis)
+    raise ArgumentError(f"{op}: axis must be None, an integer or a tuple of integers, got {axis!r}")
+
+
+def shape_argument(op, shape):
+    """An int or a sequence of ints, as a tuple."""
+    if _is_int(shape):
+        return (int(shape),)
+    if isinstance(shape, (tuple, list)) and all(_is_int(d) for d in shape):
+        return tuple(int(d) for d in shape)
+    raise ArgumentError(f"{op}: a shape must be an integer or a tuple of integers, got {shape!r}")
+
+
+def _tensors_argument(op, tensors):
+    if isinstance(tensors, (tuple, list)) or type(tensors) is Tensor:
+        tensors = tuple(tensors)
+    else:
+        raise ArgumentError(f"{op} takes a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ShapeError(f"{op} needs at least one tensor")
+    return tensors
 
 
 # ------------------------------------------------------------ batching rules
@@ -90,8 +140,7 @@ _reshape = register("reshape", "reshape", batch=_reshape_batch,
 @public(_reshape)
 def reshape(x, shape):
     """View x with a new shape (one entry may be -1)."""
-    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
-    return _reshape(x, shape=shape)
+    return _reshape(x, shape=shape_argument("reshape", shape))
 
 
 def _inverse(axes):
@@ -110,7 +159,10 @@ _permute = register("permute_dims", "transpose", batch=_permute_batch,
 def permute_dims(x, axes):
     """Reorder axes with a full permutation (Array API ``permute_dims``)."""
     ndim = len(shape_of(x))
-    axes = tuple(int(a) % ndim for a in axes) if ndim else ()
+    if not isinstance(axes, (tuple, list)) or not all(_is_int(a) for a in axes):
+        raise ArgumentError(f"permute_dims needs a permutation of range({ndim}) (a tuple of "
+                            f"integers), got {axes!r}")
+    axes = tuple(int(a) % ndim for a in axes) if ndim else tuple(axes)
     if sorted(axes) != list(range(ndim)):
         raise ShapeError(f"permute_dims needs a permutation of range({ndim}), got {axes}")
     return _permute(x, axes=axes)
@@ -121,10 +173,12 @@ def transpose(x, axes=None):
     if axes is None:
         return matrix_transpose(x)
     ndim = len(shape_of(x))
+    if not isinstance(axes, (tuple, list)):
+        raise ArgumentError(f"transpose: axes must be two axes to swap or a full permutation, got {axes!r}")
     axes = tuple(axes)
-    if len(axes) == 2 and ndim != 2 or (len(axes) == 2 and ndim == 2):
+    if len(axes) == 2:
         perm = list(range(ndim))
-        i, j = (a % ndim for a in axes)
+        i, j = (axis_argument("transpose", a, ndim) for a in axes)
         perm[i], perm[j] = perm[j], perm[i]
         return _permute(x, axes=tuple(perm))
     return permute_dims(x, axes)
@@ -149,7 +203,7 @@ _broadcast_to = register("broadcast_to", "broadcast_to", batch=_broadcast_to_bat
 
 @public(_broadcast_to, method=True)
 def broadcast_to(x, shape):
-    return _broadcast_to(x, shape=tuple(int(s) for s in shape))
+    return _broadcast_to(x, shape=shape_argument("broadcast_to", shape))
 
 
 @on_kernels
@@ -181,6 +235,7 @@ _squeeze = register("squeeze", "squeeze", batch=_squeeze_batch,
 @public(_expand_dims, method=True)
 def expand_dims(x, axis=0):
     """Insert a length-1 axis at ``axis``."""
+    axis_argument("expand_dims", axis, len(shape_of(x)), new_axis=True)
     return _expand_dims(x, axis=int(axis))
 
 
@@ -190,7 +245,9 @@ def squeeze(x, axis=None):
     shape = shape_of(x)
     if axis is None:
         axis = tuple(i for i, d in enumerate(shape) if d == 1)
-    axis = normalize_axis(axis, len(shape))
+    axis = normalize_axis(axes_argument("squeeze", axis), len(shape))
+    if not shape:   # a 0-d tensor: axis 0 (or -1) names it, as in torch; nothing to remove
+        return _squeeze(x, axis=())
     bad = [a for a in axis if shape[a] != 1]
     if bad:
         raise ShapeError(f"squeeze: axis {bad[0]} has length {shape[bad[0]]}, not 1")
@@ -229,10 +286,11 @@ _concat = register("concat", on_kernels(lambda k, *xs, axis: k.concat(list(xs), 
 @public(_concat)
 def concat(tensors, axis=0):
     """Join tensors along an existing axis."""
-    tensors = tuple(tensors)
-    if not tensors:
-        raise ShapeError("concat needs at least one tensor")
-    return _concat(*tensors, axis=int(axis) % len(shape_of(tensors[0])))
+    tensors = _tensors_argument("concat", tensors)
+    ndim = len(shape_of(tensors[0]))
+    if not ndim:
+        raise ShapeError("concat cannot join 0-d tensors along an axis; use cr.stack")
+    return _concat(*tensors, axis=axis_argument("concat", axis, ndim))
 
 
 def _stack_vjp(ans, *xs, axis):
@@ -247,17 +305,15 @@ _stack = register("stack", on_kernels(lambda k, *xs, axis: k.stack(list(xs), axi
 @public(_stack)
 def stack(tensors, axis=0):
     """Join tensors along a new axis."""
-    tensors = tuple(tensors)
-    if not tensors:
-        raise ShapeError("stack needs at least one tensor")
-    return _stack(*tensors, axis=int(axis) % (len(shape_of(tensors[0])) + 1))
+    tensors = _tensors_argument("stack", tensors)
+    return _stack(*tensors, axis=axis_argument("stack", axis, len(shape_of(tensors[0])), new_axis=True))
 
 
 def split(x, indices_or_sections, axis=0):
     """Split like ``numpy.array_split``: n near-equal pieces, or cut at the given indices."""
+    axis = axis_argument("split", axis, len(shape_of(x)))
     n = shape_of(x)[axis]
-    axis = axis % len(shape_of(x))
-    if isinstance(indices_or_sections, int):
+    if _is_int(indices_or_sections):
         k = indices_or_sections
         if k <= 0:
             raise ShapeError(f"split: the number of sections must be positive, got {k}")
@@ -267,8 +323,11 @@ def split(x, indices_or_sections, axis=0):
         for s in sizes[:-1]:
             acc += s
             cuts.append(acc)
-    else:
+    elif isinstance(indices_or_sections, (tuple, list)) and all(_is_int(i) for i in indices_or_sections):
         cuts = list(indices_or_sections)
+    else:
+        raise ArgumentError("split takes a number of sections or a list of indices to cut at, got "
+                            f"{indices_or_sections!r}")
     bounds = [0] + cuts + [n]
     return [getitem(x, (slice(None),) * axis + (slice(bounds[i], bounds[i + 1]),))
             for i in range(len(bounds) - 1)]
@@ -325,9 +384,10 @@ def _raw_index(part, b):
     elif isinstance(part, list):
         if part and isinstance(part[0], Tensor):
             return part
+        raw = _index_list(part, b)
         if b is None:
-            return tensor(part, dtype="int64" if not part else None)._data
-        return b.asarray(part, "int64" if not part else None)
+            return raw
+        part = raw
     elif isinstance(part, numbers.Integral):   # np.int64(2)
         return int(part)
     if b is None:
@@ -340,6 +400,17 @@ def _raw_index(part, b):
 
 
 _INDEX_DTYPES = frozenset({"bool", "int8", "uint8", "int16", "int32", "int64"})
+
+
+def _index_list(part, b):
+    """A list used as an index, as an array of ``b`` (or of the current backend)."""
+    try:
+        if b is None:
+            return tensor(part, dtype="int64" if not part else None)._data
+        return b.asarray(part, "int64" if not part else None)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"a list used as an index must hold integers or bools in nested lists "
+                            f"of equal length, got {part!r} ({exc})") from None
 
 
 def normalize_index(index, like=None):
@@ -471,7 +542,7 @@ _gather_scatter = register(
 
 def take(x, indices, axis=0):
     """Gather along ``axis`` (like numpy.take); repeated indices accumulate in backward."""
-    axis = axis % len(shape_of(x))
+    axis = axis_argument("take", axis, len(shape_of(x)))
     return getitem(x, (slice(None),) * axis + (indices,))
 
 

@@ -1,0 +1,1014 @@
+"""Fuzzing (hypothesis): random programs over every registered op, compared with torch.func,
+and random bad inputs, which must raise the library's documented exceptions.
+
+A program is a chain of 2-6 steps on float64 inputs ``x`` and ``y`` (``y`` broadcasts against
+``x``); each step applies one registered op (kept inside its domain: ``log`` sees
+``h*h + 0.5``) and may change the shape.  Each program is checked three ways against torch
+2.13 as the oracle: ``cr.grad`` (both arguments) against ``torch.func.grad``, ``cr.jvp``
+against ``torch.func.jvp``, and ``cr.vmap`` (batch axis first or last) against the torch
+program run once per example.  ``EXEMPT`` lists the ops no random program reaches, each with
+the reason and the test that covers it; a test fails for a registered op in neither table.
+
+CI runs 250 programs (derandomized: the same examples every run); ``pytest -m slow`` runs
+thousands.
+"""
+import linecache
+import math
+import os
+import traceback
+import warnings
+from typing import Callable, NamedTuple
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.errors import ArgumentError
+from conftest import F64
+
+torch = pytest.importorskip("torch", reason="torch 2.13 is the oracle (pip install -e '.[test]')")
+pytest.importorskip("hypothesis", reason="hypothesis draws the programs")
+from hypothesis import HealthCheck, assume, given, settings, strategies as st  # noqa: E402
+
+from test_torch_oracle import amax, amin, tprod, tsum  # noqa: E402
+
+TF = torch.nn.functional
+CI_PROGRAMS, BAD_INPUTS = 200, 300
+# pytest -m slow: thousands (CHAINRULE_FUZZ_EXAMPLES=n to choose)
+SLOW_PROGRAMS = SLOW_BAD_INPUTS = int(os.environ.get("CHAINRULE_FUZZ_EXAMPLES", "4000"))
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning",
+                                        "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
+class Step(NamedTuple):
+    op: str              # the registered op this step exercises
+    ours: Callable       # (h, y) -> chainrule tensor
+    theirs: Callable     # (h, y) -> torch tensor
+
+
+def const(a):
+    """One constant for both programs: (chainrule float64 tensor, torch tensor)."""
+    a = np.asarray(a, dtype=np.float64)
+    return cr.tensor(a, dtype=F64), torch.tensor(a)
+
+
+def const_int(a):
+    a = np.asarray(a, dtype=np.int64)
+    return cr.tensor(a), torch.tensor(a)
+
+
+# ------------------------------------------------------------------ the steps
+# Each maker gets (draw, shape of h, rng for constants) and returns a Step, or None when the
+# op does not apply to that shape.  ``y`` (the program's second input) enters through the
+# binary steps while it still broadcasts.
+
+def _axis(draw, ndim, allow_none=True, allow_tuple=True):
+    """None, an int in [-ndim, ndim), or a sorted tuple of distinct axes."""
+    kinds = (["none"] if allow_none else []) + (["int"] if ndim else []) + (
+        ["tuple"] if allow_tuple and ndim else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "none":
+        return None
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    return tuple(sorted(draw(st.sets(st.integers(0, ndim - 1), min_size=1, max_size=ndim))))
+
+
+def _torch_axis(axis, ndim):
+    return tuple(range(ndim)) if axis is None else axis
+
+
+def unary(op, ours, theirs):
+    return lambda draw, shape, rng: Step(op, lambda h, y: ours(h), lambda h, y: theirs(h))
+
+
+def _operand(draw, shape, rng, y_shape):
+    """The other operand of a binary op: y while it broadcasts with h (so y is differentiated),
+    else a constant of a shape that broadcasts with h (smaller, equal or bigger), or h-derived."""
+    kind = draw(st.sampled_from(["y", "const", "self"]))
+    if kind == "y" and _broadcasts(y_shape, shape):
+        return (lambda h, y: y), (lambda h, y: y)
+    if kind == "self":
+        return (lambda h, y: cr.cos(h)), (lambda h, y: torch.cos(h))
+    form = draw(st.sampled_from(["same", "suffix", "ones", "bigger"]))
+    if form == "suffix" and shape:
+        cshape = shape[draw(st.integers(1, len(shape))):]
+    elif form == "ones" and shape:
+        cshape = tuple(1 if draw(st.booleans()) else d for d in shape)
+    elif form == "bigger" and len(shape) < 4:
+        cshape = (2,) + shape
+    else:
+        cshape = shape
+    c, tc = const(rng.standard_normal(cshape))
+    return (lambda h, y: c), (lambda h, y: tc)
+
+
+def _broadcasts(a, b):
+    """Does ``a`` broadcast to ``b`` (the result keeps b's shape)?"""
+    return len(a) <= len(b) and all(x == 1 or x == z for x, z in zip(a[::-1], b[::-1]))
+
+
+def binary(op, ours, theirs):
+    def make(draw, shape, rng, y_shape):
+        other, tother = _operand(draw, shape, rng, y_shape)
+        if draw(st.booleans()):
+            return Step(op, lambda h, y: ours(h, other(h, y)), lambda h, y: theirs(h, tother(h, y)))
+        return Step(op, lambda h, y: ours(other(h, y), h), lambda h, y: theirs(tother(h, y), h))
+    make.binary = True
+    return make
+
+
+def reduction(op, ours, theirs, min_ndim=0):
+    def make(draw, shape, rng):
+        if len(shape) < min_ndim:
+            return None
+        axis, keepdims = _axis(draw, len(shape)), draw(st.booleans())
+        return Step(op, lambda h, y: ours(h, axis=axis, keepdims=keepdims),
+                    lambda h, y: theirs(h, axis, keepdims))
+    return make
+
+
+def _var(correction):
+    return lambda x, a, k: torch.var(x, _torch_axis(a, x.ndim), correction=correction, keepdim=k)
+
+
+def _reduction_var(op, ours_fn):
+    def make(draw, shape, rng):
+        axis, keepdims = _axis(draw, len(shape)), draw(st.booleans())
+        n = math.prod(shape) if axis is None else math.prod(
+            shape[a] for a in ((axis,) if isinstance(axis, int) else axis))
+        correction = draw(st.sampled_from([0, 1])) if n > 1 else 0
+        return Step(op, lambda h, y: ours_fn(h, axis=axis, correction=correction, keepdims=keepdims),
+                    lambda h, y: (torch.var if op == "var" else torch.std)(
+                        h, _torch_axis(axis, h.ndim), correction=correction, keepdim=keepdims))
+    return make
+
+
+def _reshape(draw, shape, rng):
+    size = math.prod(shape)
+    options = [(-1,), shape[::-1], (1,) + shape, (size, 1)]
+    new = draw(st.sampled_from(options))
+    return Step("reshape", lambda h, y: cr.reshape(h, new), lambda h, y: h.reshape(new))
+
+
+def _permute(draw, shape, rng):
+    if not shape:
+        return None
+    axes = tuple(draw(st.permutations(range(len(shape)))))
+    return Step("permute_dims", lambda h, y: cr.permute_dims(h, axes), lambda h, y: h.permute(axes))
+
+
+def _matrix_transpose(draw, shape, rng):
+    if len(shape) < 2:
+        return None
+    form = draw(st.sampled_from(["transpose", "mT", "T"]))
+    if form == "transpose":
+        return Step("transpose", lambda h, y: cr.transpose(h), lambda h, y: h.transpose(-1, -2))
+    if form == "mT":
+        return Step("matrix_transpose", lambda h, y: cr.matrix_transpose(h), lambda h, y: h.mT)
+    return Step("permute_dims", lambda h, y: h.T, lambda h, y: h.permute(*reversed(range(h.ndim))))
+
+
+def _broadcast_to(draw, shape, rng):
+    if len(shape) >= 4:
+        return None
+    new = (2,) + tuple(draw(st.sampled_from([d, 3])) if d == 1 else d for d in shape)
+    return Step("broadcast_to", lambda h, y: cr.broadcast_to(h, new), lambda h, y: h.expand(new))
+
+
+def _expand_dims(draw, shape, rng):
+    if len(shape) >= 4:
+        return None
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    return Step("expand_dims", lambda h, y: cr.expand_dims(h, axis), lambda h, y: h.unsqueeze(axis))
+
+
+def _squeeze(draw, shape, rng):
+    ones = [i for i, d in enumerate(shape) if d == 1]
+    if not ones:
+        return None
+    if draw(st.booleans()):
+        return Step("squeeze", lambda h, y: cr.squeeze(h), lambda h, y: h.reshape(
+            [d for d in h.shape if d != 1]))
+    axis = draw(st.sampled_from(ones))
+    return Step("squeeze", lambda h, y: cr.squeeze(h, axis), lambda h, y: h.squeeze(axis))
+
+
+def _flatten(draw, shape, rng):
+    return Step("flatten", lambda h, y: cr.flatten(h), lambda h, y: h.reshape(-1))
+
+
+def _concat(draw, shape, rng):
+    if not shape:
+        return None
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    return Step("concat", lambda h, y: cr.concat([h, cr.sin(h), h * 2.0], axis=axis),
+                lambda h, y: torch.cat([h, torch.sin(h), h * 2.0], axis))
+
+
+def _stack(draw, shape, rng):
+    if len(shape) >= 4:
+        return None
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    return Step("stack", lambda h, y: cr.stack([h, cr.cos(h)], axis=axis),
+                lambda h, y: torch.stack([h, torch.cos(h)], axis))
+
+
+def _split(draw, shape, rng):
+    axes = [i for i, d in enumerate(shape) if d >= 2]
+    if not axes:
+        return None
+    axis = draw(st.sampled_from(axes))
+    n = shape[axis]
+    if draw(st.booleans()):
+        k = draw(st.integers(1, n))
+        piece = draw(st.integers(0, k - 1))
+        return Step("split", lambda h, y: cr.split(h, k, axis=axis)[piece],
+                    lambda h, y: torch.tensor_split(h, k, axis)[piece])
+    cut = draw(st.integers(1, n - 1))
+    piece = draw(st.integers(0, 1))
+    return Step("split", lambda h, y: cr.split(h, [cut], axis=axis)[piece],
+                lambda h, y: torch.tensor_split(h, [cut], axis)[piece])
+
+
+def _take(draw, shape, rng):
+    if not shape:
+        return None
+    axis = draw(st.integers(0, len(shape) - 1))
+    idx = rng.integers(0, shape[axis], size=draw(st.integers(1, 4)))
+    i, ti = const_int(idx)
+    return Step("take", lambda h, y: cr.take(h, i, axis=axis),
+                lambda h, y: torch.index_select(h, axis, ti))
+
+
+def _getitem(draw, shape, rng):
+    """Basic slices (steps 1, 2 and reversal), an int, an int array, a bool mask, None, ..."""
+    if not shape:
+        return None
+    kind = draw(st.sampled_from(["basic", "int", "int_array", "two_arrays", "mask", "none_ellipsis"]))
+    if kind == "basic":
+        parts, flips = [], []
+        for axis, d in enumerate(shape):
+            form = draw(st.sampled_from(["all", "range", "step2", "reverse"]))
+            if form == "range" and d > 1:
+                start = draw(st.integers(0, d - 1))
+                parts.append(slice(start, draw(st.integers(start + 1, d))))
+            elif form == "step2":
+                parts.append(slice(None, None, 2))
+            elif form == "reverse":
+                parts.append(slice(None, None, -1))
+                flips.append(axis)
+            else:
+                parts.append(slice(None))
+        index = tuple(parts)
+        tindex = tuple(slice(None) if p.step == -1 else p for p in parts)
+        return Step("getitem", lambda h, y: h[index],
+                    lambda h, y: torch.flip(h, flips)[tindex] if flips else h[tindex])
+    if kind == "int":
+        i = draw(st.integers(-shape[0], shape[0] - 1))
+        return Step("getitem", lambda h, y: h[i], lambda h, y: h[i])
+    if kind == "int_array":
+        axis = draw(st.integers(0, len(shape) - 1))
+        idx = rng.integers(-shape[axis], shape[axis], size=draw(st.sampled_from([(3,), (2, 2)])))
+        index = (slice(None),) * axis + (cr.tensor(idx),)
+        tindex = (slice(None),) * axis + (torch.tensor(idx),)
+        return Step("getitem", lambda h, y: h[index], lambda h, y: h[tindex])
+    if kind == "two_arrays" and len(shape) >= 2:
+        a, b = (rng.integers(0, d, size=3) for d in shape[:2])
+        return Step("getitem", lambda h, y: h[cr.tensor(a), cr.tensor(b)],
+                    lambda h, y: h[torch.tensor(a), torch.tensor(b)])
+    if kind == "mask":
+        mask = rng.random(shape[0]) < 0.6
+        mask[rng.integers(shape[0])] = True
+        return Step("getitem", lambda h, y: h[cr.tensor(mask)], lambda h, y: h[torch.tensor(mask)])
+    return Step("getitem", lambda h, y: h[None, ..., -1], lambda h, y: h[None, ..., -1])
+
+
+def _index_update(draw, shape, rng):
+    """The op ``x[i] = v`` records (functional: transforms refuse in-place writes on their
+    values with an InplaceError); torch: the same write on a clone."""
+    if not shape:
+        return None
+    i = draw(st.integers(0, shape[0] - 1))
+    update = cr.ops.get("index_update").fn
+
+    def theirs(h, y):
+        z = h.clone()
+        z[i] = torch.sin(h[i]) * 3.0
+        return z
+    return Step("index_update", lambda h, y: update(h, cr.sin(h[i]) * 3.0, index=(i,)), theirs)
+
+
+def _clip(draw, shape, rng):
+    lo = draw(st.sampled_from([None, -0.5, 0.0]))
+    hi = draw(st.sampled_from([None, 0.7, 1.5]))
+    return Step("clip", lambda h, y: cr.clip(h, lo, hi),
+                lambda h, y: h if lo is None and hi is None else torch.clamp(h, lo, hi))
+
+
+def _astype(draw, shape, rng):
+    if draw(st.booleans()):   # a round trip through float32: the same rounding in both
+        return Step("astype", lambda h, y: cr.astype(cr.astype(h, "float32"), "float64"),
+                    lambda h, y: h.float().double())
+    return Step("astype", lambda h, y: h.astype("float64"), lambda h, y: h.double())
+
+
+def _to_backend(draw, shape, rng):
+    return Step("to_backend", lambda h, y: h.to("torch").exp().to("numpy") * 0.5,
+                lambda h, y: torch.exp(h) * 0.5)
+
+
+def _where(draw, shape, rng):
+    """where with a condition from the non-differentiable ops (comparisons, logic, tests)."""
+    tests = [
+        ("greater", lambda h: h > 0.1, lambda h: h > 0.1),
+        ("less_equal", lambda h: h <= -0.2, lambda h: h <= -0.2),
+        ("greater_equal", lambda h: cr.greater_equal(h, 0.3), lambda h: h >= 0.3),
+        ("less", lambda h: cr.less(h, 0.0), lambda h: h < 0.0),
+        ("not_equal", lambda h: cr.not_equal(cr.floor(h), 0.0), lambda h: torch.floor(h) != 0.0),
+        ("equal", lambda h: cr.equal(cr.sign(h), 1.0), lambda h: torch.sign(h) == 1.0),
+        ("logical_and", lambda h: cr.logical_and(h > -1.0, h < 1.0), lambda h: (h > -1.0) & (h < 1.0)),
+        ("logical_or", lambda h: cr.logical_or(h < -1.0, h > 1.0), lambda h: (h < -1.0) | (h > 1.0)),
+        ("logical_not", lambda h: cr.logical_not(h > 0.5), lambda h: ~(h > 0.5)),
+        ("isfinite", lambda h: cr.logical_and(cr.isfinite(h), h > 0), lambda h: torch.isfinite(h) & (h > 0)),
+        ("isnan", lambda h: cr.logical_or(cr.isnan(h), h > 0), lambda h: torch.isnan(h) | (h > 0)),
+    ]
+    if shape:
+        tests += [("any", lambda h: cr.any(h > 0.5, axis=-1, keepdims=True),
+                   lambda h: torch.any(h > 0.5, -1, keepdim=True)),
+                  ("all", lambda h: cr.all(h > -0.5, axis=0, keepdims=True),
+                   lambda h: torch.all(h > -0.5, 0, keepdim=True))]
+    _, ctest, ttest = draw(st.sampled_from(tests))
+    return Step("where", lambda h, y: cr.where(ctest(h), h * 2.0, cr.sin(h)),
+                lambda h, y: torch.where(ttest(h), h * 2.0, torch.sin(h)))
+
+
+def _constants_from_values(draw, shape, rng):
+    """Non-differentiable values as factors: argmax / argmin indices, sign, floor, a
+    stop_gradient (torch: detach)."""
+    forms = [("sign", lambda h: h * cr.sign(h), lambda h: h * torch.sign(h)),
+             ("floor", lambda h: h + cr.floor(h * 3.0), lambda h: h + torch.floor(h * 3.0)),
+             ("stop_gradient", lambda h: h * cr.stop_gradient(h), lambda h: h * h.detach())]
+    if shape:
+        forms += [("argmax", lambda h: h * cr.astype(cr.argmax(h, axis=-1, keepdims=True), "float64"),
+                   lambda h: h * torch.argmax(h, -1, keepdim=True).double()),
+                  ("argmin", lambda h: h * cr.astype(cr.argmin(h, axis=0, keepdims=True), "float64"),
+                   lambda h: h * torch.argmin(h, 0, keepdim=True).double())]
+    op, ours, theirs = draw(st.sampled_from(forms))
+    return Step(op, lambda h, y: ours(h), lambda h, y: theirs(h))
+
+
+def _softmaxes(op):
+    def make(draw, shape, rng):
+        if not shape:
+            return None
+        axis = draw(st.integers(-len(shape), len(shape) - 1))
+        ours = cr.nn.softmax if op == "softmax" else cr.nn.log_softmax
+        theirs = torch.softmax if op == "softmax" else torch.log_softmax
+        return Step(op, lambda h, y: ours(h, axis=axis), lambda h, y: theirs(h, axis))
+    return make
+
+
+def _layer_norm(draw, shape, rng):
+    if not shape:
+        return None
+    return Step("layer_norm", lambda h, y: cr.nn.layer_norm(h), lambda h, y: TF.layer_norm(h, h.shape[-1:]))
+
+
+def _gelu(draw, shape, rng):
+    approximate = draw(st.sampled_from(["none", "tanh"]))
+    return Step("gelu", lambda h, y: cr.nn.gelu(h, approximate=approximate),
+                lambda h, y: TF.gelu(h, approximate=approximate))
+
+
+def _leaky_relu(draw, shape, rng):
+    slope = draw(st.sampled_from([0.01, 0.2, 1.5]))
+    return Step("leaky_relu", lambda h, y: cr.nn.leaky_relu(h, negative_slope=slope),
+                lambda h, y: TF.leaky_relu(h, slope))
+
+
+def _dropout(draw, shape, rng):
+    # the random mask is cr.random's (tests/test_nn_modules.py); here: p=0 and eval mode
+    if draw(st.booleans()):
+        return Step("dropout", lambda h, y: cr.nn.dropout(h, p=0.0) * 1.5, lambda h, y: h * 1.5)
+    return Step("dropout", lambda h, y: cr.nn.dropout(h, p=0.4, training=False) * 1.5, lambda h, y: h * 1.5)
+
+
+def _cross_entropy(draw, shape, rng):
+    if not shape:
+        return None
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    if draw(st.booleans()):
+        labels = rng.integers(0, shape[-1], size=shape[:-1])
+        lab, tlab = const_int(labels)
+    else:
+        p = rng.random(shape)
+        lab, tlab = const(p / p.sum(-1, keepdims=True))
+
+    def theirs(h, y):   # torch wants the classes on axis 1 (of 3 or more)
+        z, t = h, tlab
+        if h.ndim > 2:
+            z = h.movedim(-1, 1)
+            t = tlab.movedim(-1, 1) if tlab.is_floating_point() else tlab
+        return TF.cross_entropy(z, t, reduction=reduction)
+    return Step("cross_entropy", lambda h, y: cr.nn.cross_entropy(h, lab, reduction=reduction), theirs)
+
+
+def _mse_loss(draw, shape, rng):
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    c, tc = const(rng.standard_normal(shape))
+    return Step("mse_loss", lambda h, y: cr.nn.mse_loss(h, c, reduction=reduction),
+                lambda h, y: TF.mse_loss(h, tc, reduction=reduction))
+
+
+def _matmul(draw, shape, rng):
+    if not shape or len(shape) > 3:
+        return None
+    form = draw(st.sampled_from(["right", "left", "vector", "linear"]))
+    k = shape[-1]
+    if form == "vector":
+        w, tw = const(rng.standard_normal(k) / math.sqrt(k))
+        return Step("matmul", lambda h, y: h @ w, lambda h, y: h @ tw)
+    if form == "left" and len(shape) >= 2:
+        w, tw = const(rng.standard_normal((2, shape[-2])) / math.sqrt(shape[-2]))
+        return Step("matmul", lambda h, y: cr.matmul(w, h), lambda h, y: tw @ h)
+    w, tw = const(rng.standard_normal((k, 3)) / math.sqrt(k))
+    if form == "linear":
+        b, tb = const(rng.standard_normal(3))
+        return Step("linear", lambda h, y: cr.nn.linear(h, w, b), lambda h, y: h @ tw + tb)
+    return Step("matmul", lambda h, y: cr.matmul(h, w), lambda h, y: h @ tw)
+
+
+def _gram(h, lib):
+    """h^T h plus a diagonal 1, 2, ..., n: symmetric with well separated eigenvalues."""
+    n = h.shape[-1]
+    if lib is cr:
+        return cr.matrix_transpose(h) @ h + cr.tensor(np.diag(np.arange(1.0, n + 1)), dtype=F64)
+    return h.mT @ h + torch.diag(torch.arange(1.0, n + 1, dtype=torch.float64))
+
+
+def _eigh(draw, shape, rng):
+    if len(shape) < 2 or len(shape) > 3:
+        return None
+
+    def ours(h, y):   # eigenvalues and squared eigenvectors (free of the sign convention)
+        w, v = cr.eigh(_gram(h, cr))
+        return cr.expand_dims(w, -2) * v * v
+
+    def theirs(h, y):
+        w, v = torch.linalg.eigh(_gram(h, torch))
+        return w.unsqueeze(-2) * v * v
+    return Step("eigh", ours, theirs)
+
+
+def _qr(draw, shape, rng):
+    if len(shape) < 2 or len(shape) > 3 or shape[-2] < shape[-1]:
+        return None   # tall or square: torch differentiates wide QR only in part
+
+    def ours(h, y):   # q * q and r * r do not see the signs of q's columns
+        q, r = cr.qr(h)
+        return (q * q) @ (r * r)
+
+    def theirs(h, y):
+        q, r = torch.linalg.qr(h)
+        return (q * q) @ (r * r)
+    return Step("qr", ours, theirs)
+
+
+def _solve_triangular(draw, shape, rng):
+    if len(shape) < 2 or len(shape) > 3:
+        return None
+    upper = draw(st.booleans())
+    n = shape[-1]
+    mask = np.triu(np.ones((n, n))) if upper else np.tril(np.ones((n, n)))
+    m, tm = const(mask)
+    solve = cr.ops.get("solve_triangular").fn
+
+    def ours(h, y):   # T = the triangle of h^T h + diag(1..n), C = h^T
+        return solve(_gram(h, cr) * m, cr.matrix_transpose(h), upper=upper)
+
+    def theirs(h, y):
+        return torch.linalg.solve_triangular(_gram(h, torch) * tm, h.mT, upper=upper)
+    return Step("solve_triangular", ours, theirs)
+
+
+def _power(draw, shape, rng):
+    form = draw(st.sampled_from(["int", "half", "tensor"]))
+    if form == "int":
+        e = draw(st.sampled_from([0, 1, 2, 3, 2.0]))
+        return Step("power", lambda h, y: h ** e, lambda h, y: h ** e)
+    if form == "half":
+        return Step("power", lambda h, y: cr.power(h * h + 0.5, 0.5), lambda h, y: (h * h + 0.5) ** 0.5)
+    return Step("power", lambda h, y: cr.power(h * h + 0.5, cr.tanh(h)),
+                lambda h, y: torch.pow(h * h + 0.5, torch.tanh(h)))
+
+
+STEPS = {
+    # elementwise, kept in their domains and away from overflow
+    "negative": unary("negative", cr.negative, torch.neg),
+    "exp": unary("exp", lambda h: cr.exp(cr.tanh(h) * 2.0), lambda h: torch.exp(torch.tanh(h) * 2.0)),
+    "expm1": unary("expm1", lambda h: cr.expm1(cr.sin(h)), lambda h: torch.expm1(torch.sin(h))),
+    "log": unary("log", lambda h: cr.log(h * h + 0.5), lambda h: torch.log(h * h + 0.5)),
+    "log1p": unary("log1p", lambda h: cr.log1p(h * h), lambda h: torch.log1p(h * h)),
+    "sqrt": unary("sqrt", lambda h: cr.sqrt(h * h + 0.25), lambda h: torch.sqrt(h * h + 0.25)),
+    "abs": unary("abs", cr.abs, torch.abs),
+    "sin": unary("sin", cr.sin, torch.sin), "cos": unary("cos", cr.cos, torch.cos),
+    "tan": unary("tan", lambda h: cr.tan(cr.tanh(h)), lambda h: torch.tan(torch.tanh(h))),
+    "tanh": unary("tanh", cr.tanh, torch.tanh), "erf": unary("erf", cr.erf, torch.erf),
+    "clone": unary("clone", cr.clone, torch.clone),
+    "clip": _clip, "astype": _astype, "to_backend": _to_backend, "power": _power,
+    "where": _where, "non_differentiable": _constants_from_values,
+    # binary, broadcasting both ways
+    "add": binary("add", cr.add, torch.add), "subtract": binary("subtract", cr.subtract, torch.sub),
+    "multiply": binary("multiply", cr.multiply, torch.mul),
+    "divide": binary("divide", lambda a, b: a / (b * b + 0.5), lambda a, b: a / (b * b + 0.5)),
+    "maximum": binary("maximum", cr.maximum, torch.maximum),
+    "minimum": binary("minimum", cr.minimum, torch.minimum),
+    # reductions
+    "sum": reduction("sum", cr.sum, tsum), "max": reduction("max", cr.max, amax),
+    "min": reduction("min", cr.min, amin),
+    "mean": reduction("mean", cr.mean, lambda x, a, k: torch.mean(x, _torch_axis(a, x.ndim), keepdim=k)),
+    "prod": reduction("prod", cr.prod, tprod),
+    "logsumexp": reduction("logsumexp", cr.logsumexp,
+                           lambda x, a, k: torch.logsumexp(x, _torch_axis(a, x.ndim), keepdim=k)),
+    "var": _reduction_var("var", cr.var), "std": _reduction_var("std", cr.std),
+    # shapes and indexing
+    "reshape": _reshape, "permute_dims": _permute, "transpose": _matrix_transpose,
+    "broadcast_to": _broadcast_to, "expand_dims": _expand_dims, "squeeze": _squeeze,
+    "flatten": _flatten, "concat": _concat, "stack": _stack, "split": _split, "take": _take,
+    "getitem": _getitem, "index_update": _index_update,
+    # nn
+    "relu": unary("relu", cr.nn.relu, torch.relu), "sigmoid": unary("sigmoid", cr.nn.sigmoid, torch.sigmoid),
+    "leaky_relu": _leaky_relu, "gelu": _gelu, "softmax": _softmaxes("softmax"),
+    "log_softmax": _softmaxes("log_softmax"), "layer_norm": _layer_norm, "dropout": _dropout,
+    "cross_entropy": _cross_entropy, "mse_loss": _mse_loss,
+    # linear algebra
+    "matmul": _matmul, "eigh": _eigh, "qr": _qr, "solve_triangular": _solve_triangular,
+}
+
+# registered ops that a step reaches without a maker of that name
+REACHED_BY = {
+    "matrix_transpose": "transpose", "linear": "matmul",
+    "greater": "where", "greater_equal": "where", "less": "where", "less_equal": "where",
+    "equal": "where", "not_equal": "where", "logical_and": "where", "logical_or": "where",
+    "logical_not": "where", "isfinite": "where", "isnan": "where", "any": "where", "all": "where",
+    "sign": "non_differentiable", "floor": "non_differentiable", "argmax": "non_differentiable",
+    "argmin": "non_differentiable", "stop_gradient": "non_differentiable",
+    "sum_to": "add",                # the engine's unbroadcast, in every broadcasting backward
+    "index_scatter": "getitem",     # getitem's VJP (and its JVP-of-VJP)
+}
+
+# registered ops no random program here reaches, and the tests that cover them
+EXEMPT = {
+    "gather": "x[i] with an index batched by vmap: tests/test_vmap.py (per-example indices)",
+    "gather_scatter": "gather's VJP: tests/test_vmap.py",
+}
+
+SHAPES = [(3, 4), (4,), (2, 3), (2, 3, 4), (1, 4), (3, 1), (), (4, 4), (5, 2)]
+
+
+def test_every_registered_op_is_fuzzed_or_exempt_with_a_reason():
+    covered = set(STEPS) | set(REACHED_BY) | set(EXEMPT)
+    missing = sorted(set(cr.ops.names()) - covered)
+    assert not missing, f"add a step to tests/test_fuzz.py (or an EXEMPT reason) for: {missing}"
+
+
+# ---------------------------------------------------------------- programs
+
+class Program(NamedTuple):
+    steps: list
+    x: np.ndarray
+    y: np.ndarray
+    tx: np.ndarray        # tangents
+    ty: np.ndarray
+    weights: np.ndarray   # the scalar loss is sum(out * weights)
+
+    def ours(self, x, y):
+        h = x
+        for step in self.steps:
+            h = step.ours(h, y)
+        return h
+
+    def theirs(self, x, y):
+        h = x
+        for step in self.steps:
+            h = step.theirs(h, y)
+        return h
+
+    def __repr__(self):
+        return (f"Program({' -> '.join(s.op for s in self.steps)}; x {self.x.shape}, "
+                f"y {self.y.shape})")
+
+
+def _y_shape(draw, shape):
+    form = draw(st.sampled_from(["same", "suffix", "ones", "scalar"]))
+    if form == "suffix" and shape:
+        return shape[draw(st.integers(0, len(shape))):]
+    if form == "ones":
+        return tuple(1 if draw(st.booleans()) else d for d in shape)
+    return () if form == "scalar" else shape
+
+
+@st.composite
+def programs(draw, min_steps=2, max_steps=6):
+    shape = draw(st.sampled_from(SHAPES))
+    y_shape = _y_shape(draw, shape)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x, y = rng.standard_normal(shape), rng.standard_normal(y_shape)
+    h = torch.tensor(x)
+    steps = []
+    for _ in range(draw(st.integers(min_steps, max_steps))):
+        names = sorted(STEPS)
+        while True:   # an op that applies to h's shape (most do)
+            maker = STEPS[draw(st.sampled_from(names))]
+            step = (maker(draw, tuple(h.shape), rng, y_shape) if getattr(maker, "binary", False)
+                    else maker(draw, tuple(h.shape), rng))
+            if step is not None:
+                break
+        h = step.theirs(h, torch.tensor(y))
+        steps.append(step)
+    out = np.asarray(h)
+    # keep programs whose values a float64 comparison can judge
+    assume(h.numel() > 0 and np.isfinite(out).all() and np.abs(out).max() < 1e6)
+    return Program(steps, x, y, rng.standard_normal(shape), rng.standard_normal(y_shape),
+                   rng.standard_normal(tuple(h.shape)))
+
+
+def _close(ours, theirs, what, program):
+    ours = ours.numpy() if isinstance(ours, cr.Tensor) else np.asarray(ours)
+    theirs = theirs.detach().numpy()
+    assert ours.shape == theirs.shape, f"{what} of {program}: shape {ours.shape} != torch {theirs.shape}"
+    scale = 1.0 + np.abs(theirs).max(initial=0.0)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-9 * scale,
+                               err_msg=f"{what} of {program}: ours vs torch")
+
+
+def check_program(program, batch_axis):
+    x, y = cr.tensor(program.x, dtype=F64), cr.tensor(program.y, dtype=F64)
+    tx, ty = torch.tensor(program.x), torch.tensor(program.y)
+    w, tw = cr.tensor(program.weights, dtype=F64), torch.tensor(program.weights)
+    _close(program.ours(x, y), program.theirs(tx, ty), "value", program)
+
+    loss = lambda a, b: cr.sum(program.ours(a, b) * w)      # noqa: E731
+    tloss = lambda a, b: torch.sum(program.theirs(a, b) * tw)  # noqa: E731
+    for g, tg, name in zip(cr.grad(loss, argnums=(0, 1))(x, y),
+                           torch.func.grad(tloss, argnums=(0, 1))(tx, ty), ("grad x", "grad y")):
+        _close(g, tg, name, program)
+
+    tangents = (cr.tensor(program.tx, dtype=F64), cr.tensor(program.ty, dtype=F64))
+    _, t_out = cr.jvp(program.ours, (x, y), tangents)
+    _, tt_out = torch.func.jvp(program.theirs, (tx, ty), (torch.tensor(program.tx), torch.tensor(program.ty)))
+    _close(t_out, tt_out, "jvp", program)
+
+    # vmap over a batch of 3 x's (axis 0 or last), y shared; torch: once per example
+    xs = np.stack([program.x, program.x * 0.5 + 0.1, -program.x], axis=batch_axis)
+    got = cr.vmap(program.ours, in_axes=(batch_axis, None))(cr.tensor(xs, dtype=F64), y)
+    want = torch.stack([program.theirs(torch.tensor(np.take(xs, i, axis=batch_axis)), ty) for i in range(3)])
+    _close(got, want, f"vmap (in_axes={batch_axis})", program)
+
+
+@settings(max_examples=CI_PROGRAMS, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(program=programs(), batch_axis=st.sampled_from([0, -1]))
+def test_random_programs_match_torch(program, batch_axis):
+    check_program(program, batch_axis)
+
+
+@pytest.mark.slow
+@settings(max_examples=SLOW_PROGRAMS, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(program=programs(), batch_axis=st.sampled_from([0, -1]))
+def test_random_programs_match_torch_many(program, batch_axis):
+    check_program(program, batch_axis)
+
+
+def test_the_fuzzer_catches_a_wrong_rule(monkeypatch):
+    """The oracle can fail: sin's VJP with its sign flipped is caught by grad, and its JVP by
+    jvp, on a fixed program."""
+    rng = np.random.default_rng(0)
+    program = Program([STEPS["sin"](None, (3,), rng), STEPS["tanh"](None, (3,), rng)],
+                      *(rng.standard_normal(3) for _ in range(5)))
+    check_program(program, 0)   # right as registered
+    sin = cr.ops.get("sin")
+    monkeypatch.setattr(sin, "vjp", lambda ans, x: lambda g: -g * cr.cos(x))
+    with pytest.raises(AssertionError, match="grad x"):
+        check_program(program, 0)
+    monkeypatch.undo()
+    monkeypatch.setattr(sin, "jvp", lambda t, ans, x: t[0] * cr.cos(x) * 1.001)
+    with pytest.raises(AssertionError, match="jvp"):
+        check_program(program, 0)
+
+
+# ------------------------------------------------------------------ bad inputs
+# Random calls of every public op (and of the transforms and backward) with random, mostly
+# wrong arguments: wrong shapes, dtypes, axes, indices, backends, types.  A call may succeed;
+# if it raises, the exception must be the library's: a ChainruleError (ShapeError, DTypeError,
+# ...), or a TypeError / ValueError / IndexError / NotImplementedError that chainrule raised on
+# purpose (a `raise` statement in its own code, as SPEC documents for transforms and vmap), or
+# Python's own TypeError for a call that does not fit the signature.  Never an error raised
+# from inside the engine by accident (a KeyError of a dict lookup, an IndexError of shape[axis],
+# an AttributeError of a missing method), nor a raw NumPy/torch error.
+
+SHAPES_BAD = [(3, 4), (4,), (), (0,), (0, 3), (2, 3, 4), (1, 4), (4, 3)]
+
+
+@st.composite
+def tensors(draw, float_only=False):
+    shape = draw(st.sampled_from(SHAPES_BAD))
+    dtype = "float64" if float_only else draw(st.sampled_from(["float32", "float64", "int64", "bool"]))
+    rng = np.random.default_rng(draw(st.integers(0, 1000)))
+    a = rng.standard_normal(shape)
+    if draw(st.integers(0, 4)) == 0 and a.size:
+        a.flat[0] = draw(st.sampled_from([np.nan, np.inf, -np.inf, 1e308, 0.0]))
+    if dtype == "bool":
+        a = a > 0
+    elif dtype == "int64":
+        a = np.nan_to_num(a * 3, posinf=7, neginf=-7).astype(np.int64)
+    backend = "torch" if draw(st.integers(0, 9)) == 0 else "numpy"
+    return cr.tensor(a, dtype=dtype, backend=backend, requires_grad=(
+        dtype.startswith("float") and draw(st.booleans())))
+
+
+def values():
+    """Anything a user might pass where a tensor is wanted."""
+    return st.one_of(
+        tensors(), tensors(), tensors(),
+        st.sampled_from([0, 1, -1, 2.5, math.nan, math.inf, True, None, "x", [1.0, 2.0],
+                         [[1.0], [2.0, 3.0]], (), {}, object(), np.ones((2, 3)), np.float64(0.5)]))
+
+
+AXES = st.sampled_from([None, 0, 1, -1, 2, 5, -7, (0, 0), (0, 1), (1, -1), 1.5, "0", [0], True, ()])
+SHAPE_ARGS = st.sampled_from([(3, 4), (-1,), (-1, -1), (5,), (0,), (2, -3), 12, "a", None, (2.5,),
+                              (2, 6), (4, 3), (2, 1, 4), (3, 0)])
+INDICES = st.one_of(
+    st.sampled_from([0, -1, 10, -10, 1.5, (0, 0, 0, 0), (Ellipsis, Ellipsis), "a", None, [0, 10],
+                     slice(None, None, 0), slice(1, None, -1), (slice(None), None, 0), [[0, 1], [1]],
+                     np.array([0.5]), np.array([True])]),
+    tensors())
+DTYPES = st.sampled_from(["float32", "float64", "int64", "bool", "complex128", "foo", None, float, 3,
+                          cr.float16, "bfloat16"])
+
+
+def _unary(fn):
+    return lambda draw: (fn, (draw(values()),), {})
+
+
+def _binary(fn):
+    return lambda draw: (fn, (draw(values()), draw(values())), {})
+
+
+def _reduce(fn, extra=()):
+    def build(draw):
+        kwargs = {"axis": draw(AXES), "keepdims": draw(st.sampled_from([False, True, 2, "yes"]))}
+        for name, strategy in extra:
+            kwargs[name] = draw(strategy)
+        return fn, (draw(values()),), kwargs
+    return build
+
+
+def _with(fn, **pools):
+    def build(draw):
+        return fn, (draw(values()),), {k: draw(v) for k, v in pools.items()}
+    return build
+
+
+def _joined(fn):
+    def build(draw):
+        parts = draw(st.lists(values(), min_size=0, max_size=3))
+        return fn, (parts,), {"axis": draw(AXES)}
+    return build
+
+
+def _getitem(draw):
+    return (lambda x, i: x[i]), (draw(tensors()), draw(INDICES)), {}
+
+
+def _setitem(draw):
+    def write(x, i, v):
+        x = cr.clone(x) if isinstance(x, cr.Tensor) and not x.requires_grad else x
+        x[i] = v
+        return x
+    return write, (draw(tensors()), draw(INDICES), draw(values())), {}
+
+
+def _transform(draw):
+    kind = draw(st.sampled_from(["grad", "jvp", "vmap", "backward", "vjp"]))
+    f = draw(st.sampled_from([cr.sum, cr.sin, lambda v: v * 2.0, lambda v: cr.sum(v) * 1.0]))
+    x = draw(values())
+    if kind == "grad":
+        return (lambda: cr.grad(f, argnums=draw(st.sampled_from([0, 1, (0,), (0, 1), -1, "a"])))(x)), (), {}
+    if kind == "jvp":
+        t = draw(values())
+        form = draw(st.sampled_from(["tuples", "bare", "lists", "mismatch"]))
+        primals, tangents = {"tuples": ((x,), (t,)), "bare": (x, t), "lists": ([x], [t]),
+                             "mismatch": ((x,), (t, t))}[form]
+        return (lambda: cr.jvp(f, primals, tangents)), (), {}
+    if kind == "vmap":
+        in_axes = draw(st.sampled_from([0, 1, -1, 3, None, (0,), (0, 0), "a", [0]]))
+        extra = draw(st.sampled_from([(), (draw(values()),)]))
+        g = (lambda a, *rest: f(a)) if extra else f
+        return (lambda: cr.vmap(g, in_axes=in_axes)(x, *extra)), (), {}
+    if kind == "vjp":
+        ct = draw(values())
+        return (lambda: cr.vjp(f, x)[1](ct)), (), {}
+    grad = draw(st.one_of(st.none(), values()))
+    return (lambda: f(x).backward(grad)), (), {}
+
+
+BAD_CALLS = [
+    *(_unary(getattr(cr, n)) for n in (
+        "negative", "exp", "log", "log1p", "expm1", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh",
+        "erf", "floor", "isfinite", "isnan", "logical_not", "clone", "stop_gradient", "flatten",
+        "matrix_transpose", "transpose", "eigh", "qr")),
+    _unary(cr.nn.relu), _unary(cr.nn.sigmoid),
+    *(_binary(getattr(cr, n)) for n in (
+        "add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "equal", "not_equal",
+        "greater", "greater_equal", "less", "less_equal", "logical_and", "logical_or", "matmul")),
+    _binary(cr.nn.mse_loss),
+    lambda draw: (cr.where, (draw(values()), draw(values()), draw(values())), {}),
+    lambda draw: (cr.nn.linear, (draw(values()), draw(values()), draw(values())), {}),
+    *(_reduce(getattr(cr, n)) for n in (
+        "sum", "max", "min", "prod", "any", "all", "argmax", "argmin", "logsumexp", "mean")),
+    _reduce(cr.var, [("correction", st.sampled_from([0, 1, 5, -1, 0.5]))]),
+    _reduce(cr.std, [("correction", st.sampled_from([0, 1, 5, -1, 0.5]))]),
+    _with(cr.reshape, shape=SHAPE_ARGS), _with(cr.broadcast_to, shape=SHAPE_ARGS),
+    _with(cr.permute_dims, axes=AXES), _with(cr.expand_dims, axis=AXES), _with(cr.squeeze, axis=AXES),
+    _with(cr.astype, dtype=DTYPES),
+    _with(cr.clip, min=st.sampled_from([None, 0.0, 1.0, "a", math.nan]), max=st.sampled_from([None, -1.0, 2.0])),
+    _joined(cr.concat), _joined(cr.stack),
+    _with(cr.split, indices_or_sections=st.sampled_from([2, 0, -1, 1.5, [1, 2], [5], "a"]), axis=AXES),
+    _with(cr.take, indices=INDICES, axis=AXES),
+    _getitem, _setitem,
+    _with(cr.nn.softmax, axis=AXES), _with(cr.nn.log_softmax, axis=AXES),
+    _with(cr.nn.gelu, approximate=st.sampled_from(["none", "tanh", "erf", None])),
+    _with(cr.nn.leaky_relu, negative_slope=st.sampled_from([0.01, -1.0, "a", None])),
+    _with(cr.nn.layer_norm, eps=st.sampled_from([1e-5, 0.0, -1.0, "a"])),
+    _with(cr.nn.dropout, p=st.sampled_from([0.0, 0.5, 1.0, -0.1, "a"]), training=st.booleans()),
+    lambda draw: (cr.nn.cross_entropy, (draw(values()), draw(values())),
+                  {"reduction": draw(st.sampled_from(["mean", "sum", "none", "max", None]))}),
+    _transform,
+]
+
+ALLOWED_ON_PURPOSE = (TypeError, ValueError, IndexError, NotImplementedError)
+
+# Raw errors whose cause lives in files this test's author does not own, found by this fuzzer
+# and reported (issue 12.6 report, with the diffs): (file, function or None for any) of the
+# innermost chainrule frame outside the backends' kernels -> the bug.  Each is tolerated with
+# a warning naming it, so the rest of the fuzzer keeps guarding; delete a row once it is fixed.
+KNOWN_ELSEWHERE = {
+    ("functional.py", None): "core/nn/functional.py: softmax(axis=None), dropout(p='a'), "
+                             "dropout/cross_entropy/mse_loss of a Python number or list",
+    ("inplace.py", None): "core/inplace.py: x[i] = v with v of the wrong shape or i out of range "
+                          "reaches the kernel (raw NumPy ValueError/IndexError, torch RuntimeError)",
+    ("linalg.py", "qr"): "core/ops/linalg.py: qr of a 1-D tensor or a list unpacks a missing shape",
+    ("autodiff.py", "bind"): "core/autodiff.py: with no Tensor among the arguments (a list and a "
+                             "NumPy array), bind runs the kernel unguarded (the backward fast path)",
+    ("autodiff.py", "_fit"): "core/transforms.py: cr.vjp's pullback takes a cotangent of another "
+                             "backend unchecked; the engine then reads a torch array with NumPy",
+    ("_util.py", "normalize_axis"): "core/ops/_util.py: normalize_axis iterates a float axis "
+                                    "(cr.nn.softmax(x, axis=1.5)); shape.axes_argument checks it",
+    ("transforms.py", "_check_argnums"): "core/transforms.py: cr.grad(f, argnums='a') compares "
+                                         "a string with ints",
+    ("autodiff.py", "compute"): "core/ops/registry.py Op.explain keeps the backend's exception type: "
+                                "RuntimeError on torch where NumPy raises TypeError (bool subtract, "
+                                "0-d matmul)",
+}
+_known_seen = set()
+
+
+def _culprit(exc):
+    """(file name, function) of the innermost chainrule frame that is not a backend kernel."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith(_LIBRARY) and "backends" not in frame.filename:
+            return frame.filename.rsplit("/", 1)[-1], frame.name
+    return None, None
+
+
+def _known(exc):
+    name, function = _culprit(exc)
+    reason = KNOWN_ELSEWHERE.get((name, function)) or KNOWN_ELSEWHERE.get((name, None))
+    if reason and reason not in _known_seen:
+        _known_seen.add(reason)
+        warnings.warn(f"known bad-input bug, owned elsewhere: {reason} ({type(exc).__name__}: {exc})")
+    return reason is not None
+
+
+def _deliberate(exc):
+    """Did chainrule raise ``exc`` itself, with a raise statement in its own code?"""
+    frames = traceback.extract_tb(exc.__traceback__)
+    last = frames[-1]
+    line = linecache.getline(last.filename, last.lineno).strip() or (last.line or "")
+    return last.filename.startswith(_LIBRARY) and line.startswith("raise") and not (
+        "explain" in line and type(exc).__name__ == "RuntimeError")
+
+
+def _from_the_users_function(exc):
+    """Raised by the function a transform was given (``lambda v: v * 2.0`` of an object)."""
+    return traceback.extract_tb(exc.__traceback__)[-1].filename == __file__
+
+
+def _signature_misfit(exc):
+    """Python's TypeError for a call that does not fit the signature: raised at the call."""
+    return isinstance(exc, TypeError) and len(traceback.extract_tb(exc.__traceback__)) <= 2 and (
+        "argument" in str(exc))
+
+
+_LIBRARY = tuple({str(p) for p in (
+    __import__("pathlib").Path(cr.__file__).resolve().parents[1] / d for d in ("core", "backends", "plugins"))}
+    | {str(__import__("pathlib").Path(cr.__file__).parent)})
+
+
+def check_bad_call(call):
+    fn, args, kwargs = call
+    try:
+        fn(*args, **kwargs)
+    except cr.ChainruleError:
+        return
+    except ALLOWED_ON_PURPOSE as exc:
+        if _deliberate(exc) or _signature_misfit(exc) or _from_the_users_function(exc) or _known(exc):
+            return
+        raise AssertionError(f"{type(exc).__name__} not raised on purpose by chainrule: {exc!r}\n"
+                             + "".join(traceback.format_exception(exc))) from exc
+    except Exception as exc:
+        if _known(exc):
+            return
+        raise AssertionError(f"raw {type(exc).__name__} from a bad input: {exc!r}\n"
+                             + "".join(traceback.format_exception(exc))) from exc
+
+
+@st.composite
+def bad_calls(draw):
+    return draw(st.sampled_from(BAD_CALLS))(draw)
+
+
+@settings(max_examples=BAD_INPUTS, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(call=bad_calls())
+def test_bad_inputs_raise_the_librarys_exceptions(call):
+    check_bad_call(call)
+
+
+@pytest.mark.slow
+@settings(max_examples=SLOW_BAD_INPUTS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(call=bad_calls())
+def test_bad_inputs_raise_the_librarys_exceptions_many(call):
+    check_bad_call(call)
+
+
+# ------------------------------------------------- regressions of what the fuzzer found
+# Raw errors from the shape and reduction fronts (core/ops/shape.py, core/ops/reduce.py):
+# each bad argument is now named by the library's exception, and what NumPy/torch accept
+# still works (values against NumPy/torch).
+
+FOUND = [  # (call, exception, words the message must hold)
+    (lambda: cr.squeeze(cr.ones((1, 3)), axis=1.5), ArgumentError, "squeeze: axis must be"),
+    (lambda: cr.permute_dims(cr.ones((2, 3)), None), ArgumentError, "permutation of range(2)"),
+    (lambda: cr.permute_dims(cr.ones((0, 3)), 0), ArgumentError, "permutation"),
+    (lambda: cr.concat([math.inf, cr.ones((1, 4))], axis=2), cr.ShapeError, "0-d"),
+    (lambda: cr.concat([cr.ones((1, 4))], axis=2), cr.ShapeError, "axis 2 is out of range"),
+    (lambda: cr.concat(3.0), ArgumentError, "list or tuple of tensors"),
+    (lambda: cr.stack([cr.ones(2)], axis=-3), cr.ShapeError, "axis -3 is out of range"),
+    (lambda: cr.split(cr.ones((2, 3)), 2, axis="0"), ArgumentError, "split: axis must be an integer"),
+    (lambda: cr.split(cr.ones((0, 3)), [1, 2], axis=5), cr.ShapeError, "axis 5 is out of range"),
+    (lambda: cr.split(cr.ones(3), 1.5), ArgumentError, "number of sections"),
+    (lambda: cr.take(cr.tensor(1.0), cr.tensor([0]), axis=0), cr.ShapeError, "0-d tensor has no axis"),
+    (lambda: cr.take(cr.ones((2, 3)), cr.tensor([0]), axis=(0,)), ArgumentError, "take: axis"),
+    (lambda: cr.broadcast_to(cr.ones(4), None), ArgumentError, "broadcast_to: a shape"),
+    (lambda: cr.broadcast_to(cr.ones(4), "a"), ArgumentError, "broadcast_to: a shape"),
+    (lambda: cr.reshape(cr.ones(4), (2.5,)), ArgumentError, "reshape: a shape"),
+    (lambda: cr.expand_dims(cr.ones(4), None), ArgumentError, "expand_dims: axis"),
+    (lambda: cr.expand_dims(cr.ones(4), 3), cr.ShapeError, "use an axis in [-2, 1]"),
+    (lambda: cr.sum(cr.ones(4), axis=1.5), ArgumentError, "sum: axis must be"),
+    (lambda: cr.mean(cr.ones(4), axis="0"), ArgumentError, "mean: axis must be"),
+    (lambda: cr.var(object()), ArgumentError, "var: expected a tensor, got object"),
+    (lambda: cr.ones((3, 4))[[[0, 1], [1]]], ArgumentError, "nested lists of equal length"),
+]
+
+
+@pytest.mark.parametrize("call,error,words", FOUND, ids=[f"found{i}" for i in range(len(FOUND))])
+def test_bad_arguments_the_fuzzer_found_are_named(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    assert words in str(info.value)
+    check_bad_call((call, (), {}))   # and the fuzzer's own judgement agrees
+
+
+def test_what_numpy_and_torch_accept_still_works():
+    np.testing.assert_allclose(float(cr.var(1)), np.var(1))
+    np.testing.assert_allclose(float(cr.mean([1.0, 2.0, 4.0])), np.mean([1.0, 2.0, 4.0]))
+    np.testing.assert_allclose(cr.std([[1.0, 2.0], [4.0, 8.0]], axis=[0]).numpy(),
+                               np.std([[1.0, 2.0], [4.0, 8.0]], axis=0))
+    t0 = torch.tensor(2.5)
+    assert cr.squeeze(cr.tensor(2.5), axis=0).shape == tuple(torch.squeeze(t0, 0).shape) == ()
+    x = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(cr.tensor(x)[[[0, 2], [1, 1]]].numpy(), x[[[0, 2], [1, 1]]])
+    np.testing.assert_array_equal(cr.tensor(x)[[True, False, True]].numpy(), x[[True, False, True]])
+    for got, want in zip(cr.split(cr.tensor(x), [1, 3], axis=-1), np.array_split(x, [1, 3], axis=-1)):
+        np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal(cr.concat([cr.tensor(x)] * 2, axis=-2).numpy(), np.concatenate([x] * 2, -2))
+    np.testing.assert_array_equal(cr.stack([cr.tensor(x)] * 2, axis=-1).numpy(), np.stack([x] * 2, -1))
+    np.testing.assert_array_equal(cr.take(cr.tensor(x), cr.tensor([3, 0]), axis=-1).numpy(),
+                                  np.take(x, [3, 0], axis=-1))
+    np.testing.assert_array_equal(cr.reshape(cr.tensor(x), np.int64(12)).numpy(), x.reshape(12))
+    assert cr.permute_dims(cr.tensor(x), [1, 0]).shape == (4, 3)
+    assert cr.sum(cr.tensor(x), axis=[0, 1]).shape == ()
