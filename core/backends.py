@@ -179,7 +179,7 @@ def canonical_name(name):
     >>> canonical_name("numpy:gpu")
     Traceback (most recent call last):
     ...
-    chainrule.errors.BackendError: backend 'numpy:gpu' cannot be selected: it runs on the CPU only, so it has no device 'gpu'; use 'numpy' (names of every backend: python -m chainrule backends)
+    chainrule.errors.BackendError: backend 'numpy:gpu' cannot be selected: it runs on the CPU only, ...; use 'numpy' ...
     """
     if not isinstance(name, str) or not name.strip():
         raise BackendError(f"a backend name must be a non-empty string such as 'numpy' or "
@@ -312,7 +312,7 @@ def use_backend(name):
     >>> cr.use_backend(None)
     Traceback (most recent call last):
     ...
-    chainrule.errors.BackendError: use_backend(None): pass a backend name such as 'numpy' or 'torch:cuda' (names of every backend: python -m chainrule backends); outside a use_backend block new tensors go to the default backend, cr.get_backend()
+    chainrule.errors.BackendError: use_backend(None): pass a backend name such as 'numpy' or 'torch:cuda' ...
     """
     if isinstance(name, Backend):
         return _UseBackend(name)

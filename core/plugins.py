@@ -463,7 +463,8 @@ def _check_provides(plugin, names, kind):
     missing = [n for n in names if n not in offered]
     if missing:
         raise PluginError(f"allow_replace: plugin {plugin!r} provides no {kind[:-1]} named "
-                          f"{', '.join(map(repr, missing))}; its {kind}: {', '.join(sorted(offered)) or 'none'}")
+                          f"{', '.join(map(repr, missing))}; its {kind}: "
+                          f"{', '.join(sorted(offered)) or 'none'}")
 
 
 def _answer(kind, hook_function, plugin_name):

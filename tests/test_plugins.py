@@ -536,7 +536,8 @@ def _eager_plugins(folder):
         for kind, hook in HOOKS.items():
             name = f"eager_{use}_{kind or 'any'}"
             entry = name if kind is None else f"{kind}.{name}"
-            _handmade_distribution(folder, f"chainrule-{name.replace('_', '-')}", [f"{entry} = chainrule_{name}"], {
+            dist = f"chainrule-{name.replace('_', '-')}"
+            _handmade_distribution(folder, dist, [f"{entry} = chainrule_{name}"], {
                 f"chainrule_{name}": f"import chainrule as cr\nfrom chainrule.hookspecs import hookimpl\n"
                                      f"VALUE = {code}\n@hookimpl\n" + hook.format(name=f"{name}_thing")})
             made[name] = (kind or "schedules", f"{name}_thing")
@@ -627,7 +628,8 @@ def test_a_plugin_cannot_replace_a_taken_name_by_itself(tmp_path):
         print(json.dumps({"exp": cr.exp(cr.tensor(x, dtype="float64")).numpy().tolist(),
                           "exp_provider": cr.ops.get("exp").provider,
                           "adam_provider": cr.plugins.provider("optimizers", "adam"), "w": w.item(),
-                          "cube": cr.fast_cube(cr.tensor(x)).numpy().tolist(), "has_frozen": "frozen" in optimizers,
+                          "cube": cr.fast_cube(cr.tensor(x)).numpy().tolist(),
+                          "has_frozen": "frozen" in optimizers,
                           "error": info.error, "provides": info.provides,
                           "warned": [str(w.message) for w in caught]}))
     """, tmp_path)
