@@ -31,7 +31,7 @@ import stat
 import threading
 
 from .dtypes import ALL as _DTYPES
-from .errors import CheckpointError
+from .errors import ArgumentError, CheckpointError
 from .tensor import Tensor
 from .creation import tensor
 
@@ -55,7 +55,8 @@ def save(path, state):
     leaving the previous file whole."""
     st = _safetensors()
     if not isinstance(state, dict):
-        raise TypeError(f"cr.save expects a dict (e.g. a state_dict()), got {type(state).__name__}")
+        raise ArgumentError(f"cr.save expects a dict (e.g. a state_dict()), got a "
+                            f"{type(state).__name__}; wrap it: cr.save(path, {{'value': ...}})")
     arrays = {}
     skeleton = _flatten(state, "", arrays)
     data = st.save(arrays, metadata={_KEY: json.dumps({"format": _FORMAT, "state": skeleton})})
@@ -73,17 +74,18 @@ def _flatten(value, where, arrays):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise TypeError(f"cr.save: key {k!r} at {where or 'the top level'} is not a string; "
+                raise ArgumentError(f"cr.save: key {k!r} at {where or 'the top level'} is not a string; "
                                 "checkpoint dicts need string keys (JSON)")
             out[k] = _flatten(v, f"{where}/{k}", arrays)
         if "__tensor__" in out:
-            raise TypeError(f"cr.save: the key '__tensor__' at {where} is reserved")
+            raise ArgumentError(f"cr.save: the key '__tensor__' at {where} is reserved for "
+                                "tensors; rename it")
         return out
     if isinstance(value, (list, tuple)):
         return [_flatten(v, f"{where}/{i}", arrays) for i, v in enumerate(value)]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"cr.save: {where or 'the state'} holds a {type(value).__name__}; a checkpoint "
+    raise ArgumentError(f"cr.save: {where or 'the state'} holds a {type(value).__name__}; a checkpoint "
                     "holds tensors, NumPy arrays, dicts, lists and JSON values (no pickling)")
 
 
@@ -95,7 +97,7 @@ def _tensor_entry(value, where, arrays):
         arr = arr.copy(order="C")        # not ascontiguousarray: it turns 0-d into shape (1,)
     dtype = str(value.dtype) if is_tensor else arr.dtype.name
     if dtype not in _DTYPES:
-        raise TypeError(f"cr.save: {where} is a NumPy array of dtype {dtype}, which chainrule "
+        raise ArgumentError(f"cr.save: {where} is a NumPy array of dtype {dtype}, which chainrule "
                         f"tensors cannot hold; convert it first (one of {', '.join(_DTYPES)})")
     if dtype == "bfloat16":                # stored bit for bit
         arr = arr.view(np.uint16)

@@ -83,7 +83,7 @@ def test_an_unsavable_value_is_an_error_and_the_old_file_survives(tmp_path):
     path = tmp_path / "d.safetensors"
     cr.save(path, {"w": cr.ones((3,)), "step": 1})
     before = path.read_bytes()
-    with pytest.raises(TypeError, match="/cfg/fn holds a function"):
+    with pytest.raises(cr.errors.ArgumentError, match="/cfg/fn holds a function"):
         cr.save(path, {"w": cr.zeros((3,)), "cfg": {"fn": lambda x: x}})
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["d.safetensors"]
@@ -210,8 +210,15 @@ def test_bad_destinations_change_nothing(tmp_path):
         cr.save(tmp_path, state)
     with pytest.raises(CheckpointError, match="does not exist; create it first"):
         cr.save(tmp_path / "no" / "such" / "c.safetensors", state)
-    with pytest.raises(TypeError, match="dtype uint32"):
-        cr.save(tmp_path / "u.safetensors", {"u": np.arange(3, dtype=np.uint32)})
+    unsavable = {"a list": [state["w"]], "an int key": {1: state["w"]},
+                 "a reserved key": {"d": {"__tensor__": 1}}, "a set": {"s": {1, 2}},
+                 "a uint32 array": {"u": np.arange(3, dtype=np.uint32)}}
+    for case, value in unsavable.items():
+        with pytest.raises(cr.errors.ArgumentError) as info:   # a ChainruleError and a TypeError
+            cr.save(tmp_path / "u.safetensors", value)
+        assert isinstance(info.value, ChainruleError) and isinstance(info.value, TypeError), case
+        assert any(w in str(info.value) for w in ("wrap it", "string keys", "rename it",
+                                                  "convert it", "no pickling")), (case, str(info.value))
     assert _snapshot(tmp_path) == before
     assert state["w"].tolist() == values and state["step"] == 4
 
@@ -376,7 +383,8 @@ def test_a_bad_random_state_is_refused_and_changes_nothing():
 def _build(backend):
     """A model with dropout (draws from cr.random), AdamW (state), a schedule (the step)."""
     with cr.use_backend(backend):
-        net = cr.nn.Sequential(cr.nn.Linear(6, 16), cr.nn.ReLU(), cr.nn.Dropout(0.3), cr.nn.Linear(16, 2))
+        net = cr.nn.Sequential(cr.nn.Linear(6, 16), cr.nn.ReLU(), cr.nn.Dropout(0.3),
+                               cr.nn.Linear(16, 2))
     lr = cr.schedules.create("warmup_cosine", peak_lr=1e-2, warmup=5, total=30, min_lr=1e-4)
     opt = cr.optim.create("adamw", net.named_parameters(), lr=lr, weight_decay=0.01)
     return net, opt
