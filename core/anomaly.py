@@ -45,9 +45,10 @@ _LIBRARY = tuple({os.path.join(d, "") for base in (_HERE, os.path.realpath(_HERE
     base, os.path.realpath(os.path.join(base, "builtin_backends")),
     os.path.realpath(os.path.join(base, "builtin_plugins")))})
 _SITES_KEPT = 100_000   # call sites remembered for backward messages (oldest dropped first)
-_HINT = ("keep the op's input away from the point where it is singular or overflows (log or "
-         "sqrt at 0, division by 0, exp of a large number: add an epsilon, clip, subtract the "
-         "max, or compute a masked branch on a safe input with cr.where)")
+_FIX = ("fix: keep the op's input away from the point where it is undefined or overflows (add "
+        "an epsilon, clip, subtract the max before exp, or compute a masked branch on a safe "
+        "input with cr.where)")
+_HUGE = 1e15   # inputs this large mean the values were already exploding upstream
 
 
 class AnomalyError(ChainruleError, FloatingPointError):
@@ -203,7 +204,7 @@ def _forward_message(op, args, params, out, phase, where):
     if params:
         lines.append("  parameters: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
     lines += [f"  {what}: {_describe(v)}" for v in vals]
-    lines.append(_HINT)
+    lines += _hints(kinds, vals, args)
     return "\n".join(lines)
 
 
@@ -217,8 +218,44 @@ def _backward_message(node, argnum, ct, g, inputs, where):
         lines.append("  parameters: " + ", ".join(f"{k}={v!r}" for k, v in node.params.items()))
     lines.append(f"  incoming gradient: {_describe(g)}")
     lines.append(f"  gradient of argument {argnum}: {_describe(ct)}")
-    lines.append(_HINT)
+    lines += _hints(", ".join(_bad_kinds(ct)), [ct], tuple(inputs) + (g,))
     return "\n".join(lines)
+
+
+def _hints(kinds, outputs, inputs):
+    """Where such a value comes from, what to check, and the usual fix."""
+    lines = []
+    if "nan" in kinds:
+        lines.append("nan comes from an undefined operation: 0/0, inf - inf, 0 * inf, or log, sqrt "
+                     "or a fractional power of a negative number")
+    if "inf" in kinds:
+        lines.append("inf comes from a pole (division by 0, log(0), the slope of sqrt at 0) or an "
+                     "overflow (exp of a large number, a product beyond the dtype's largest value)")
+    low = sorted({_raw(o)[1].dtype(_raw(o)[0]) for o in outputs if o is not None and not isinstance(
+        o, (int, float))} & {"float16", "bfloat16"})
+    if low:
+        lines.append(f"in {low[0]} the largest finite value is {65504 if low[0] == 'float16' else 3.39e38:g}: "
+                     "run this op in float32 (autocast keeps a float32 list) and scale the loss with "
+                     "cr.amp.GradScaler")
+    largest = max((_max_abs(v) for v in inputs), default=0.0)
+    if largest >= _HUGE:
+        lines.append(f"the inputs are already huge (largest |value| {largest:.3g}): values are exploding "
+                     "upstream; lower the learning rate or clip gradients with "
+                     "cr.optim.clip_grad_norm_(params, 1.0)")
+    return lines + [_FIX]
+
+
+def _max_abs(value):
+    """The largest finite |entry| of ``value`` (0 for non-floating values and None)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return 0.0
+    if type(value) is float:
+        return abs(value) if math.isfinite(value) else 0.0
+    raw, b = _raw(value)
+    if b is None or b.dtype(raw) not in FLOATING or not _size(tuple(b.shape(raw))):
+        return 0.0
+    x = b.astype(raw, "float64")
+    return b.item(b.max(b.abs(b.where(b.isfinite(x), x, 0.0)), None, False))
 
 
 def _site_text(where, verb="called"):

@@ -82,6 +82,55 @@ def test_lessons_log_of_a_softmax_probability_underflows_in_log():
     assert np.isfinite(float(loss)) and np.isfinite(z.grad.numpy()).all()
 
 
+def _train(steps, lr):
+    """The lessons' exercise 6: an MLP trained with SGD at a learning rate that is far too high.
+    Returns the step whose loss first was not finite (None if none was)."""
+    cr.random.seed(0)
+    model = cr.nn.MLP([4, 32, 32, 1])
+    opt = cr.optim.create("sgd", list(model.parameters()), lr=lr)
+    x = cr.random.normal((64, 4))
+    y = cr.sum(x * x, axis=1, keepdims=True)
+    for step in range(steps):
+        opt.zero_grad()
+        loss = cr.nn.mse_loss(model(x), y)
+        if not np.isfinite(float(loss)):
+            return step
+        loss.backward()
+        opt.step()
+    return None
+
+
+def test_lessons_exploding_mlp_is_caught_at_the_first_overflow():
+    first_bad = _train(20, lr=5.0)
+    assert first_bad is not None                     # it does blow up without anomaly mode
+    with cr.detect_anomaly(), pytest.raises(AnomalyError) as info:
+        _train(20, lr=5.0)
+    err = info.value
+    assert err.phase == "forward" and err.op in ("linear", "matmul", "add", "relu", "multiply")
+    assert "values are exploding upstream" in str(err) and "clip_grad_norm_" in str(err)
+    assert _train(20, lr=0.01) is None
+    with cr.detect_anomaly():                        # a healthy run raises nothing
+        _train(5, lr=0.01)
+
+
+def test_a_float16_overflow_under_autocast_is_named_with_its_dtype():
+    x = cr.tensor([[100.0, 1.0], [1.0, 1.0]], dtype="float32")
+    w = cr.tensor([[1000.0, 0.0], [0.0, 1.0]], dtype="float32", requires_grad=True)
+    assert np.isfinite((x @ w).numpy()).all()        # fine in float32: 1e5 < 3.4e38
+    with cr.amp.autocast("float16"):
+        assert np.isinf((x @ w).numpy().astype(np.float64)).any()   # 1e5 > 65504
+    for outer_amp in (True, False):
+        with pytest.raises(AnomalyError) as info:
+            if outer_amp:
+                with cr.amp.autocast("float16"), cr.detect_anomaly():
+                    x @ w
+            else:
+                with cr.detect_anomaly(), cr.amp.autocast("float16"):
+                    x @ w
+        assert info.value.op == "matmul"
+        assert "output: float16[2, 2]" in str(info.value) and "65504" in str(info.value)
+
+
 def test_where_masking_an_inf_is_reported_and_the_safe_form_is_not():
     x = cr.tensor([2.0, 0.0], dtype=F64, requires_grad=True)
     assert _raises(lambda: cr.where(x > 0, cr.log(x), 0.0)).op == "log"
