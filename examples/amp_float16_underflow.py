@@ -1,21 +1,21 @@
 """float16 gradients underflow to zero; a GradScaler keeps them.
 
-The lessons' vanishing-gradient table: a gradient flowing back through L sigmoid
-layers is multiplied by sigmoid'(0) = 0.25 (the most a sigmoid passes) per layer,
+The vanishing-gradient table: a gradient flowing back through L sigmoid layers is
+multiplied by sigmoid'(0) = 0.25 (the most a sigmoid passes) per layer,
 
     L= 1: 2.50e-01   L= 5: 9.77e-04   L=10: 9.54e-07   L=20: 9.09e-13
 
-and their mixed-precision preview: float16 has 5 exponent bits, so its smallest
-positive number is 2^-24 = 5.96e-08 (a subnormal); bfloat16 keeps float32's 8
-exponent bits and its range.  So in float16 the L=10 gradient survives (as a
-subnormal) and the L=20 one becomes 0, unless the loss is scaled up by 2^16 before
-backward (GradScaler's initial scale) and the gradient scaled back down in float32.
+and the float formats: float16 has 5 exponent bits, so its smallest positive number
+is 2^-24 = 5.96e-08 (a subnormal); bfloat16 keeps float32's 8 exponent bits and its
+range.  So in float16 the L=10 gradient survives (as a subnormal) and the L=20 one
+becomes 0, unless the loss is scaled up by 2^16 before backward (GradScaler's
+initial scale) and the gradient scaled back down in float32.
 
 The model: a float16 first layer (a matmul under ``cr.amp.autocast("float16")``, its
 float32 master weight w = 1) under L sigmoid layers that run in float32 (an
 ``autocast(enabled=False)`` region, as torch's docs advise for sensitive parts) with
 every pre-activation at 0.  The gradient reaching the float16 layer is exactly
-0.25^L, so w's gradient is the lesson's number, or what float16 makes of it.
+0.25^L, so w's gradient is the table's number, or what float16 makes of it.
 
 Run: python examples/amp_float16_underflow.py   (CHAINRULE_BACKEND=torch for torch)
 """
@@ -53,7 +53,7 @@ def main(backend=None):
     with cr.use_backend(backend or cr.get_backend().name):
         print(f"gradient of the first layer's weight after L sigmoid layers "
               f"(backend {cr.get_backend().name})")
-        print(f"{'L':>3} {'lesson 0.25^L':>14}" + "".join(f"{c:>22}" for c in columns))
+        print(f"{'L':>3} {'exact 0.25^L':>14}" + "".join(f"{c:>22}" for c in columns))
         for depth in DEPTHS:
             row = {name: first_layer_gradient(depth, **kw) for name, kw in columns.items()}
             results[depth] = row
