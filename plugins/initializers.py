@@ -159,7 +159,7 @@ def orthogonal(gain=1.0):
         a = cr.random.normal((rows, cols), dtype=dt, backend=backend)
         if rows < cols:
             a = cr.transpose(a)
-        q, r = (make(m, a._backend) for m in cr.qr(a.data))  # raw: see /tmp/engine_bugs.md
+        q, r = (make(m, a._backend) for m in cr.qr(a.data))  # raw arrays: an initializer records no graph
         n = r.shape[0]
         d = cr.sum(r * cr.eye(n, dtype=r.dtype, backend=r.backend), axis=0)
         q = q * cr.where(d < 0, -1.0, 1.0).astype(q.dtype)
