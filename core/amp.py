@@ -79,11 +79,13 @@ class _Caster(Interceptor):
         name = op.name
         target = low if name in LOWER_PRECISION_OPS else "float32" if name in FLOAT32_OPS else None
         if target is None:
-            return bind(op, args, params)   # raw arrays of a plain backward land here too
+            return bind(op, args, params)
         return bind(op, tuple([_cast(a, target) for a in args]), params)
 
 
 def _cast(a, dtype):
+    """A differentiable cast of a floating tensor; raw arrays (rules inside a plain backward),
+    integers, float64 and Python numbers are left as they are."""
     if type(a) is Tensor and a.dtype in _CASTABLE and a.dtype != dtype:
         return astype_op(a, dtype=dtype)
     return a
@@ -95,8 +97,8 @@ _caster = _Caster()
 class autocast:
     """Inside, listed ops compute in ``dtype`` (float16 or bfloat16) or float32 (see the
     module docstring); ``enabled=False`` turns an enclosing autocast off, as in torch.
-    Per thread; a context manager or a decorator.  Run ``backward()`` after the block:
-    the rules run in the dtypes the forward chose.
+    Per thread; a context manager or a decorator.  ``backward()`` may run after the block
+    (as torch advises) or inside it: the rules run in the dtypes the forward chose.
 
     >>> import chainrule as cr
     >>> x = cr.ones((2, 2))
