@@ -83,7 +83,7 @@ def _impossible_specs():
                 forms.append(f"{name}:{device}")
     forms += ["numpy:cuda", "numpy:0", "numpy:cuda:0", "numpy:cpu:0", "torch:cpu:1", "torch::",
               "torch:cuda:1:2", "torch:cuda 1", "cupy:cpu", "cupy:tpu:3"]
-    return forms
+    return [*dict.fromkeys(forms)]
 
 
 def _cupy_accepts(spec):
