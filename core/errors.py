@@ -61,3 +61,8 @@ class CheckpointError(ChainruleError, ValueError):
     """A checkpoint cannot be written or read back as asked: a read-only destination, a
     corrupt or foreign file, missing metadata, an unknown format version, a saved random
     state that does not fit.  The message names the file (or the state) and the fix."""
+
+
+class IndexingError(ChainruleError, IndexError):
+    """An index is out of range for its axis, or a 0-d tensor was indexed (an IndexError, as
+    NumPy's and torch's: ``for``-loops and ``except IndexError`` keep working)."""
