@@ -32,8 +32,14 @@ class BatchTrace:
         return box._primal.shape[1:]
 
     def process(self, op, args, params):
-        dims = [0 if type(a) is Tensor and a._trace is self else None for a in args]
-        values = [a if d is None else a._primal for a, d in zip(args, dims)]
+        values, dims = [], []
+        for a in args:   # a loop, not two comprehensions: each of those is a call in 3.11
+            if type(a) is Tensor and a._trace is self:
+                values.append(a._primal)
+                dims.append(0)
+            else:
+                values.append(a)
+                dims.append(None)
         if params:
             _refuse_batched_params(self, op, params)
         if op.batch is None:
