@@ -415,8 +415,10 @@ def _first_run(path, backend):
     cr.random.seed(0)
     net, opt = _build(backend)
     _train(net, opt, 10, backend)
+    # the generator the run draws from: other test files load backends (an example plugin)
+    # that a new process does not have, and set_state refuses a state it cannot restore whole
     cr.save(path, {"model": net.state_dict(), "optimizer": opt.state_dict(),
-                   "random": cr.random.get_state()})
+                   "random": cr.random.get_state(backends=[backend])})
     return _train(net, opt, 10, backend), _params(net)
 
 
