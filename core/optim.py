@@ -35,7 +35,7 @@ import math
 
 from . import plugins
 from ._state import no_grad, enable_grad
-from .errors import ChainruleError, HyperparameterError, RegistryError
+from .errors import ChainruleError, HyperparameterError, RegistryError, ArgumentError, DTypeError
 from .tensor import Tensor, make
 from .dtypes import FLOATING as _FLOATING
 from .backends import backend_of_raw
@@ -170,10 +170,11 @@ def _named(params, start):
         else:
             name, p = str(start + i), item
         if not isinstance(p, Tensor):
-            raise TypeError(f"optimizer parameters must be chainrule Tensors, got {type(p).__name__} "
-                            f"for parameter {name!r}")
+            raise ArgumentError(f"optimizer parameters must be chainrule Tensors, got {type(p).__name__} "
+                                f"for parameter {name!r}; pass model.parameters() or a list of tensors")
         if not p.dtype.is_floating:
-            raise TypeError(f"parameter {name!r} has dtype {p.dtype}; only floating tensors can be optimized")
+            raise DTypeError(f"parameter {name!r} has dtype {p.dtype}; only floating tensors can be "
+                             "optimized: create it with a floating dtype (.astype(cr.float32))")
         if p._trace is not None or not p.is_leaf:
             raise ValueError(f"can't optimize a non-leaf Tensor (parameter {name!r} is the result of an "
                              "op, as in torch); pass the leaf tensors it was computed from, or "
@@ -195,7 +196,8 @@ class Optimizer:
         self.defaults = {**algo.defaults, **hparams}
         params = list(params)
         if not params:
-            raise ValueError(f"optimizer {name!r} got an empty parameter list")
+            raise ArgumentError(f"optimizer {name!r} got an empty parameter list; pass the model's "
+                                "parameters (model.parameters() is empty before the layers are built?)")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups, self.state, self._count = [], {}, 0
         seen = {}
@@ -494,6 +496,11 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
     10.0
     """
     max_norm, norm_type = float(max_norm), float(norm_type)
+    if not max_norm >= 0.0:   # a negative bound would flip every gradient's sign
+        raise HyperparameterError(f"clip_grad_norm_: max_norm={max_norm} must be >= 0 (the largest "
+                                  "norm the gradients may have)")
+    if not norm_type > 0.0:
+        raise HyperparameterError(f"clip_grad_norm_: norm_type={norm_type} must be > 0 (2.0, 1.0 or inf)")
     grads = _grads(params)
     if not grads:
         return tensor(0.0)
@@ -520,7 +527,7 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
                                      "the gradients were not clipped (pass error_if_nonfinite=False "
                                      "to clip anyway, or find where the non-finite values come from)")
         coef = max_norm / (value + 1e-6)
-        if coef < 1.0:
+        if not coef >= 1.0:   # a nan norm makes every gradient nan, as torch's clip (it must show)
             for g, m in zip(grads, measured):
                 if m is not g:   # scaled in float32: coef may be below float16's normal range
                     g._backend.assign(g._data, (m * coef)._data)

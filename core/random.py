@@ -12,7 +12,7 @@ import base64
 
 from . import backends as _backends
 from .creation import _resolve, _shape, _float
-from .errors import BackendError, CheckpointError
+from .errors import BackendError, CheckpointError, DTypeError
 from .tensor import make
 
 _seed = None
@@ -38,7 +38,7 @@ def _backend(backend):
 def normal(shape, mean=0.0, std=1.0, dtype=None, backend=None):
     """Samples of N(mean, std^2) with the given shape."""
     b = _backend(backend)
-    raw = b.normal(_shape(shape), _float(dtype))
+    raw = b.normal(_shape(shape), _floating("normal", dtype))
     t = make(raw, b)
     if std != 1.0:
         t = t * std
@@ -50,10 +50,19 @@ def normal(shape, mean=0.0, std=1.0, dtype=None, backend=None):
 def uniform(shape, low=0.0, high=1.0, dtype=None, backend=None):
     """Samples of U[low, high) with the given shape."""
     b = _backend(backend)
-    t = make(b.uniform(_shape(shape), _float(dtype)), b)
+    t = make(b.uniform(_shape(shape), _floating("uniform", dtype)), b)
     if (low, high) != (0.0, 1.0):
         t = t * (high - low) + low
     return t
+
+
+def _floating(what, dtype):
+    """A floating dtype to draw in (an integer one would silently round every sample to 0)."""
+    name = _float(dtype)
+    if not name.is_floating:
+        raise DTypeError(f"cr.random.{what}: dtype {name} is not floating (samples would round to "
+                         "integers); draw in a floating dtype and cast, or use cr.random.randint")
+    return name
 
 
 def randint(low, high, shape, backend=None):

@@ -196,11 +196,10 @@ BAD_CALLS = [
     Bad("state of another shape", lambda w, c: w.opt.load_state_dict(c), ChainruleError, "shape",
         setup=lambda w: _state_of_another_shape(w.opt.state_dict())),
     Bad("an integer parameter", lambda w, c: cr.optim.create("sgd", [cr.tensor([1, 2])], lr=0.1),
-        cr.DTypeError, "int64", "floating", marks=bug(1, "optim raises a plain TypeError")),
-    Bad("no parameters", lambda w, c: cr.optim.create("sgd", [], lr=0.1), ChainruleError, "empty",
-        marks=bug(1, "optim raises a plain ValueError")),
+        cr.DTypeError, "int64", "floating"),
+    Bad("no parameters", lambda w, c: cr.optim.create("sgd", [], lr=0.1), ChainruleError, "empty"),
     Bad("negative max_norm", lambda w, c: cr.optim.clip_grad_norm_(PARAMS(w), -1.0),
-        cr.HyperparameterError, "max_norm", marks=bug(2, "clip_grad_norm_ accepts max_norm < 0 and flips gradients")),
+        cr.HyperparameterError, "max_norm"),
     Bad("bad schedule hyperparameter", lambda w, c: cr.schedules.create(
         "one_cycle", max_lr=1.0, total_steps=10, div_factor=0.0), cr.HyperparameterError, "div_factor"),
     Bad("infinite lr in a schedule", lambda w, c: cr.schedules.create("cosine", lr=INF, T_max=5),
@@ -243,7 +242,7 @@ BAD_CALLS = [
     Bad("initializer, fan_in = 0", lambda w, c: cr.init.create("he_normal")((2, 3), fan_in=0),
         cr.HyperparameterError, "fan_in"),
     Bad("random draw, integer dtype", lambda w, c: cr.random.normal((2,), dtype="int32"), cr.DTypeError,
-        "int32", marks=bug(3, "cr.random.normal/uniform with an integer dtype silently return zeros")),
+        "int32"),
     # --- torch and JAX habits, through the hint (wired into cr.* by the registry change of the report)
     Bad("dim= (torch)", lambda w, c: hinting(cr.sum, "sum")(X23, dim=0), ArgumentError, "dim=0", "axis=0"),
     Bad("keepdim= (torch)", lambda w, c: hinting(cr.max, "max")(X23, axis=0, keepdim=True), ArgumentError,
@@ -315,7 +314,6 @@ HABITS = [  # (call, fragment of the hint): the real entry points
 
 @pytest.mark.parametrize("call, fragment", HABITS, ids=[
     "sum", "method sum", "max keepdim", "mean", "softmax", "logsumexp", "exp", "var unbiased", "concat"])
-@bug(5, "the hint needs the try/except of the report in registry._applier and public()")
 def test_torch_keywords_get_a_hint_on_the_public_functions(call, fragment):
     with pytest.raises(ArgumentError, match=fragment):
         call()
@@ -379,14 +377,10 @@ INPUTS = {  # name: a 2-d array (dtype float64 unless given)
 }
 NOT_2D = {"matmul"}   # ops whose torch twin needs more than a vector (for the 0-d / 1-d inputs)
 NUMERIC_BUGS = {
-    ("abs", "nan"): bug(11, "the gradient of abs at NaN is nan; torch's is 0 (sign(nan) = 0)"),
-    ("relu", "nan"): bug(11, "the gradient of relu at NaN is 0; torch's passes g (NaN <= 0 is false)"),
-    ("var", "inf"): bug(12, "var's gradient is nan everywhere; torch's is -inf at the finite entries"),
-    ("var", "-inf"): bug(12, "var's gradient is nan everywhere; torch's is +inf at the finite entries"),
-    ("std", "huge float32"): bug(9, "var/std square in float32 and overflow to inf; torch's is finite"),
-    ("std", "tiny float32"): bug(9, "var/std square in float32 and underflow to 0; torch's is not 0"),
-    ("layer_norm", "huge"): bug(9, "layer_norm's variance overflows and the output is 0 (torch: nan)"),
-    ("layer_norm", "huge float32"): bug(9, "layer_norm's variance overflows and the output is 0 (torch: nan)"),
+    # known, not fixed: float32 var/std accumulate in float32 (as torch on CUDA); torch on the CPU
+    # accumulates in float64, so squares of values near float32's limits do not overflow there
+    ("std", "huge float32"): bug(9, "var/std square in float32 and overflow to inf (it shows); torch CPU's is finite"),
+    ("std", "tiny float32"): bug(9, "var/std square in float32 and underflow to 0; torch CPU's is not 0"),
 }
 TOL = {"float64": dict(rtol=1e-9, atol=1e-300), "float32": dict(rtol=2e-5, atol=1e-6)}
 
@@ -435,12 +429,9 @@ def test_value_and_gradient_match_torch_at_the_edges(op, kind):
 
 
 EMPTY_AXIS = [  # (op over an empty last axis, torch's twin): torch's answer is the oracle
-    pytest.param(lambda x: cr.logsumexp(x, axis=-1), lambda x: torch.logsumexp(x, -1), id="logsumexp",
-                 marks=bug(6, "logsumexp over an empty axis raises (max of nothing); torch gives -inf")),
-    pytest.param(cr.nn.softmax, lambda x: torch.softmax(x, -1), id="softmax",
-                 marks=bug(6, "softmax over an empty axis raises; torch gives an empty tensor")),
-    pytest.param(cr.nn.log_softmax, lambda x: torch.log_softmax(x, -1), id="log_softmax",
-                 marks=bug(6, "log_softmax over an empty axis raises; torch gives an empty tensor")),
+    pytest.param(lambda x: cr.logsumexp(x, axis=-1), lambda x: torch.logsumexp(x, -1), id="logsumexp"),
+    pytest.param(cr.nn.softmax, lambda x: torch.softmax(x, -1), id="softmax"),
+    pytest.param(cr.nn.log_softmax, lambda x: torch.log_softmax(x, -1), id="log_softmax"),
     pytest.param(lambda x: cr.sum(x, axis=-1), lambda x: torch.sum(x, -1), id="sum"),
     pytest.param(lambda x: cr.mean(x, axis=-1), lambda x: torch.mean(x, -1), id="mean"),
     pytest.param(lambda x: cr.prod(x, axis=-1), lambda x: torch.prod(x, -1), id="prod"),
@@ -469,7 +460,6 @@ def test_an_empty_axis_gives_torchs_answer(ours, theirs):
     pytest.param(lambda e: cr.max(e, axis=0), ["empty"], id="max over an empty axis"),
     pytest.param(lambda e: cr.min(e, axis=0), ["empty"], id="min over an empty axis"),
 ])
-@bug(8, "the error is a ShapeError but its hint says 'shapes must broadcast', not that the axis is empty")
 def test_max_of_nothing_says_the_axis_is_empty(call, says):
     """NumPy and torch refuse max/min of nothing (no identity): so do we, saying why."""
     e = cr.zeros((0, 3))
@@ -530,10 +520,8 @@ ZERO_D_ERRORS = [  # (call on a 0-d tensor, documented error, fragment): NumPy h
     pytest.param(lambda z: cr.split(z, 2), cr.ShapeError, "0-d", id="split"),
     pytest.param(lambda z: cr.take(z, cr.tensor([0])), cr.ShapeError, "0-d", id="take"),
     pytest.param(lambda z: cr.sum(z, axis=0), cr.ShapeError, "0-d",
-                 marks=bug(8, "sum(axis=0) of a 0-d: the kernel's error with a 'shapes must broadcast' hint"),
                  id="sum axis=0"),
     pytest.param(lambda z: z[0], IndexError, "item()",
-                 marks=bug(8, "indexing a 0-d: a ShapeError (not IndexError) with a broadcasting hint"),
                  id="index"),
 ]
 
@@ -605,9 +593,7 @@ def test_an_optimizer_step_on_nan_or_inf_gradients_is_torchs(name, torch_opt, ki
     _compare(w.numpy(), tw, f"{name} after a {kind} gradient", F64)
 
 
-@pytest.mark.parametrize("kind", [pytest.param("nan", marks=bug(13, "clip_grad_norm_ leaves the finite gradients "
-                                                               "unscaled when the norm is nan; torch makes them all nan")),
-                                  "inf", "-inf"])
+@pytest.mark.parametrize("kind", ["nan", "inf", "-inf"])
 def test_clip_grad_norm_of_nan_or_inf_gradients_is_torchs(kind):
     w, tw = _with_grad(cr, BAD_GRADS[kind]), _with_grad(torch, BAD_GRADS[kind])
     total, t_total = cr.optim.clip_grad_norm_([w], 1.0), torch.nn.utils.clip_grad_norm_([tw], 1.0)

@@ -62,7 +62,7 @@ import json, chainrule as cr
 print(json.dumps({"plugins": [[i.name, i.distribution, i.version, i.provides, i.error, i.blocked]
                               for i in cr.plugins.list()],
                   "optim": cr.optim.names(), "init": cr.init.names(),
-                  "schedules": cr.schedules.names(), "has_softplus": "softplus" in cr.ops.names()}))
+                  "schedules": cr.schedules.names(), "has_softsign": "softsign" in cr.ops.names()}))
 """
 
 
@@ -76,32 +76,32 @@ def test_the_example_plugin_is_listed_with_distribution_and_version(sites):
     out, _ = _listing(sites["good"])
     extras = [p for p in out["plugins"] if p[1] == "chainrule-extras"]
     assert extras == [["extras", "chainrule-extras", "0.1.0",
-                       {"ops": ["softplus"], "optimizers": ["lamb"], "initializers": ["lecun_uniform"],
+                       {"ops": ["softsign"], "optimizers": ["lamb"], "initializers": ["lecun_uniform"],
                         "schedules": ["triangular"]}, None, False]]
     assert "lamb" in out["optim"] and "lecun_uniform" in out["init"] and "triangular" in out["schedules"]
-    assert out["has_softplus"]
+    assert out["has_softsign"]
     cli = run(["plugins"], sites["good"])
     line = next(ln for ln in cli.stdout.splitlines() if ln.startswith("extras"))
-    assert "chainrule-extras" in line and "0.1.0" in line and "lamb" in line and "softplus" in line
+    assert "chainrule-extras" in line and "0.1.0" in line and "lamb" in line and "softsign" in line
 
 
 def test_the_example_plugin_is_usable_by_name(sites):
     done = run("""
         import math, numpy as np, chainrule as cr
-        # the op is cr.softplus, provided by the plugin: value, VJP and JVP checked by the
+        # the op is cr.softsign, provided by the plugin: value, VJP and JVP checked by the
         # library's gradient checker (finite differences)
         x = cr.tensor(np.array([-30.0, -1.0, 0.0, 2.0, 40.0]))
-        assert np.allclose(cr.softplus(x).numpy(), np.logaddexp(0, x.numpy()))
-        assert cr.gradcheck(cr.softplus, (cr.tensor(np.array([-1.5, 0.3, 2.0])),), modes=("fwd", "rev"))
-        assert cr.ops.get("softplus").provider == "extras" == cr.plugins.provider("ops", "softplus")
-        assert cr.ops.get("softplus").fn(x).numpy().tolist() == cr.softplus(x).numpy().tolist()
-        # the user's replace=True replaces what cr.softplus calls (a function with other values
-        # and gradients: the scaled softplus log(1 + exp(2x)) / 2), and the user is its provider
-        cr.ops.register("softplus", lambda x: cr.log1p(cr.exp(2.0 * x)) / 2.0, replace=True)
-        assert np.allclose(cr.softplus(x).numpy(), np.logaddexp(0, 2 * x.numpy()) / 2)
-        assert np.allclose(cr.grad(lambda t: cr.sum(cr.softplus(t)))(x[1:4]).numpy(),
-                           1 / (1 + np.exp(-2 * x[1:4].numpy())))
-        assert cr.ops.get("softplus").provider not in ("extras", "chainrule")
+        assert np.allclose(cr.softsign(x).numpy(), x.numpy() / (1 + np.abs(x.numpy())))
+        assert cr.gradcheck(cr.softsign, (cr.tensor(np.array([-1.5, 0.3, 2.0])),), modes=("fwd", "rev"))
+        assert cr.ops.get("softsign").provider == "extras" == cr.plugins.provider("ops", "softsign")
+        assert cr.ops.get("softsign").fn(x).numpy().tolist() == cr.softsign(x).numpy().tolist()
+        # the user's replace=True replaces what cr.softsign calls (a function with other values
+        # and gradients: tanh), and the user is its provider
+        cr.ops.register("softsign", lambda x: cr.tanh(x), replace=True)
+        assert np.allclose(cr.softsign(x).numpy(), np.tanh(x.numpy()))
+        assert np.allclose(cr.grad(lambda t: cr.sum(cr.softsign(t)))(x[1:4]).numpy(),
+                           1 - np.tanh(x[1:4].numpy()) ** 2)
+        assert cr.ops.get("softsign").provider not in ("extras", "chainrule")
         # the optimizer (LAMB) minimizes a quadratic
         w = cr.tensor(np.array([3.0, -2.0]), requires_grad=True)
         opt = cr.optim.create("lamb", [w], lr=0.05)
@@ -124,7 +124,7 @@ def test_plugins_block_hides_it(sites, block):
     """The name cr.plugins.list() shows blocks every kind of the plugin (one entry each), and so
     does its distribution's; a name that matches no plugin is warned about, not ignored."""
     out, stderr = _listing(sites["good"], CHAINRULE_PLUGINS_BLOCK=block)
-    assert "lamb" not in out["optim"] and "triangular" not in out["schedules"] and not out["has_softplus"]
+    assert "lamb" not in out["optim"] and "triangular" not in out["schedules"] and not out["has_softsign"]
     assert [p[:2] + [p[5]] for p in out["plugins"] if p[1] == "chainrule-extras"] == \
         [["extras", "chainrule-extras", True]]
     assert "adamw" in out["optim"]
@@ -416,14 +416,14 @@ def test_the_plugin_in_docs_plugins_md_works_as_written(tmp_path):
         x = np.array([-3.0, 0.0, 2.5])
         print(json.dumps({"w": w.numpy().tolist(),
                           "lr": [cr.schedules.create("halving", lr=1.0, every=10)(t) for t in (0, 9, 10, 25)],
-                          "softplus_ok": bool(np.allclose(cr.softplus(cr.tensor(x)).numpy(), np.logaddexp(0, x))),
-                          "grad_ok": cr.gradcheck(cr.softplus, (cr.tensor(x),)),
-                          "provider": cr.ops.get("softplus").provider}))
+                          "softsign_ok": bool(np.allclose(cr.softsign(cr.tensor(x)).numpy(), x / (1 + np.abs(x)))),
+                          "grad_ok": cr.gradcheck(cr.softsign, (cr.tensor(x),)),
+                          "provider": cr.ops.get("softsign").provider}))
     """, tmp_path)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["w"] == [2.5, -1.5] and out["lr"] == [1.0, 1.0, 0.5, 0.25], out
-    assert out["softplus_ok"] and out["grad_ok"] and out["provider"] == "extras", out
+    assert out["softsign_ok"] and out["grad_ok"] and out["provider"] == "extras", out
     assert "PluginWarning" not in done.stderr, done.stderr
 
 

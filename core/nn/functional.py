@@ -17,7 +17,7 @@ from ..dtypes import FLOATING
 from ..tensor import Tensor, make, _batched
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
-from ..ops.elementwise import add, equal, astype_op
+from ..ops.elementwise import add, equal, astype_op, isfinite
 from ..ops._batching import aligned, all_batched, elementwise, along_axis
 from .. import backends as _backends
 from .. import random
@@ -70,10 +70,11 @@ def linear(x, weight, bias=None):
 
 relu = register(
     "relu", on_kernels(lambda k, x: k.maximum(x, 0)), batch=elementwise("relu"),
-    # 1[x > 0]; a mask product, not where(): NumPy's where is 15x slower here
-    # (the multiply kernel, not the raw array's *, so strict Array-API backends may cast the bool)
-    vjp=lambda ans, x: lambda g: multiply(g, x > 0),
-    jvp=lambda t, ans, x: multiply(t[0], x > 0), raw_rules=True)
+    # 1[relu(x) != 0]: 1 for x > 0 and, as torch, for a NaN (it passes g on, so the NaN shows);
+    # a mask product, not where(): NumPy's where is 15x slower here (the multiply kernel, not
+    # the raw array's *, so strict Array-API backends may cast the bool)
+    vjp=lambda ans, x: lambda g: multiply(g, ans != 0),
+    jvp=lambda t, ans, x: multiply(t[0], ans != 0), raw_rules=True, reads_inputs=False)
 
 
 @on_kernels
@@ -145,6 +146,8 @@ def gelu(x, approximate="none"):
 @on_kernels
 @kernels_in_float32
 def _softmax_forward(k, x, axis):
+    if k.shape(x)[axis] == 0:   # nothing to normalize (and no max to shift by): empty, as torch
+        return k.copy(x)
     e = k.exp(k.subtract(x, k.max(x, axis, True)))
     return k.divide(e, k.sum(e, axis, True))
 
@@ -152,6 +155,8 @@ def _softmax_forward(k, x, axis):
 @on_kernels
 @kernels_in_float32
 def _log_softmax_forward(k, x, axis):
+    if k.shape(x)[axis] == 0:
+        return k.copy(x)
     shifted = k.subtract(x, k.max(x, axis, True))
     return k.subtract(shifted, k.log(k.sum(k.exp(shifted), axis, True)))
 
@@ -384,7 +389,10 @@ def mse_loss(pred, target, reduction="mean"):
 @in_float32
 def _standardize(x, eps):
     mu = _mean(x, axis=-1, keepdims=True)
-    return (x - mu) / sqrt(_var(x, axis=-1, keepdims=True) + eps)
+    v = _var(x, axis=-1, keepdims=True)
+    # a variance that overflowed would divide every entry to a silent 0: nan shows it, as torch
+    v = where(isfinite(v), v, math.nan)
+    return (x - mu) / sqrt(v + eps)
 
 
 def layer_norm(x, eps=1e-5, weight=None, bias=None):

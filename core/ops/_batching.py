@@ -102,12 +102,12 @@ def elementwise(name):
 
 def reduction(name):
     """The rule of a reduction whose ``axis`` is a sorted tuple of non-negative axes or None."""
-    def rule(dims, x, axis=None, keepdims=False):
+    def rule(dims, x, axis=None, keepdims=False, **params):   # params: var's correction
         n = len(shape_of(x)) - 1
         axis = tuple(range(n)) if axis is None else normalize_axis(axis, n)
         if not axis:   # a per-example scalar: reduce a length-1 axis (an empty axis means "all" to torch)
-            return op(name)(op("expand_dims")(x, axis=1), axis=(1,), keepdims=False)
-        return op(name)(x, axis=shifted(axis), keepdims=keepdims)
+            return op(name)(op("expand_dims")(x, axis=1), axis=(1,), keepdims=False, **params)
+        return op(name)(x, axis=shifted(axis), keepdims=keepdims, **params)
     rule.__name__ = f"{name}_batch"
     return rule
 

@@ -97,8 +97,11 @@ expm1 = register("expm1", "expm1", batch=elementwise("expm1"), method=True, vjp=
                  jvp=lambda t, ans, x: t[0] * (ans + 1), raw_rules=True, reads_inputs=False)
 sqrt = register("sqrt", "sqrt", batch=elementwise("sqrt"), method=True, vjp=lambda ans, x: lambda g: g * 0.5 / ans,
                 jvp=lambda t, ans, x: t[0] * 0.5 / ans, raw_rules=True, reads_inputs=False)
-abs = register("abs", "abs", batch=elementwise("abs"), method=True, vjp=lambda ans, x: lambda g: g * sign(x),
-               jvp=lambda t, ans, x: t[0] * sign(x), raw_rules=True)
+# d|x|/dx = sign(x), and 0 at a NaN as torch's (NumPy's sign(nan) is nan: the NaN already
+# shows in the value, the gradients of the other entries stay clean)
+abs = register("abs", "abs", batch=elementwise("abs"), method=True,
+               vjp=lambda ans, x: lambda g: g * where(isnan(x), 0, sign(x)),
+               jvp=lambda t, ans, x: t[0] * where(isnan(x), 0, sign(x)), raw_rules=True)
 sin = register("sin", "sin", batch=elementwise("sin"), method=True, vjp=lambda ans, x: lambda g: g * cos(x),
                jvp=lambda t, ans, x: t[0] * cos(x), raw_rules=True)
 cos = register("cos", "cos", batch=elementwise("cos"), method=True, vjp=lambda ans, x: lambda g: -g * sin(x),

@@ -6,6 +6,7 @@ kernel, reductions built of several steps (mean, var, std, logsumexp, softmax, n
 losses) through ``in_float32`` (ops) or ``kernels_in_float32`` (forwards on kernels).
 """
 import functools
+import math
 import numbers
 
 from .registry import register, on_kernels, public
@@ -172,12 +173,39 @@ def mean(x, axis=None, keepdims=False):
     return _sum(x, axis=axis, keepdims=bool(keepdims)) / _count(x, axis)
 
 
+def _centered(x, axis):
+    return x - _sum(x, axis=axis, keepdims=True) / _count(x, axis)
+
+
+def _var_forward(x, axis=None, correction=0, keepdims=False):
+    centered = _centered(x, axis)
+    return _sum(centered * centered, axis=axis, keepdims=keepdims) / (_count(x, axis) - correction)
+
+
+def _twice_over_dof(x, axis, correction):
+    dof = _count(x, axis) - correction
+    return 2.0 / dof if dof > 0 else math.inf   # no degrees of freedom: var is nan, so is its slope
+
+
+# d var / dx = 2 (x - mean) / (N - correction), torch's rule: the path through the mean sums to
+# 0 and is left out, so an inf entry leaves -inf/+inf (not nan) at the finite entries, as torch
+def _var_vjp(ans, x, axis=None, correction=0, keepdims=False):
+    return lambda g: _spread(g, x, axis, keepdims) * (_centered(x, axis) * _twice_over_dof(x, axis, correction))
+
+
+def _var_jvp(t, ans, x, axis=None, correction=0, keepdims=False):
+    return _sum(_centered(x, axis) * t[0], axis=axis, keepdims=keepdims) * _twice_over_dof(x, axis, correction)
+
+
+_var = register("var", _var_forward, batch=reduction("var"), vjp=_var_vjp, jvp=_var_jvp)
+
+
+@public(_var, method=True)
 @in_float32
 def var(x, axis=None, correction=0, keepdims=False):
     """Variance, ``sum((x - mean)^2) / (N - correction)`` (correction=0 as in NumPy)."""
     axis = normalize_axis(axes_argument("var", axis), len(shape_of(x)))
-    centered = x - _sum(x, axis=axis, keepdims=True) / _count(x, axis)
-    return _sum(centered * centered, axis=axis, keepdims=bool(keepdims)) / (_count(x, axis) - correction)
+    return _var(x, axis=axis, correction=correction, keepdims=bool(keepdims))
 
 
 @in_float32
@@ -204,6 +232,10 @@ def logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
 @on_kernels
 @kernels_in_float32
 def _logsumexp_forward(k, x, axis=None, keepdims=False):
+    shape = k.shape(x)
+    if 0 in (shape if axis is None else [shape[i] for i in axis]):   # a sum of nothing: log 0
+        return k.full(kept_shape(shape, axis) if keepdims else reduced_shape(shape, axis),
+                      -math.inf, k.dtype(x))
     # shift by the max so exp never overflows: stable for logits of +-1000
     m = k.max(x, axis, True)
     m = k.where(k.isfinite(m), m, 0)  # an infinite max would give inf - inf = nan
@@ -224,5 +256,4 @@ def logsumexp(x, axis=None, keepdims=False):
 
 # composites: no rules of their own, differentiated through the ops they call
 register("mean", mean, method=True)
-register("var", var, method=True)
 register("std", std, method=True)

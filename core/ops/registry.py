@@ -50,15 +50,17 @@ not in each rule.  Cotangents ``g``, tangents ``x_dot``, output ``ans``.
 import sys
 
 from ..backends import KERNELS
-from ..errors import RegistryError, ShapeError, DTypeError
+from ..errors import RegistryError, ShapeError, DTypeError, IndexingError
 from ..tensor import Tensor, make
 from .. import autodiff, plugins
+from ._hints import hinted, hinting
 
 # Ops whose outputs never carry a gradient: comparisons, indices, rounding.
 NON_DIFFERENTIABLE = (
     "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
     "logical_and", "logical_or", "logical_not", "isfinite", "isnan",
     "sign", "floor", "argmax", "argmin", "any", "all", "stop_gradient",
+    "argsort",   # issue 13: sort's indices
 )
 
 
@@ -100,6 +102,18 @@ class Op:
         operands = ", ".join(f"{a.dtype}{list(a.shape)}" if type(a) is Tensor else type(a).__name__
                              for a in args)
         text = str(exc)
+        failed = f"{self.name}({operands}) failed: {text}"
+        if "0-dimensional" in text or "array of dimension 0" in text:   # NumPy's words for a 0-d array
+            if self.name == "getitem":
+                return IndexingError(f"{failed}; a 0-d tensor has no axis to index: read its value "
+                                     "with .item(), or reshape it to (1,) first")
+            return ShapeError(f"{failed}; a 0-d tensor has no axes: call {self.name} without "
+                              "axis=, or reshape it to 1-d first")
+        if "zero-size" in text or "no identity" in text:
+            return ShapeError(f"{failed}; {self.name} of an empty axis has no value (there is "
+                              "nothing to take it of): check the shape, or reduce with sum")
+        if "out of bounds" in text or "out of range" in text:
+            return IndexingError(f"{failed}; an index must lie in [-n, n) for an axis of length n")
         if any(word in text for word in ("broadcast", "shape", "size", "dimension", "axis")):
             hint = ("matmul needs x.shape[-1] == y.shape[-2]: transpose an operand"
                     if self.name == "matmul" else
@@ -228,9 +242,12 @@ def _applier(op):
     bind = autodiff.bind
 
     def apply(*args, **params):
-        if op.composite:
-            return op.forward(*args, **params)
-        return bind(op, args, params)
+        try:    # free until something raises; then a torch habit (dim=) gets its hint
+            if op.composite:
+                return op.forward(*args, **params)
+            return bind(op, args, params)
+        except TypeError as exc:
+            raise hinted(op.name, exc, params)
     return apply
 
 
@@ -241,9 +258,11 @@ def public(op_fn, method=False):
 
     def attach(front):
         previous = op.public
-        op.public, op.method = front, method or op.method
+        # users get the front with torch habits hinted (cr.sum(x, dim=0) names axis=); the
+        # library's own calls keep the bare front, without the extra frame
+        op.public, op.method = hinting(front, op.name), method or op.method
         if op.method and getattr(Tensor, op.name, None) in (previous, op.fn):
-            setattr(Tensor, op.name, front)   # the method follows the op's public function
+            setattr(Tensor, op.name, op.public)   # the method follows the op's public function
         elif op.method:
             _install_method(op)
         return front
@@ -259,11 +278,11 @@ def _register_plugin_op(name, request):
     """Register the op a plugin's ``chainrule_ops`` asks for (a ``plugins.OpRequest``), with the
     plugin as provider.  Raising refuses it: the plugin is warned about, the earlier op stays."""
     earlier = _registry.get(name)
-    if earlier is not None:
+    if earlier is not None and not request.replace:
         raise RegistryError(f"op {name!r} is already registered by {earlier.provider!r}; a plugin "
-                            "cannot replace it (the first one is kept): rename yours")
-    register(name, request.forward, request.vjp, request.jvp, provider=request.plugin,
-             **request.options)
+                            "replaces it only when the user allows it; the first one is kept")
+    options = {**request.options, "replace": request.replace}   # the user's choice, not the plugin's
+    register(name, request.forward, request.vjp, request.jvp, provider=request.plugin, **options)
 
 
 plugins.add_validator("ops", _register_plugin_op)

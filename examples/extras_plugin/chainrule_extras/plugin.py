@@ -8,16 +8,21 @@ from chainrule.optim import Algorithm, check_betas, check_nonnegative
 
 # ------------------------------------------------------------------ an op
 
-def softplus_forward(x):
-    """log(1 + exp(x)), computed stably as max(x, 0) + log1p(exp(-|x|))."""
-    return cr.maximum(x, 0.0) + cr.log1p(cr.exp(-cr.abs(x)))
+def softsign_forward(x):
+    """x / (1 + |x|): a tanh-like squashing with polynomial tails."""
+    return x / (1.0 + cr.abs(x))
+
+
+def softsign_slope(x):
+    """d softsign / dx = 1 / (1 + |x|)^2 (1 at 0, where |x| has a kink: the two sides agree)."""
+    return 1.0 / (1.0 + cr.abs(x)) ** 2
 
 
 @hookimpl
 def chainrule_ops(register):
-    register("softplus", softplus_forward,
-             vjp=lambda ans, x: lambda g: g * cr.nn.sigmoid(x),
-             jvp=lambda tangents, ans, x: tangents[0] * cr.nn.sigmoid(x))
+    register("softsign", softsign_forward,
+             vjp=lambda ans, x: lambda g: g * softsign_slope(x),
+             jvp=lambda tangents, ans, x: tangents[0] * softsign_slope(x))
 
 
 # ------------------------------------------------------------ an optimizer
