@@ -19,11 +19,11 @@ def canonical_device(device):
     """None, "0", "cuda", "cuda:0" -> None (the first GPU); "1", "cuda:1" -> "cuda:1"."""
     if device is None:
         return None
-    m = re.search(r"(\d+)\D*$", str(device))
-    d = str(device).strip().lower()
-    if m is None and d not in ("", "cuda", "gpu"):
+    # "", "N", "cuda", "cuda:N", "gpu", "gpu:N", "cudaN": nothing else ("tpu:3" is no GPU 3)
+    m = re.fullmatch(r"(?:(?:cuda|gpu):?)?(\d*)", str(device).strip().lower())
+    if m is None:
         raise BackendError(f"unknown cupy device {device!r}; use cupy, cupy:cuda:N or cupy:N")
-    index = int(m.group(1)) if m else 0
+    index = int(m.group(1) or 0)
     return None if index == 0 else f"cuda:{index}"
 
 

@@ -86,16 +86,7 @@ def _impossible_specs():
     return [*dict.fromkeys(forms)]
 
 
-def _cupy_accepts(spec):
-    """backends/cupy.py's canonical_device reads the last number anywhere ("cupy:tpu:3" is
-    cuda:3); its fix is proposed in the report of issue 12's helper."""
-    return spec == "cupy:tpu:3"
-
-
-@pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.xfail(
-    _cupy_accepts(s), strict=True, reason="backends/cupy.py canonical_device accepts any text ending "
-                                          "in a number (fix proposed, not in this file's owner's files)"))
-    for s in _impossible_specs()])
+@pytest.mark.parametrize("spec", _impossible_specs())
 def test_an_impossible_backend_spec_is_refused_by_every_way_of_selecting(spec):
     """canonical_name, set_backend, use_backend, tensor(backend=), zeros(backend=) and x.to() all
     refuse it with a BackendError that names the spec, before any state changes."""
