@@ -320,6 +320,17 @@ def take_along_axis(x, indices, axis):
 
 # -------------------------------------------------------------------- linear algebra
 
+def matmul(x, y):
+    """x @ y.  bfloat16 @ bfloat16: ml_dtypes has no matmul loop and NumPy answers float32; the
+    product is rounded once back to bfloat16, as torch's (which accumulates in float32)."""
+    out = np.matmul(x, y)
+    if type(out) is not ndarray:
+        out = np.asarray(out)
+    if out.dtype is not x.dtype and x.dtype is y.dtype:   # identity: float32 pays one compare
+        out = out.astype(x.dtype)
+    return out
+
+
 def eigh(x):
     return tuple(np.linalg.eigh(x))
 
@@ -373,5 +384,5 @@ def load(device=None):
         getitem=getitem, setitem=setitem, scatter_add=np.add.at,
         take=_arrays(_take), take_along_axis=take_along_axis,
         # linear algebra
-        matmul=_arrays(np.matmul), eigh=eigh, qr=qr,
+        matmul=matmul, eigh=eigh, qr=qr,
     )
