@@ -28,6 +28,11 @@ class _State(threading.local):
 
 state = _State()
 
+# Functions returning a context manager that brings back a piece of per-thread state as it is
+# when called (cr.amp adds its autocast state): cr.checkpoint captures them with the forward
+# and enters them to recompute it, without importing the modules that own the state.
+replay_captures = []
+
 # One re-entrant lock for all loading (plugins in chainrule.plugins, backends in chainrule.backends): two
 # threads that create their first tensor together get one manager and one Backend per name,
 # and a plugin whose import creates a tensor re-enters in its own thread.  One lock, so no

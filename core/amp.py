@@ -34,6 +34,7 @@ import math
 import struct
 import threading
 
+from ._state import replay_captures
 from .autodiff import Interceptor, bind
 from .creation import tensor
 from .dtypes import canonical
@@ -171,6 +172,9 @@ def capture_for_replay():
     ``cr.checkpoint`` needs to recompute a forward in the dtypes it first ran in, whether the
     backward runs inside an autocast block or not (torch's checkpoint does the same)."""
     return _Replay(_settings.stack)
+
+
+replay_captures.append(capture_for_replay)
 
 
 # -------------------------------------------------------------- GradScaler

@@ -9,12 +9,13 @@ derivative; JAX and torch.func refuse it too).  A transform's trace dies when th
 transform returns, so a traced value that escaped it (kept in a list, a global, an
 attribute) raises when used later instead of computing with a stale trace.
 """
+import contextlib
 import functools
 import warnings
 import weakref
 
 from . import backends as _backends
-from ._state import state
+from ._state import state, replay_captures
 from .autodiff import VJPTrace, JVPTrace, Node, LeafNode, backprop, retire, take_owned
 from .creation import asarray, zeros_like, ones_like
 from .dtypes import get_default_dtype
@@ -377,11 +378,12 @@ def checkpoint(f):
 
 class _Context:
     """What a checkpointed call ran under and must run under again: grad mode, the
-    backend stack, the default dtype, and the random generators that it advanced."""
+    backend stack, the default dtype, autocast, and the random generators that it advanced."""
 
     def __init__(self):
         self.grad_enabled, self.backend_stack = state.grad_enabled, state.backend_stack
         self.default_dtype = get_default_dtype()
+        self.captured = [capture() for capture in replay_captures]   # autocast, ...
         # a cr.random.seed not yet applied to a backend is applied by its next draw: now
         backends = [random._backend(b) for b in _loaded_backends()]
         self.before = {b: b.rng_state() for b in backends if "rng_state" not in b.missing}
@@ -416,7 +418,10 @@ class _Context:
         try:
             for b, (before, _) in self.drawn.items():
                 b.set_rng_state(before)
-            out = run()
+            with contextlib.ExitStack() as stack:
+                for captured in self.captured:
+                    stack.enter_context(captured)
+                out = run()
             for b, (before, after) in self.drawn.items():
                 end = b.rng_state()
                 if end != after and end != before:   # equal to before: f drew nothing, another thread did

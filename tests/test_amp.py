@@ -245,9 +245,6 @@ def test_capture_for_replay_brings_back_the_forward_state():
     assert (x @ x).dtype == "float32" and autodiff.interceptors == []
 
 
-@pytest.mark.xfail(strict=True, raises=cr.GraphError,
-                   reason="cr.checkpoint replays without the forward's autocast state: "
-                          "transforms._Context must enter amp.capture_for_replay() (see the report)")
 def test_checkpoint_recomputes_in_the_dtypes_of_its_forward():
     w = cr.tensor(np.arange(9.0).reshape(3, 3) / 9, dtype="float32", requires_grad=True)
     x = cr.tensor([[1.0, -0.5, 0.25], [0.5, 0.5, -1.0]])
