@@ -554,6 +554,107 @@ STEPS = {
     "matmul": _matmul, "eigh": _eigh, "qr": _qr, "solve_triangular": _solve_triangular,
 }
 
+# ---- cr.nn windows (convolution, pooling), embedding, batch_norm, softplus (issue 13)
+# h of rank 2 or 3 is read as images (1, 1, H, W) / (1, C, H, W), or signals (N, C, L)
+
+def _image_shape(shape):
+    return (1, 1) + shape if len(shape) == 2 else (1,) + shape
+
+
+def _windows_step(op, functions, nd=2, min_size=2):
+    """A step on h as images (nd=2) or signals (nd=1), when it has room for a 2-wide kernel."""
+    def make(draw, shape, rng):
+        if len(shape) not in (2, 3) or min(shape[-nd:]) < min_size:
+            return None
+        view = _image_shape(shape) if nd == 2 else (1,) * (3 - len(shape)) + shape
+        ours, theirs = functions(draw, view, rng)
+        return Step(op, lambda h, y: ours(cr.reshape(h, view)), lambda h, y: theirs(h.reshape(view)))
+    return make
+
+
+def _conv_args(draw, view, rng, nd):
+    c, out = view[1], draw(st.sampled_from([1, 2]))
+    w, tw = const(rng.standard_normal((out, c) + (2,) * nd))
+    b, tb = const(rng.standard_normal(out)) if draw(st.booleans()) else (None, None)
+    return w, tw, b, tb, dict(stride=draw(st.sampled_from([1, 2])), padding=draw(st.sampled_from([0, 1])),
+                              dilation=draw(st.sampled_from([1, 2])) if min(view[2:]) >= 3 else 1)
+
+
+def _conv2d(draw, view, rng):
+    w, tw, b, tb, kw = _conv_args(draw, view, rng, 2)
+    return (lambda h: cr.nn.conv2d(h, w, b, **kw), lambda h: TF.conv2d(h, tw, tb, **kw))
+
+
+def _conv1d(draw, view, rng):
+    w, tw, b, tb, kw = _conv_args(draw, view, rng, 1)
+    return (lambda h: cr.nn.conv1d(h, w, b, **kw), lambda h: TF.conv1d(h, tw, tb, **kw))
+
+
+def _pool_args(draw):
+    return dict(kernel_size=2, stride=draw(st.sampled_from([1, 2])), padding=draw(st.sampled_from([0, 1])))
+
+
+def _max_pool2d(draw, view, rng):   # rounded inputs tie: the gradient goes to the first max, as torch's
+    kw = _pool_args(draw)
+    return (lambda h: cr.nn.max_pool2d(h, **kw), lambda h: TF.max_pool2d(h, **kw))
+
+
+def _avg_pool2d(draw, view, rng):
+    kw = dict(_pool_args(draw), count_include_pad=draw(st.booleans()))
+    return (lambda h: cr.nn.avg_pool2d(h, **kw), lambda h: TF.avg_pool2d(h, **kw))
+
+
+def _unfold(draw, view, rng):
+    kw = dict(_pool_args(draw), dilation=1)
+    return (lambda h: cr.nn.unfold(h, **kw), lambda h: TF.unfold(h, **kw))
+
+
+def _fold(draw, view, rng):   # fold of unfold: every element times the windows covering it
+    kw = dict(_pool_args(draw), dilation=1)
+    size = view[2:]
+    return (lambda h: cr.nn.fold(cr.nn.unfold(h, **kw), size, **kw),
+            lambda h: TF.fold(TF.unfold(h, **kw), size, **kw))
+
+
+def _embedding(draw, shape, rng):
+    if len(shape) != 2:
+        return None
+    idx, tidx = const_int(rng.integers(0, shape[0], size=draw(st.sampled_from([(3,), (2, 3)]))))
+    # no padding_idx: torch's JVP passes that row's tangent on (its VJP does not), ours is
+    # the VJP's transpose (tests/test_nn_conv.py)
+    return Step("embedding", lambda h, y: cr.nn.embedding(idx, h), lambda h, y: TF.embedding(tidx, h))
+
+
+def _batch_norm(draw, shape, rng):
+    if len(shape) < 2 or math.prod(shape) // shape[1] < 2:
+        return None
+    c = shape[1]
+    w, tw = const(rng.standard_normal(c))
+    b, tb = const(rng.standard_normal(c))
+    if draw(st.booleans()):   # training, no running statistics (vmap: each example's own)
+        return Step("batch_norm", lambda h, y: cr.nn.batch_norm(h, None, None, w, b, training=True),
+                    lambda h, y: TF.batch_norm(h, None, None, tw, tb, training=True))
+    m, tm = const(rng.standard_normal(c))
+    v, tv = const(rng.random(c) + 0.5)
+    return Step("batch_norm", lambda h, y: cr.nn.batch_norm(h, m, v, w, b),
+                lambda h, y: TF.batch_norm(h, tm, tv, tw, tb))
+
+
+def _softplus(draw, shape, rng):
+    beta, threshold = draw(st.sampled_from([1.0, 2.0])), draw(st.sampled_from([20.0, 1.0]))
+    return Step("softplus", lambda h, y: cr.nn.softplus(h, beta, threshold),
+                lambda h, y: TF.softplus(h, beta, threshold))
+
+
+STEPS.update({
+    "conv2d": _windows_step("conv2d", _conv2d), "conv1d": _windows_step("conv1d", _conv1d, nd=1),
+    "max_pool2d": _windows_step("max_pool2d", _max_pool2d),
+    "avg_pool2d": _windows_step("avg_pool2d", _avg_pool2d),
+    "unfold": _windows_step("unfold", _unfold), "fold": _windows_step("fold", _fold),
+    "embedding": _embedding, "batch_norm": _batch_norm, "softplus": _softplus,
+})
+
+
 # registered ops that a step reaches without a maker of that name
 REACHED_BY = {
     "matrix_transpose": "transpose", "linear": "matmul",

@@ -406,9 +406,11 @@ def layer_norm(x, eps=1e-5, weight=None, bias=None):
     return y
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x, p=0.5, training=True, seed=None):
     """Zero each entry with probability p and scale the rest by 1/(1-p); identity when not
-    training.  The mask comes from ``cr.random`` (seeded)."""
+    training.  The mask comes from ``cr.random`` (seeded); with ``seed=n`` it comes from a
+    generator seeded with n instead, the same mask for the same n, shape and backend, and
+    cr.random's stream is left where it was."""
     if not 0 <= p < 1:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     if not training or p == 0:
@@ -417,11 +419,460 @@ def dropout(x, p=0.5, training=True):
         raise ValueError("dropout inside cr.vmap would draw one mask for the whole batch (every "
                          "example dropping the same entries); apply dropout to the batch outside "
                          "vmap, or pass the mask in as a batched argument")
-    keep = random.uniform(x.shape, dtype=x.dtype, backend=x._backend) >= p
+    keep = _uniform_with_seed(x, seed) >= p
     return where(keep, x / (1 - p), 0)
+
+
+def _uniform_with_seed(x, seed):
+    """U[0, 1) of x's shape: from cr.random, or (seed given) from the backend's generator
+    reseeded with ``seed`` and then restored, so the global stream does not move."""
+    if seed is None:
+        return random.uniform(x.shape, dtype=x.dtype, backend=x._backend)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ArgumentError(f"dropout: seed must be a non-negative int, got {seed!r}")
+    b = x._backend
+    saved = b.rng_state()
+    try:
+        b.seed(seed)
+        return make(b.uniform(tuple(x.shape), str(x.dtype)), b)
+    finally:
+        b.set_rng_state(saved)
 
 
 # composites: no rules of their own, differentiated through the ops they call
 register("mse_loss", mse_loss)
 register("layer_norm", layer_norm)
 register("dropout", dropout)
+
+
+# ====================================================== convolution, pooling, embedding
+# Sliding windows: ``unfold`` gathers every kernel window of x (..., C, *spatial) as
+# (..., C, K, *out), K = prod(kernel) offsets in row-major order, out = window positions per
+# axis.  It is linear; its transpose ``fold`` scatter-adds windows back (overlaps add up) and
+# fold's transpose is unfold again.  Convolution is unfold then one matmul with the weight,
+# pooling a reduction over K: their derivatives of every order are these two rules.  Both
+# kernels are loops over the K offsets of strided slices, on the backend's own kernels.
+import itertools as _itertools   # noqa: E402
+
+from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,   # noqa: E402
+                   stop_gradient as _stop_gradient)
+from ..errors import ArgumentError, IndexingError   # noqa: E402
+from ..creation import arange as _arange, ones as _ones   # noqa: E402
+from .._state import no_grad as _no_grad   # noqa: E402
+
+
+def _out_sizes(spatial, kernel, stride, padding, dilation):
+    return tuple((n + lo + hi - d * (k - 1) - 1) // s + 1
+                 for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, padding, dilation))
+
+
+def _offsets(kernel):
+    return _itertools.product(*(range(k) for k in kernel))
+
+
+def _window(offset, stride, dilation, out):
+    """The strided slices picking kernel offset ``offset`` of every window."""
+    return (Ellipsis,) + tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
+                               for o, s, d, n in zip(offset, stride, dilation, out))
+
+
+def _interior(spatial, padding):
+    return (Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(spatial, padding))
+
+
+def _padded(k, x, padding, value):
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    shape, nd = tuple(k.shape(x)), len(padding)
+    size = tuple(n + lo + hi for n, (lo, hi) in zip(shape[-nd:], padding))
+    out = k.full(shape[:-nd] + size, value, k.dtype(x))
+    k.setitem(out, _interior(shape[-nd:], padding), x)
+    return out
+
+
+@on_kernels
+def _unfold_forward(k, x, kernel_size, stride, padding, dilation, pad_value):
+    nd = len(kernel_size)
+    out = _out_sizes(k.shape(x)[-nd:], kernel_size, stride, padding, dilation)
+    xp = _padded(k, x, padding, pad_value)
+    return k.stack([k.getitem(xp, _window(o, stride, dilation, out)) for o in _offsets(kernel_size)],
+                   -nd - 1)
+
+
+@on_kernels
+def _fold_forward(k, cols, size, kernel_size, stride, padding, dilation):
+    nd = len(kernel_size)
+    shape = tuple(k.shape(cols))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(size, padding))
+    acc = k.zeros(shape[:-nd - 1] + padded, k.dtype(cols))
+    rest = (slice(None),) * nd
+    for i, o in enumerate(_offsets(kernel_size)):
+        at = _window(o, stride, dilation, shape[-nd:])
+        k.setitem(acc, at, k.add(k.getitem(acc, at), k.getitem(cols, (Ellipsis, i) + rest)))
+    if padded == tuple(size):
+        return acc
+    return k.copy(k.getitem(acc, _interior(size, padding)))
+
+
+def _unfold_vjp(ans, x, kernel_size, stride, padding, dilation, pad_value):
+    size = tuple(shape_of(x)[-len(kernel_size):])
+    return lambda g: _fold(g, size=size, kernel_size=kernel_size, stride=stride, padding=padding,
+                           dilation=dilation)
+
+
+def _windows_batch(name):
+    """unfold and fold act on the trailing axes of any leading ones: the batch is one more."""
+    def rule(dims, x, **params):
+        return (_unfold if name == "unfold" else _fold)(x, **params)
+    rule.__name__ = f"{name}_batch"
+    return rule
+
+
+_unfold = register(
+    "unfold", _unfold_forward, batch=_windows_batch("unfold"), vjp=_unfold_vjp,
+    # linear, but the tangent's padding is 0 whatever pads the value (max pooling's -inf)
+    jvp=lambda t, ans, x, pad_value, **params: _unfold(t[0], pad_value=0, **params),
+    reads_inputs=False)
+_fold = register(
+    "fold", _fold_forward, batch=_windows_batch("fold"),
+    vjp=lambda ans, cols, size, **params: lambda g: _unfold(g, pad_value=0, **params),
+    jvp="linear", reads_inputs=False)
+
+
+def _ints(op, what, value, nd, low):
+    """An int or a sequence of nd ints (torch's convention) as a tuple, each >= low."""
+    values = (value,) * nd if isinstance(value, int) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = ()
+    if len(values) != nd or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ArgumentError(f"{op}: {what} must be an int or a tuple of {nd} ints, got {value!r}")
+    if any(v < low for v in values):
+        raise ArgumentError(f"{op}: {what} must be >= {low}, got {value!r}")
+    return values
+
+
+def _padding(op, padding, kernel, stride, dilation):
+    """(low, high) per spatial axis; "valid" is no padding, "same" keeps the size at stride 1
+    (the odd element on the high side, as torch)."""
+    nd = len(kernel)
+    if padding == "valid":
+        return ((0, 0),) * nd
+    if padding == "same":
+        if any(s != 1 for s in stride):
+            raise ArgumentError(f"{op}: padding='same' needs stride 1, got stride {stride}; "
+                                "pass integer padding instead")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in total)
+    if isinstance(padding, str):
+        raise ArgumentError(f"{op}: padding must be an int, a tuple of ints, 'valid' or 'same', "
+                            f"got {padding!r}")
+    return tuple((p, p) for p in _ints(op, "padding", padding, nd, 0))
+
+
+def _checked_sizes(op, spatial, kernel, stride, padding, dilation):
+    out = _out_sizes(spatial, kernel, stride, padding, dilation)
+    if any(n < 1 for n in out):
+        raise ShapeError(f"{op}: the input's spatial size {tuple(spatial)} (padded by {padding}) "
+                         f"is smaller than the kernel {tuple(kernel)} dilated by {dilation}; "
+                         "use a larger input, more padding or a smaller kernel")
+    return out
+
+
+def _check_floating(op, **tensors):
+    for name, t in tensors.items():
+        if t is not None and not t.dtype.is_floating:
+            raise DTypeError(f"{op}: {name} must be floating, got {t.dtype}; cast with .astype('float32')")
+    dtypes = {str(t.dtype) for t in tensors.values() if t is not None}
+    if len(dtypes) > 1:
+        named = ", ".join(f"{n} {t.dtype}" for n, t in tensors.items() if t is not None)
+        raise DTypeError(f"{op}: the tensors must share one dtype, got {named}; cast with .astype(...)")
+
+
+def _spatial_input(op, x, nd):
+    """x as (N, C, *spatial) and whether it came unbatched (C, *spatial), as torch accepts."""
+    if type(x) is not Tensor:
+        raise ArgumentError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+    if x.ndim not in (nd + 1, nd + 2):
+        dims = {1: "L", 2: "H, W"}[nd]
+        raise ShapeError(f"{op}: input must have shape (N, C, {dims}) or unbatched (C, {dims}), "
+                         f"got {x.shape}")
+    return (expand_dims(x, 0), True) if x.ndim == nd + 1 else (x, False)
+
+
+@public(_unfold)
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding windows (im2col), as ``torch.nn.functional.unfold``: (N, C, H, W) ->
+    (N, C*kh*kw, L), L windows; linear, with ``fold`` as its transpose."""
+    x, unbatched = _spatial_input("unfold", input, 2)
+    kernel = _ints("unfold", "kernel_size", kernel_size, 2, 1)
+    stride, dilation = _ints("unfold", "stride", stride, 2, 1), _ints("unfold", "dilation", dilation, 2, 1)
+    pad = tuple((p, p) for p in _ints("unfold", "padding", padding, 2, 0))
+    n, c = x.shape[:2]
+    out = _checked_sizes("unfold", x.shape[2:], kernel, stride, pad, dilation)
+    cols = _unfold(x, kernel_size=kernel, stride=stride, padding=pad, dilation=dilation, pad_value=0)
+    cols = _reshape(cols, (n, c * math.prod(kernel), math.prod(out)))
+    return cols[0] if unbatched else cols
+
+
+@public(_fold)
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Windows summed back into an image (col2im), as ``torch.nn.functional.fold``:
+    (N, C*kh*kw, L) -> (N, C, *output_size); overlapping windows add up."""
+    if type(input) is not Tensor or input.ndim not in (2, 3):
+        raise ShapeError(f"fold: input must have shape (N, C*kh*kw, L) or unbatched (C*kh*kw, L), "
+                         f"got {getattr(input, 'shape', type(input).__name__)}")
+    unbatched = input.ndim == 2
+    cols = expand_dims(input, 0) if unbatched else input
+    size = _ints("fold", "output_size", output_size, 2, 1)
+    kernel = _ints("fold", "kernel_size", kernel_size, 2, 1)
+    stride, dilation = _ints("fold", "stride", stride, 2, 1), _ints("fold", "dilation", dilation, 2, 1)
+    pad = tuple((p, p) for p in _ints("fold", "padding", padding, 2, 0))
+    out = _checked_sizes("fold", size, kernel, stride, pad, dilation)
+    n, ck, length = cols.shape
+    if ck % math.prod(kernel) or length != math.prod(out):
+        raise ShapeError(f"fold: input {tuple(input.shape)} does not match kernel {kernel} and output "
+                         f"size {size}: axis -2 must be C*{math.prod(kernel)} and axis -1 the "
+                         f"{math.prod(out)} windows {out}")
+    cols = _reshape(cols, (n, ck // math.prod(kernel), math.prod(kernel)) + out)
+    y = _fold(cols, size=size, kernel_size=kernel, stride=stride, padding=pad, dilation=dilation)
+    return y[0] if unbatched else y
+
+
+def _conv(op, nd, x, weight, bias, stride, padding, dilation, groups):
+    x, unbatched = _spatial_input(op, x, nd)
+    _check_floating(op, input=x, weight=weight, bias=bias)
+    ws = tuple(weight.shape)
+    if len(ws) != nd + 2:
+        raise ShapeError(f"{op}: weight must have shape (out_channels, in_channels/groups, "
+                         f"{', '.join(['k'] * nd)}), got {ws}")
+    if not isinstance(groups, int) or groups < 1 or ws[0] % groups:
+        raise ArgumentError(f"{op}: groups must be an int >= 1 dividing out_channels {ws[0]}, got {groups!r}")
+    n, c = x.shape[:2]
+    if c != ws[1] * groups:
+        raise ShapeError(f"{op}: input has {c} channels but weight {ws} with groups={groups} expects "
+                         f"{ws[1] * groups} (weight.shape[1] * groups)")
+    if bias is not None and tuple(bias.shape) != ws[:1]:
+        raise ShapeError(f"{op}: bias must have shape ({ws[0]},), got {tuple(bias.shape)}")
+    kernel = ws[2:]
+    stride, dilation = _ints(op, "stride", stride, nd, 1), _ints(op, "dilation", dilation, nd, 1)
+    pad = _padding(op, padding, kernel, stride, dilation)
+    out = _checked_sizes(op, x.shape[2:], kernel, stride, pad, dilation)
+    cols = _unfold(x, kernel_size=kernel, stride=stride, padding=pad, dilation=dilation, pad_value=0)
+    per_group = c // groups * math.prod(kernel)
+    # (G, O/G, C/G*K) @ (N, G, C/G*K, L) -> (N, G, O/G, L): one matmul for every group
+    y = matmul(_reshape(weight, (groups, ws[0] // groups, per_group)),
+               _reshape(cols, (n, groups, per_group, math.prod(out))))
+    y = _reshape(y, (n, ws[0]) + out)
+    if bias is not None:
+        y = y + _reshape(bias, (ws[0],) + (1,) * nd)
+    return y[0] if unbatched else y
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation over (N, C, L) with weight (out, C/groups, k), as
+    ``torch.nn.functional.conv1d``; padding an int, a tuple, 'valid' or 'same'."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation over (N, C, H, W) with weight (out, C/groups, kh, kw), as
+    ``torch.nn.functional.conv2d``: unfold (im2col) and one matmul.
+
+    >>> import chainrule as cr
+    >>> x = cr.ones((1, 1, 3, 3))
+    >>> cr.nn.conv2d(x, cr.ones((1, 1, 2, 2)), padding=1).tolist()[0][0][0]
+    [1.0, 2.0, 2.0, 1.0]
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _pool_args(op, x, nd, kernel_size, stride, padding, dilation, ceil_mode):
+    x, unbatched = _spatial_input(op, x, nd)
+    _check_floating(op, input=x)
+    if ceil_mode:
+        raise ArgumentError(f"{op}: ceil_mode=True is not supported; pad the input (padding=...) "
+                            "so the last window fits")
+    kernel = _ints(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None or stride == () else _ints(op, "stride", stride, nd, 1)
+    dilation = _ints(op, "dilation", dilation, nd, 1)
+    pad = _ints(op, "padding", padding, nd, 0)
+    if any(p > k // 2 for p, k in zip(pad, kernel)):
+        raise ArgumentError(f"{op}: padding {pad} must be at most half the kernel size {kernel}")
+    pad = tuple((p, p) for p in pad)
+    _checked_sizes(op, x.shape[2:], kernel, stride, pad, dilation)
+    return x, unbatched, dict(kernel_size=kernel, stride=stride, padding=pad, dilation=dilation)
+
+
+def _max_over_windows(cols, nd):
+    """The max over the K axis of (..., K, *out), its gradient to the first maximum of each
+    window (torch's rule for ties): a one-hot pick, linear in the windows."""
+    k_axis = -nd - 1
+    count = shape_of(cols)[k_axis]
+    first = _argmax(cols, axis=k_axis, keepdims=True)
+    offsets = _reshape(_arange(count, dtype="int64", backend=cols.backend), (count,) + (1,) * nd)
+    return _sum(where(equal(first, offsets), cols, 0), axis=k_axis)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """The max of each window of (N, C, H, W), as ``torch.nn.functional.max_pool2d`` (padding
+    counts as -inf; the gradient goes to each window's first maximum, as torch's)."""
+    if return_indices:
+        raise ArgumentError("max_pool2d: return_indices=True is not supported; compute "
+                            "cr.argmax over cr.nn.unfold(x, ...) windows instead")
+    x, unbatched, win = _pool_args("max_pool2d", input, 2, kernel_size, stride, padding, dilation,
+                                   ceil_mode)
+    y = _max_over_windows(_unfold(x, pad_value=-math.inf, **win), 2)
+    return y[0] if unbatched else y
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """The mean of each window of (N, C, H, W), as ``torch.nn.functional.avg_pool2d``;
+    ``count_include_pad=False`` divides by the window's elements inside the input."""
+    x, unbatched, win = _pool_args("avg_pool2d", input, 2, kernel_size, stride, padding, 1, ceil_mode)
+    total = _sum(_unfold(x, pad_value=0, **win), axis=-3)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, int) or divisor_override < 1:
+            raise ArgumentError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
+        y = total / divisor_override
+    elif count_include_pad or not any(lo for lo, _ in win["padding"]):
+        y = total / math.prod(win["kernel_size"])
+    else:   # how many of each window's elements are the input's (a constant)
+        inside = _ones(tuple(x.shape[2:]), dtype=str(x.dtype), backend=x.backend)
+        y = total / _sum(_unfold(inside, pad_value=0, **win), axis=0)
+    return y[0] if unbatched else y
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``input`` (any shape), as
+    ``torch.nn.functional.embedding``; the gradient scatter-adds into the rows (repeated
+    indices add up), and the row ``padding_idx`` gets none."""
+    if type(weight) is not Tensor or weight.ndim != 2:
+        raise ShapeError(f"embedding: weight must be a 2-D (num_embeddings, dim) tensor, got "
+                         f"{getattr(weight, 'shape', type(weight).__name__)}")
+    if type(input) is not Tensor:
+        input = tensor(input, backend=weight._backend)
+    if input.dtype.is_floating or str(input.dtype) == "bool":
+        raise DTypeError(f"embedding: input must hold integer indices, got {input.dtype}; "
+                         "cast with .astype('int64')")
+    rows = weight.shape[0]
+    _check_rows(input, rows)
+    out = _take(weight, input, axis=0)
+    if padding_idx is None:
+        return out
+    if not isinstance(padding_idx, int) or not -rows <= padding_idx < rows:
+        raise ArgumentError(f"embedding: padding_idx must be an int in [{-rows}, {rows - 1}], got {padding_idx!r}")
+    trained = expand_dims(input != padding_idx % rows, -1)
+    return where(trained, out, _stop_gradient(out))
+
+
+def _check_rows(input, rows):
+    b, raw = input._backend, input._data     # the whole batch's indices inside vmap
+    if not math.prod(b.shape(raw)):
+        return
+    low, high = int(b.min(raw, None, False)), int(b.max(raw, None, False))
+    if low < 0 or high >= rows:
+        raise IndexingError(f"embedding: index {low if low < 0 else high} is out of range for "
+                            f"{rows} rows; indices must be in [0, {rows - 1}] (negative ones do "
+                            "not wrap around)")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalize each channel (axis 1) of (N, C, *), as ``torch.nn.functional.batch_norm``:
+    training uses the batch's mean and biased variance and updates ``running_mean`` /
+    ``running_var`` in place (momentum, unbiased variance); eval uses the running statistics."""
+    shape = tuple(input.shape)
+    if len(shape) < 2:
+        raise ShapeError(f"batch_norm: input must have shape (N, C, *), got {shape}")
+    c = shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ShapeError(f"batch_norm: {name} must have shape ({c},) (one per channel), got {tuple(t.shape)}")
+    if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+        raise ArgumentError(f"batch_norm: momentum must be a number in [0, 1], got {momentum!r} "
+                            "(a cumulative average, torch's momentum=None, is not supported)")
+    per_channel = (1, c) + (1,) * (len(shape) - 2)
+    if training:
+        mean, var = _batch_statistics(input, running_mean, running_var, momentum)
+    elif running_mean is None or running_var is None:
+        raise ArgumentError("batch_norm: training=False normalizes with running_mean and running_var; "
+                            "pass them, or training=True to use the batch's statistics")
+    else:
+        mean, var = _reshape(running_mean, per_channel), _reshape(running_var, per_channel)
+    y = (input - mean) / sqrt(var + eps)
+    if weight is not None:
+        y = y * _reshape(weight, per_channel)
+    if bias is not None:
+        y = y + _reshape(bias, per_channel)
+    return y
+
+
+def _batch_statistics(input, running_mean, running_var, momentum):
+    shape = tuple(input.shape)
+    axes = (0,) + tuple(range(2, len(shape)))
+    count = math.prod(shape) // shape[1]
+    if count < 2:
+        raise ShapeError(f"batch_norm: training needs more than one value per channel, got input "
+                         f"{shape}; use a larger batch or training=False")
+    mean = _mean(input, axis=axes, keepdims=True)
+    var = _var(input, axis=axes, keepdims=True)
+    if running_mean is not None or running_var is not None:
+        if input._trace is not None and _batched(input):
+            raise ArgumentError("batch_norm: running statistics cannot be updated inside cr.vmap "
+                                "(one update per example); pass running_mean=running_var=None, or "
+                                "normalize the whole batch outside vmap")
+        _update(running_mean, mean, momentum, 1.0)
+        _update(running_var, var, momentum, count / (count - 1))   # unbiased, as torch
+    return mean, var
+
+
+def _update(stat, batch_value, momentum, scale):
+    """stat <- (1 - momentum) stat + momentum * scale * batch_value, in place, untracked."""
+    if stat is None:
+        return
+    b = stat._backend
+    value = b.reshape(batch_value._data, tuple(stat.shape))   # the concrete value, never traced
+    value = b.astype(b.multiply(value, momentum * scale), b.dtype(stat._data))
+    with _no_grad():
+        stat.copy_(make(b.add(b.multiply(stat._data, 1 - momentum), value), b))
+
+
+@on_kernels
+def _softplus_forward(k, x, beta, threshold):
+    z = k.multiply(x, beta)
+    # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): never overflows
+    soft = k.add(k.maximum(z, 0), k.log1p(k.exp(k.negative(k.abs(z)))))
+    return k.where(k.greater(z, threshold), x, k.divide(soft, beta))
+
+
+def _softplus_grad(g, x, beta, threshold):
+    z = x * beta
+    return where(z > threshold, g, g * sigmoid(z))   # linear above the threshold, as torch
+
+
+_softplus = register(
+    "softplus", _softplus_forward, batch=elementwise("softplus"),
+    vjp=lambda ans, x, beta, threshold: lambda g: _softplus_grad(g, x, beta, threshold),
+    jvp=lambda t, ans, x, beta, threshold: _softplus_grad(t[0], x, beta, threshold))
+
+
+@public(_softplus)
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold, as
+    ``torch.nn.functional.softplus``."""
+    if not isinstance(beta, (int, float)) or beta <= 0:
+        raise ArgumentError(f"softplus: beta must be a positive number, got {beta!r}")
+    return _softplus(x, beta=beta, threshold=threshold)
+
+
+register("conv1d", conv1d)
+register("conv2d", conv2d)
+register("max_pool2d", max_pool2d)
+register("avg_pool2d", avg_pool2d)
+register("embedding", embedding)
+register("batch_norm", batch_norm)

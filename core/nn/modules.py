@@ -27,6 +27,7 @@ class Module:
     """
 
     training = True
+    _buffers = ()   # names of tensor attributes that state_dict keeps though they need no grad
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
@@ -90,9 +91,12 @@ class Module:
         reset_grads(self.parameters(), set_to_none)
 
     def state_dict(self):
-        """{name: tensor} of the parameters (the tensors themselves, not copies); a tied
-        tensor appears under each of its names, as in torch."""
-        return {name: p for name, p in self._named_members() if p.requires_grad}
+        """{name: tensor} of the parameters and buffers (running statistics: the attributes a
+        module lists in ``_buffers``), the tensors themselves, not copies; a tied tensor
+        appears under each of its names, as in torch."""
+        buffers = {id(getattr(m, name)) for m in self.modules() for name in m._buffers
+                   if getattr(m, name, None) is not None}
+        return {name: p for name, p in self._named_members() if p.requires_grad or id(p) in buffers}
 
     def load_state_dict(self, state, strict=True):
         """Copy values in; every entry is checked before anything is written.
@@ -420,3 +424,133 @@ class MLP(Sequential):
                 layers.append(_ACTIVATIONS[activation]())
         super().__init__(*layers)
         self.sizes = list(sizes)
+
+
+# ------------------------------------------------- convolution, pooling, normalization, lookup
+
+def _pair(value, nd):
+    return (value,) * nd if isinstance(value, int) else tuple(value)
+
+
+class _ConvNd(Module):
+    """weight (out, in/groups, *kernel) and bias (out,) drawn from U(+-1/sqrt(fan_in)), fan_in =
+    in/groups * prod(kernel), torch's default."""
+    nd, fn = None, None
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, dtype=None, backend=None):
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{type(self).__name__}: groups={groups} must divide in_channels "
+                             f"{in_channels} and out_channels {out_channels}")
+        kernel = _pair(kernel_size, self.nd)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        fan_in = in_channels // groups * math.prod(kernel)
+        shape = (out_channels, in_channels // groups) + kernel
+        self.weight = _initialize(None, shape, fan_in, out_channels, dtype, backend).requires_grad_()
+        self.bias = (_initialize(None, (out_channels,), fan_in, out_channels, dtype, backend)
+                     .requires_grad_() if bias else None)
+
+    def forward(self, x):
+        return type(self).fn(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                             self.groups)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class Conv1d(_ConvNd):
+    """``conv1d`` over (N, C, L) with a learned weight (out, in/groups, k) and bias."""
+    nd, fn = 1, staticmethod(F.conv1d)
+
+
+class Conv2d(_ConvNd):
+    """``conv2d`` over (N, C, H, W) with a learned weight (out, in/groups, kh, kw) and bias.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Conv2d(3, 8, 3, padding=1)(cr.ones((2, 3, 5, 5))).shape
+    (2, 8, 5, 5)
+    """
+    nd, fn = 2, staticmethod(F.conv2d)
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+                            count_include_pad=self.count_include_pad)
+
+
+class _BatchNorm(Module):
+    """batch_norm over channel axis 1 with a learned scale (ones) and shift (zeros) and running
+    statistics (``running_mean`` zeros, ``running_var`` ones, in state_dict as torch's buffers):
+    training normalizes with the batch's statistics and updates them; eval uses them."""
+    ranks = ()
+    _buffers = ("running_mean", "running_var")
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=None, backend=None):
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        shape = (num_features,)
+        self.weight = ones(shape, dtype=dtype, backend=backend).requires_grad_() if affine else None
+        self.bias = zeros(shape, dtype=dtype, backend=backend).requires_grad_() if affine else None
+        self.running_mean = zeros(shape, dtype=dtype, backend=backend) if track_running_stats else None
+        self.running_var = ones(shape, dtype=dtype, backend=backend) if track_running_stats else None
+
+    def forward(self, x):
+        if x.ndim not in self.ranks:
+            raise ShapeError(f"{type(self).__name__} expects input of rank {' or '.join(map(str, self.ranks))} "
+                             f"(N, C, ...), got shape {x.shape}")
+        # without running statistics, eval mode normalizes with the batch's own, as torch
+        training = self.training or self.running_mean is None
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training, self.momentum, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Over (N, C) or (N, C, L)."""
+    ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Over (N, C, H, W)."""
+    ranks = (4,)
+
+
+class Embedding(Module):
+    """A table ``weight`` (num_embeddings, embedding_dim) drawn from N(0, 1), as torch; called
+    with integer indices it returns their rows (the row ``padding_idx``, if given, starts at
+    zero and gets no gradient)."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None, backend=None):
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        weight = random.normal((num_embeddings, embedding_dim), dtype=dtype, backend=backend)
+        if padding_idx is not None:
+            with no_grad():
+                weight[padding_idx] = 0.0
+        self.weight = weight.requires_grad_()
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Softplus(_Activation):
+    fn = staticmethod(F.softplus)
