@@ -12,7 +12,8 @@ from ._state import no_grad, enable_grad, is_grad_enabled
 from .dtypes import (DType, set_default_dtype, get_default_dtype, bool, int8, uint8, int16, int32,
                      int64, float16, bfloat16, float32, float64)
 from .errors import (ChainruleError, ShapeError, DTypeError, BackendError, GraphError, InplaceError,
-                     GradcheckError, RegistryError, UnknownNameError, HyperparameterError, PluginError)
+                     GradcheckError, RegistryError, UnknownNameError, HyperparameterError, PluginError,
+                     ArgumentError, IndexingError, CheckpointError)
 from .backends import BackendSpec, get_backend, set_backend, use_backend
 from .creation import (tensor, asarray, zeros, ones, full, arange, eye, zeros_like, ones_like,
                        full_like)
