@@ -153,10 +153,21 @@ def load(device=None):
         less_equal=cp.less_equal, equal=cp.equal, not_equal=cp.not_equal,
         logical_and=cp.logical_and, logical_or=cp.logical_or, logical_not=cp.logical_not,
         isfinite=cp.isfinite, isnan=cp.isnan,
+        # NumPy's elementwise names (issue 13)
+        sinh=cp.sinh, cosh=cp.cosh, arcsin=cp.arcsin, arccos=cp.arccos, arctan=cp.arctan,
+        arcsinh=cp.arcsinh, arccosh=cp.arccosh, arctanh=cp.arctanh, exp2=cp.exp2, log2=cp.log2,
+        log10=cp.log10, sinc=cp.sinc, erfc=lambda x: cupyx.scipy.special.erfc(x),
+        ceil=cp.ceil, trunc=cp.trunc, round=lambda x, decimals=0: cp.around(x, decimals),
+        nan_to_num=lambda x, nan=0.0, posinf=None, neginf=None: cp.nan_to_num(
+            x, copy=True, nan=nan, posinf=posinf, neginf=neginf),
+        arctan2=cp.arctan2, hypot=cp.hypot, logaddexp=cp.logaddexp, logaddexp2=cp.logaddexp2,
+        remainder=cp.remainder,
         sum=add_reduce, prod=reducer(cp.prod), max=reducer(cp.max), min=reducer(cp.min),
         any=reducer(cp.any), all=reducer(cp.all),
         argmax=lambda x, axis=None, keepdims=False: cp.argmax(x, axis=axis, keepdims=keepdims),
         argmin=lambda x, axis=None, keepdims=False: cp.argmin(x, axis=axis, keepdims=keepdims),
+        cumsum=lambda x, axis: cp.cumsum(x, axis), cumprod=lambda x, axis: cp.cumprod(x, axis),
+        einsum=lambda subscripts, *operands: _einsum(cp, subscripts, *operands),
         reshape=lambda x, shape: cp.reshape(x, shape), transpose=lambda x, axes=None: cp.transpose(x, axes),
         broadcast_to=lambda x, shape: cp.broadcast_to(x, shape),
         expand_dims=lambda x, axis: cp.expand_dims(x, axis), squeeze=lambda x, axis=None: cp.squeeze(x, axis),
@@ -165,9 +176,42 @@ def load(device=None):
         scatter_add=lambda dst, index, values: cupyx.scatter_add(dst, index, values),
         take=lambda x, indices, axis=None: cp.take(x, indices, axis=axis),
         take_along_axis=lambda x, indices, axis: cp.take_along_axis(x, indices, axis=axis),
+        argsort=lambda x, axis=-1, descending=False: _argsort(cp, x, axis, descending),
         matmul=cp.matmul, eigh=lambda x: tuple(cp.linalg.eigh(x)), qr=lambda x: tuple(cp.linalg.qr(x)),
+        solve=cp.linalg.solve, inv=cp.linalg.inv, det=cp.linalg.det,
+        slogdet=lambda x: tuple(cp.linalg.slogdet(x)), cholesky=cp.linalg.cholesky,
+        svd=lambda x, full_matrices: tuple(cp.linalg.svd(x, full_matrices=full_matrices)),
+        eig=lambda x: _real_eig(cp, x),
     )
     return ns if gpu.id == 0 else on_device(ns)
+
+
+def _real_eig(cp, x):
+    """eig with real results, as the kernel contract says; on the host where CuPy has no eig."""
+    if hasattr(cp.linalg, "eig"):
+        w, v = cp.linalg.eig(x)
+    else:
+        import numpy
+        w, v = (cp.asarray(a) for a in numpy.linalg.eig(cp.asnumpy(x)))
+    if w.dtype.kind == "c":
+        if bool((w.imag != 0).any()):
+            raise ValueError("eig: the matrix has complex eigenvalues")
+        w, v = w.real.copy(), v.real.copy()
+    return w, v
+
+
+def _argsort(cp, x, axis, descending):
+    """Stable, as NumPy's kind="stable" (CuPy sorts stably); descending as in the NumPy backend."""
+    if not descending:
+        return cp.argsort(x, axis=axis)
+    n = x.shape[axis]
+    return (n - 1) - cp.flip(cp.argsort(cp.flip(x, axis), axis=axis), axis)
+
+
+def _einsum(cp, subscripts, *operands):
+    """cp.einsum as a new array, never a view of an operand ('ij->ji', 'ii->i')."""
+    out = cp.einsum(subscripts, *operands)
+    return out.copy() if any(cp.may_share_memory(out, o) for o in operands) else out
 
 
 @hookimpl

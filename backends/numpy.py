@@ -239,6 +239,35 @@ def _clip(x, lo=None, hi=None):
     return np.clip(x, lo, hi)
 
 
+# NumPy's elementwise names (issue 13)
+
+def _erfc_float64():
+    """erfc of a float64 array, as ``_erf_float64``: SciPy's, else ``math.erfc`` per element."""
+    try:
+        from scipy.special import erfc
+        return erfc
+    except ImportError:
+        per_element = np.frompyfunc(math.erfc, 1, 1)
+        return lambda x: np.asarray(per_element(x), dtype=np.float64)
+
+
+def _round(x, decimals=0):
+    return np.round(x, decimals)
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """np.nan_to_num as a new array; bfloat16 (whose finfo NumPy does not know, so NumPy
+    would leave its infinities) through float32 with ml_dtypes' bounds."""
+    if x.dtype.name == "bfloat16":
+        import ml_dtypes
+        info = ml_dtypes.finfo(x.dtype)
+        posinf = float(info.max) if posinf is None else posinf
+        neginf = float(info.min) if neginf is None else neginf
+        wide = np.nan_to_num(x.astype(np.float32), nan=nan, posinf=posinf, neginf=neginf)
+        return wide.astype(x.dtype)
+    return np.asarray(np.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf))
+
+
 # ---------------------------------------------------------------------- reductions
 
 def _reducer(ufunc):
@@ -266,6 +295,31 @@ def _argmax(x, axis=None, keepdims=False):
 
 def _argmin(x, axis=None, keepdims=False):
     return np.argmin(x, axis=axis, keepdims=keepdims)
+
+
+# ------------------------------------------------------------ scans and products
+
+def cumsum(x, axis):
+    return np.cumsum(x, axis)
+
+
+def cumprod(x, axis):
+    return np.cumprod(x, axis)
+
+
+_EINSUM_OPTIMIZE_SIZE = 4096   # from here on a contraction path (BLAS) pays for planning it
+
+
+def einsum(subscripts, *operands):
+    """np.einsum, planned (optimize) for three or more operands or big ones; a new array,
+    never a view (NumPy answers 'ij->ji' and 'ii->i' with views of the operand)."""
+    optimize = len(operands) > 2 or any(np.size(o) >= _EINSUM_OPTIMIZE_SIZE for o in operands)
+    out = np.einsum(subscripts, *operands, optimize=optimize)
+    if type(out) is not ndarray:
+        return np.asarray(out)
+    if any(np.may_share_memory(out, o) for o in operands):
+        out = out.copy()
+    return out
 
 
 # -------------------------------------------------------------- shape and indexing
@@ -318,6 +372,14 @@ def take_along_axis(x, indices, axis):
     return np.take_along_axis(x, indices, axis=axis)
 
 
+def argsort(x, axis=-1, descending=False):
+    """Stable; descending as the reverse of a stable sort of x reversed (ties keep their order)."""
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable")
+    n = x.shape[axis]
+    return (n - 1) - np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+
+
 # -------------------------------------------------------------------- linear algebra
 
 def matmul(x, y):
@@ -337,6 +399,28 @@ def eigh(x):
 
 def qr(x):
     return tuple(np.linalg.qr(x))
+
+
+# cr.linalg: every matrix argument is (..., n, n) or (..., m, n); solve's b is (..., n, k)
+
+def det(x):
+    return np.asarray(np.linalg.det(x))
+
+
+def slogdet(x):
+    sign, logabsdet = np.linalg.slogdet(x)
+    return np.asarray(sign), np.asarray(logabsdet)
+
+
+def svd(x, full_matrices):
+    return tuple(np.linalg.svd(x, full_matrices=full_matrices))
+
+
+def eig(x):
+    w, v = np.linalg.eig(x)
+    if np.iscomplexobj(w):   # NumPy answers real arrays when every eigenvalue is real
+        raise ValueError("eig: the matrix has complex eigenvalues")
+    return w, v
 
 
 # ------------------------------------------------------------------ the kernel table
@@ -374,15 +458,27 @@ def load(device=None):
         less_equal=_arrays(np.less_equal), equal=_arrays(np.equal), not_equal=_arrays(np.not_equal),
         logical_and=_arrays(np.logical_and), logical_or=_arrays(np.logical_or),
         logical_not=_arrays(np.logical_not), isfinite=_arrays(np.isfinite), isnan=_arrays(np.isnan),
+        # NumPy's elementwise names (issue 13)
+        sinh=_arrays(np.sinh), cosh=_arrays(np.cosh), arcsin=_arrays(np.arcsin),
+        arccos=_arrays(np.arccos), arctan=_arrays(np.arctan), arcsinh=_arrays(np.arcsinh),
+        arccosh=_arrays(np.arccosh), arctanh=_arrays(np.arctanh), exp2=_arrays(np.exp2),
+        log2=_arrays(np.log2), log10=_arrays(np.log10), sinc=_arrays(np.sinc),
+        erfc=_erf(_erfc_float64()), ceil=_arrays(np.ceil), trunc=_arrays(np.trunc),
+        round=_arrays(_round), nan_to_num=nan_to_num,
+        arctan2=_arrays(np.arctan2), hypot=_arrays(np.hypot), logaddexp=_arrays(np.logaddexp),
+        logaddexp2=_arrays(np.logaddexp2), remainder=_arrays(np.remainder),
         # reductions
         sum=add_reduce, prod=_reducer(np.multiply), max=_reducer(np.maximum),
         min=_reducer(np.minimum), any=_reducer(np.logical_or), all=_reducer(np.logical_and),
         argmax=_arrays(_argmax), argmin=_arrays(_argmin),
+        cumsum=cumsum, cumprod=cumprod, einsum=einsum,
         # shape and indexing
         reshape=reshape, transpose=transpose, broadcast_to=np.broadcast_to,
         expand_dims=expand_dims, squeeze=squeeze, concat=concat, stack=stack,
         getitem=getitem, setitem=setitem, scatter_add=np.add.at,
-        take=_arrays(_take), take_along_axis=take_along_axis,
+        take=_arrays(_take), take_along_axis=take_along_axis, argsort=argsort,
         # linear algebra
         matmul=matmul, eigh=eigh, qr=qr,
+        solve=np.linalg.solve, inv=np.linalg.inv, det=det, slogdet=slogdet,
+        cholesky=np.linalg.cholesky, svd=svd, eig=eig,
     )

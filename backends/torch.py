@@ -464,6 +464,50 @@ def clip(x, lo=None, hi=None):
     return out if hi is None else _numpy_typed(torch.minimum, "minimum", (out, hi))
 
 
+# NumPy's elementwise names (issue 13)
+
+def _floating_binary(fn, npname):
+    """A binary kernel torch has for floating tensors only (atan2, hypot, logaddexp): two
+    tensors of one floating dtype straight to fn, anything else typed as NumPy types it."""
+    def kernel(x, y):
+        if type(x) is T and type(y) is T and x.dtype is y.dtype and x.dtype in FLOATS:
+            return fn(x, y)
+        return _numpy_typed(fn, npname, (x, y))
+    kernel.__name__ = npname
+    return kernel
+
+
+def remainder(x, y):
+    """NumPy's remainder, not torch's x - y * floor(x / y) (which rounds differently): the
+    fmod, moved into y's sign, and a zero remainder signed as y; integer x % 0 is 0 (torch raises)."""
+    if not (type(x) is T and type(y) is T and x.dtype is y.dtype and x.dtype is not torch.bool):
+        (x, y), _ = _promote("remainder", (x, y))   # bool % bool is int8 in NumPy
+    if x.dtype in FLOATS:
+        m = torch.fmod(x, y)
+        moved = torch.where((m < 0) != (y < 0), m + y, m)
+        return torch.where(m != 0, moved, torch.copysign(torch.zeros_like(m), y))
+    zero = y == 0
+    return torch.where(zero, 0, torch.remainder(x, torch.where(zero, 1, y)))
+
+
+def round_(x, decimals=0):
+    """NumPy's round: half to even; integers stay integers (rounded left of the point when
+    decimals < 0, through float64), bools as NumPy types them."""
+    if x.dtype in FLOATS:
+        return torch.round(x, decimals=decimals) if decimals else torch.round(x)
+    _, out = _numpy_rule("round", (x,))
+    if decimals >= 0:
+        return x.clone() if out is None or out is x.dtype else x.to(out)
+    scale = 10.0 ** -decimals
+    return (torch.round(x.double() / scale) * scale).to(x.dtype if out is None else out)
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    if x.dtype in FLOATS:
+        return torch.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+    return x.clone()   # integers and bools have nothing to replace
+
+
 # ---------------------------------------------------------------------- reductions
 
 def _axes(axis):
@@ -509,6 +553,29 @@ def _arg(fn):
             return r.reshape((1,) * x.ndim) if keepdims else r
         return fn(x, int(axis), bool(keepdims))
     return kernel
+
+
+# ------------------------------------------------------------ scans and products
+
+def _scan(fn):
+    """cumsum/cumprod along an int axis; integers and bools accumulate in int64 (torch's
+    and NumPy's answer alike)."""
+    def kernel(x, axis):
+        return fn(x, int(axis))
+    return kernel
+
+
+def einsum(subscripts, *operands):
+    """torch.einsum on operands cast to NumPy's common dtype; a new tensor, never a view
+    (torch answers 'ij->ji' and 'ii->i' with views of the operand)."""
+    device = _device_of(operands)
+    operands = [_operand(o, device) for o in operands]
+    if any(o.dtype is not operands[0].dtype for o in operands):
+        operands, _ = _promote(None, operands)
+    out = torch.einsum(subscripts, *operands)
+    if any(out.untyped_storage().data_ptr() == o.untyped_storage().data_ptr() for o in operands):
+        out = out.clone()
+    return out
 
 
 # -------------------------------------------------------------- shape and indexing
@@ -665,6 +732,10 @@ def take_along_axis(x, indices, axis):
     return torch.take_along_dim(x, indices, axis)
 
 
+def argsort(x, axis=-1, descending=False):
+    return torch.argsort(x, dim=axis, descending=bool(descending), stable=True)
+
+
 # -------------------------------------------------------------------- linear algebra
 
 def matmul(x, y):
@@ -679,6 +750,30 @@ def eigh(x):
 
 def qr(x):
     return tuple(torch.linalg.qr(x))
+
+
+# cr.linalg: every matrix argument is (..., n, n) or (..., m, n); solve's b is (..., n, k)
+
+def solve(a, b):
+    # b with a's batch axes spelled out: torch would read a b of shape a.shape[:-1] as vectors
+    batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    dt = torch.promote_types(a.dtype, b.dtype)
+    return torch.linalg.solve(a.to(dt).expand(batch + a.shape[-2:]), b.to(dt).expand(batch + b.shape[-2:]))
+
+
+def slogdet(x):
+    return tuple(torch.linalg.slogdet(x))
+
+
+def svd(x, full_matrices):
+    return tuple(torch.linalg.svd(x, full_matrices=full_matrices))
+
+
+def eig(x):
+    w, v = torch.linalg.eig(x)   # always complex; real where LAPACK found real eigenvalues
+    if bool((w.imag != 0).any()):
+        raise ValueError("eig: the matrix has complex eigenvalues")
+    return w.real.contiguous(), v.real.contiguous()
 
 
 # ------------------------------------------------------------------ the kernel table
@@ -724,17 +819,33 @@ def load(device=None):
         logical_and=_logical(torch.logical_and, "logical_and"),
         logical_or=_logical(torch.logical_or, "logical_or"),
         logical_not=torch.logical_not, isfinite=torch.isfinite, isnan=torch.isnan,
+        # NumPy's elementwise names (issue 13)
+        sinh=_unary(torch.sinh, "sinh"), cosh=_unary(torch.cosh, "cosh"),
+        arcsin=_unary(torch.asin, "arcsin"), arccos=_unary(torch.acos, "arccos"),
+        arctan=_unary(torch.atan, "arctan"), arcsinh=_unary(torch.asinh, "arcsinh"),
+        arccosh=_unary(torch.acosh, "arccosh"), arctanh=_unary(torch.atanh, "arctanh"),
+        exp2=_unary(torch.exp2, "exp2"), log2=_unary(torch.log2, "log2"),
+        log10=_unary(torch.log10, "log10"), sinc=_unary(torch.sinc, "sinc"),
+        erfc=_unary(torch.erfc, "exp"),  # typed as erf
+        ceil=_unary(torch.ceil, "ceil"), trunc=_unary(torch.trunc, "trunc"),
+        round=round_, nan_to_num=nan_to_num,
+        arctan2=_floating_binary(torch.atan2, "arctan2"), hypot=_floating_binary(torch.hypot, "hypot"),
+        logaddexp=_floating_binary(torch.logaddexp, "logaddexp"),
+        logaddexp2=_floating_binary(torch.logaddexp2, "logaddexp2"), remainder=remainder,
         # reductions
         sum=_reduction(torch.sum), prod=_reduction(_prod),
         max=_reduction(torch.amax), min=_reduction(torch.amin),
         any=_reduction(_boolean(torch.any)), all=_reduction(_boolean(torch.all)),
         argmax=_arg(torch.argmax), argmin=_arg(torch.argmin),
+        cumsum=_scan(torch.cumsum), cumprod=_scan(torch.cumprod), einsum=einsum,
         # shape and indexing
         reshape=reshape, transpose=transpose, broadcast_to=broadcast_to,
         expand_dims=expand_dims, squeeze=squeeze,
         concat=_joined(torch.cat), stack=_joined(torch.stack),
         getitem=getitem, setitem=setitem, scatter_add=scatter_add,
-        take=take, take_along_axis=take_along_axis,
+        take=take, take_along_axis=take_along_axis, argsort=argsort,
         # linear algebra
         matmul=matmul, eigh=eigh, qr=qr,
+        solve=solve, inv=torch.linalg.inv, det=torch.linalg.det, slogdet=slogdet,
+        cholesky=torch.linalg.cholesky, svd=svd, eig=eig,
     )

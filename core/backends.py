@@ -67,11 +67,27 @@ KERNELS = {
     "equal": "equal(x, y)", "not_equal": "not_equal(x, y)",
     "logical_and": "logical_and(x, y)", "logical_or": "logical_or(x, y)",
     "logical_not": "logical_not(x)", "isfinite": "isfinite(x)", "isnan": "isnan(x)",
+    # NumPy's elementwise names (issue 13); unary ones type as NumPy's ufunc of that name
+    "sinh": "sinh(x)", "cosh": "cosh(x)", "arcsin": "arcsin(x)", "arccos": "arccos(x)",
+    "arctan": "arctan(x)", "arcsinh": "arcsinh(x)", "arccosh": "arccosh(x)", "arctanh": "arctanh(x)",
+    "exp2": "exp2(x)", "log2": "log2(x)", "log10": "log10(x)", "sinc": "sinc(x) = sin(pi x) / (pi x), 1 at 0",
+    "erfc": "erfc(x) = 1 - erf(x), typed as exp", "ceil": "ceil(x)", "trunc": "trunc(x)",
+    "round": "round(x, decimals) as NumPy's (half to even; an int decimals, negative rounds left of the point)",
+    "nan_to_num": "nan_to_num(x, nan, posinf, neginf) -> a new array; posinf/neginf None: the dtype's "
+                  "largest/smallest finite value; integers and bools copied",
+    "arctan2": "arctan2(x1, x2)", "hypot": "hypot(x, y)", "logaddexp": "logaddexp(x, y)",
+    "logaddexp2": "logaddexp2(x, y)",
+    "remainder": "remainder(x, y) as NumPy's: the sign of y (Python's %); integer x % 0 is 0",
     # reductions
     "sum": "sum(x, axis, keepdims)", "prod": "prod(x, axis, keepdims)",
     "max": "max(x, axis, keepdims)", "min": "min(x, axis, keepdims)",
     "argmax": "argmax(x, axis, keepdims) -> int64", "argmin": "argmin(x, axis, keepdims) -> int64",
     "any": "any(x, axis, keepdims)", "all": "all(x, axis, keepdims)",
+    # scans and products (axis: an int >= 0; integers and bools accumulate in int64, as NumPy)
+    "cumsum": "cumsum(x, axis) -> running sums along axis",
+    "cumprod": "cumprod(x, axis) -> running products along axis",
+    "einsum": "einsum(subscripts, *operands) -> a new array (never a view of an operand); subscripts "
+              "explicit ('ij,jk->ik'), letters a-z A-Z only (no '...'), one size per letter",
     # shape and indexing
     "reshape": "reshape(x, shape)", "transpose": "transpose(x, axes) with a full permutation",
     "broadcast_to": "broadcast_to(x, shape)", "expand_dims": "expand_dims(x, axis)",
@@ -81,10 +97,20 @@ KERNELS = {
     "scatter_add": "scatter_add(dst, index, values) -> None; dst[index] += values in place, repeated indices add up",
     "take": "take(x, indices, axis)",
     "take_along_axis": "take_along_axis(x, indices, axis)",
+    "argsort": "argsort(x, axis=-1, descending=False) -> int64 indices sorting x along axis; "
+               "stable (ties keep their order), NaN last (first when descending)",
     # linear algebra
     "matmul": "matmul(x, y) with NumPy's matmul rules",
     "eigh": "eigh(x) -> (eigenvalues, eigenvectors) of a symmetric matrix, a plain tuple",
     "qr": "qr(x) -> (q, r), a plain tuple",
+    # cr.linalg (matrices (..., m, n), batched over leading axes; no vector right-hand sides)
+    "solve": "solve(a, b) -> x with a x = b; a (..., n, n), b (..., n, k), batch axes broadcast",
+    "inv": "inv(x) -> the inverse of square matrices",
+    "det": "det(x) -> determinants, shape x.shape[:-2]",
+    "slogdet": "slogdet(x) -> (sign, log|det|), a plain tuple",
+    "cholesky": "cholesky(x) -> lower L with x = L L^T; reads the lower triangle",
+    "svd": "svd(x, full_matrices) -> (u, s, vh), a plain tuple; s descending",
+    "eig": "eig(x) -> (eigenvalues, eigenvectors) as real arrays; ValueError if any eigenvalue is complex",
 }
 
 

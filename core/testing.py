@@ -412,6 +412,64 @@ def _kernel_cases():
     add("clip", "int with int bounds", lambda k, x: k.clip(x, 0, 3), ints)
     add("clip", "empty", lambda k, x: k.clip(x, 0.0, 1.0), a(0, 2))
 
+    # --- NumPy's elementwise names (issue 13)
+    lows = {"arccosh": 1.0, "log2": 0.1, "log10": 0.1}        # inside the domain
+    units = ("arcsin", "arccos", "arctanh")                    # |x| < 1
+    for kernel in ("sinh", "cosh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh",
+                   "exp2", "log2", "log10", "sinc", "erfc", "ceil", "trunc", "round", "nan_to_num"):
+        fn = (lambda kernel: lambda k, x: getattr(k, kernel)(x))(kernel)
+        low = lows.get(kernel)
+
+        def inside(x, kernel=kernel):
+            return np.tanh(x).astype(x.dtype) if kernel in units else x
+        add(kernel, "float32 2-d", fn, inside(a(3, 4, low=low)))
+        add(kernel, "float64 0-d", fn, np.array(0.75 + (low or 0.0)))
+        add(kernel, "empty", fn, a(0, 3))
+        add(kernel, "nan inf edges", fn, edge)
+        add(kernel, "edges of the domains", fn, np.array([1.0, -1.0, 0.5, 2.5, -2.5, 1e300, -1e300]))
+        add(kernel, "float16", fn, inside(a(5, dtype="float16", low=low)))
+        add(kernel, "bfloat16", fn, Typed(np.tanh(a(4)) * 0.9 if kernel in units else np.abs(a(4)) + 1.0,
+                                          "bfloat16"), rtol=3e-2)
+        add(kernel, "int64 input", fn, np.abs(ints) + 1 if kernel == "arccosh" else ints)
+        add(kernel, "bool input", fn, bools)
+    for decimals in (1, 2, -1, -2):
+        add("round", f"decimals {decimals}", lambda k, x, d=decimals: k.round(x, d),
+            np.array([1.25, 1.35, -2.5, 15.0, 25.0, 1234.5678, nan, inf]))
+        add("round", f"float32 decimals {decimals}", lambda k, x, d=decimals: k.round(x, decimals=d), a(3, 4) * 100)
+        add("round", f"int64 decimals {decimals}", lambda k, x, d=decimals: k.round(x, d),
+            np.array([15, 25, -15, 1234, 0, 7], dtype=np.int64))
+    for label, params in (("replacements", (5.0, 1e3, -1e3)), ("keywords", dict(nan=-1.0, neginf=-7.0)),
+                          ("posinf only", dict(posinf=9.0))):
+        pos, kw = (params, {}) if isinstance(params, tuple) else ((), params)
+        for dt in ("float16", "float32", "float64"):
+            add("nan_to_num", f"{label} {dt}", lambda k, x, p=pos, q=kw: k.nan_to_num(x, *p, **q),
+                edge.astype(dt))
+        add("nan_to_num", f"{label} bfloat16", lambda k, x, p=pos, q=kw: k.nan_to_num(x, *p, **q),
+            Typed(edge, "bfloat16"))
+    add("nan_to_num", "int64 copied", lambda k, x: k.nan_to_num(x, 1.0, 2.0, 3.0), ints)
+    # remainder: Python's sign convention, signed zeros, int % 0 = 0
+    signs = np.array([-3.5, 3.5, -3.5, 3.5, 0.0, -0.0, 7.0, -1e-20, 1e-20, 5.0, -1.0, 2.0])
+    divisors = np.array([2.0, -2.0, -2.0, 2.0, -3.0, 3.0, 0.0, 1.0, -1.0, inf, inf, nan])
+    for kernel in ("arctan2", "hypot", "logaddexp", "logaddexp2", "remainder"):
+        fn = (lambda kernel: lambda k, x, y: getattr(k, kernel)(x, y))(kernel)
+        add(kernel, "float32 same shape", fn, a(3, 4), a(3, 4))
+        add(kernel, "broadcast (3,1) x (1,4) float64", fn, a(3, 1, dtype="float64"), a(1, 4, dtype="float64"))
+        add(kernel, "0-d with 1-d", fn, np.array(1.5), a(3))
+        add(kernel, "empty broadcast", fn, a(0, 3), a(3))
+        add(kernel, "nan inf edges", fn, edge, edge_y)
+        add(kernel, "signs and zeros", fn, signs, divisors)
+        add(kernel, "python float right", fn, a(2, 3), 0.5)
+        add(kernel, "python float left", fn, 2.0, a(2, 3))
+        add(kernel, "python int right", fn, a(2, 3), 2)
+        add(kernel, "float32 with float64", fn, a(4), a(4, dtype="float64"))
+        add(kernel, "float32 with 0-d float64", fn, a(4), np.array(0.5))
+        add(kernel, "int64 with float32", fn, ints, a(5))
+        add(kernel, "int64 same dtype", fn, ints, np.array([1, -2, 3, 1, 0]))
+        add(kernel, "int32 with int64", fn, ints.astype(np.int32), np.array([1, 2, -3, 1, 2]))
+        add(kernel, "float16", fn, a(4, dtype="float16"), a(4, dtype="float16"))
+        add(kernel, "bfloat16", fn, Typed(a(4), "bfloat16"), Typed(a(4) + 3.0, "bfloat16"), rtol=3e-2)
+        add(kernel, "bool", fn, bools, bools[::-1].copy())
+
     # --- reductions
     for kernel in ("sum", "prod", "max", "min", "any", "all"):
         fn = (lambda kernel: lambda k, x, *p: getattr(k, kernel)(x, *p))(kernel)
@@ -520,6 +578,12 @@ def _kernel_cases():
     add("take_along_axis", "labels", lambda k, x, i: k.take_along_axis(x, i, 1), a(3, 4), np.array([[1], [3], [0]]))
     add("take_along_axis", "axis 0", lambda k, x, i: k.take_along_axis(x, i, 0), a(3, 4), np.array([[2, 0, 1, 1]]))
     add("take_along_axis", "axis -1", lambda k, x, i: k.take_along_axis(x, i, -1), a(2, 3), np.array([[2, 2], [0, 1]]))
+    ties = np.array([[2.0, -1.0, 2.0, nan, 0.5, -1.0], [0.0, 0.0, 1.0, -inf, inf, 0.0]])
+    add("argsort", "ties stable, nan last", lambda k, x: k.argsort(x, 1, False), ties)
+    add("argsort", "descending: ties stable, nan first", lambda k, x: k.argsort(x, 1, True), ties)
+    add("argsort", "axis 0", lambda k, x: k.argsort(x, 0, False), a(4, 3))
+    add("argsort", "int64 descending", lambda k, x: k.argsort(x, 0, True), ints)
+    add("argsort", "empty axis", lambda k, x: k.argsort(x, 1, False), a(2, 0))
 
     # --- linear algebra
     for label, (xs, ys) in [("2-d", ((3, 4), (4, 5))), ("vector @ matrix", ((4,), (4, 5))),

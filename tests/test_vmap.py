@@ -118,6 +118,8 @@ CASES.update({
     "stack": (lambda x, y: cr.stack([x, y], axis=1), [(2, 3), (2, 3)], "any"),
     "split": (lambda x: tuple(cr.split(x, 2, axis=1)), [(2, 3)], "any"),
     "take": (lambda x: cr.take(x, cr.tensor([2, 0, 2]), axis=1), [(2, 3)], "any"),
+    "argsort": (lambda x: cr.argsort(x) + cr.argsort(x, 0, descending=True)[:1], [(3, 4)], "distinct"),
+    "sort": (lambda x: cr.sort(x, 0) + cr.topk(x, 2)[0][:, :1], [(3, 4)], "distinct"),   # batched indices
     "getitem": (lambda x: x[1:, ::-1] + x[..., 0:1][None] + x[-1], [(2, 3)], "any"),
     "getitem_advanced": (lambda x: x[np.array([1, 0, 1]), :, 0], [(2, 3, 4)], "any"),
     "getitem_advanced_split": (lambda x: x[np.array([1, 0]), :, np.array([3, 2])], [(2, 3, 4)], "any"),

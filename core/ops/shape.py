@@ -6,7 +6,7 @@ from ._util import shape_of, normalize_axis, dtype_of
 from ..tensor import Tensor, _batched
 from ..errors import ShapeError, DTypeError, ArgumentError
 from .. import backends as _backends
-from ..creation import arange, tensor
+from ..creation import arange, tensor, full, zeros
 from . import _batching as B
 from ._batching import op as _op
 
@@ -254,7 +254,20 @@ def squeeze(x, axis=None):
     return _squeeze(x, axis=axis)
 
 
-def flatten(x):
+def flatten(x, order="C"):
+    """A 1-d copy of x, row-major ('C') or column-major ('F'), as ``ndarray.flatten``: never a
+    view, so writing into it leaves x alone (``ravel`` is the view when it can be)."""
+    return _op("clone")(ravel(x, order))
+
+
+def ravel(x, order="C"):
+    """x as a 1-d tensor, row-major ('C') or column-major ('F'); a view when the layout allows."""
+    if order not in ("C", "F"):
+        raise ArgumentError(f"ravel/flatten: order must be 'C' (row-major) or 'F' (column-major), "
+                            f"got {order!r}")
+    ndim = len(shape_of(x))
+    if order == "F" and ndim > 1:
+        x = _permute(x, axes=tuple(reversed(range(ndim))))
     return _reshape(x, shape=(-1,))
 
 
@@ -568,5 +581,492 @@ def index_update(x, v, index):
 # composites: no rules of their own, differentiated through the ops they call
 register("transpose", transpose)
 register("flatten", flatten, method=True)
+register("ravel", ravel, method=True)
 register("split", split)
 register("take", take)
+
+
+# ------------------------------------------------ NumPy's shape and indexing functions
+# Composites of the view, join and gather ops above (so their rules, batching and second
+# order come with them); each checks its arguments and names the fix.
+
+def _as_tensor(x):
+    return x if isinstance(x, Tensor) else tensor(x)
+
+
+def _other_ops():
+    """Ops of the families imported after this one (sum) or beside it (where, clone)."""
+    return _op("sum"), _op("where")
+
+
+def swapaxes(x, axis1, axis2):
+    """x with axes ``axis1`` and ``axis2`` interchanged (a view)."""
+    ndim = len(shape_of(x))
+    i, j = (axis_argument("swapaxes", a, ndim) for a in (axis1, axis2))
+    perm = list(range(ndim))
+    perm[i], perm[j] = j, i
+    return _permute(x, axes=tuple(perm))
+
+
+def _axes_list(op, axes, ndim):
+    """An int or a sequence of ints as a list of distinct non-negative axes, in the given order."""
+    axes = [axes] if _is_int(axes) else list(axes) if isinstance(axes, (tuple, list)) else None
+    if axes is None or not all(_is_int(a) for a in axes):
+        raise ArgumentError(f"{op}: axes must be an integer or a sequence of integers")
+    out = [axis_argument(op, a, ndim) for a in axes]
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {axes}; name each axis once")
+    return out
+
+
+def moveaxis(x, source, destination):
+    """x with the axes ``source`` moved to ``destination`` (ints or equal-length sequences);
+    the other axes keep their order (a view)."""
+    ndim = len(shape_of(x))
+    src = _axes_list("moveaxis", source, ndim)
+    dst = _axes_list("moveaxis", destination, ndim)
+    if len(src) != len(dst):
+        raise ShapeError(f"moveaxis: source {source} and destination {destination} must name "
+                         "the same number of axes")
+    order = [a for a in range(ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return _permute(x, axes=tuple(order))
+
+
+def _at_least(op, rank, place):
+    """atleast_Nd: each argument reshaped to rank >= N by ``place(shape) -> new shape``;
+    one argument gives one tensor, several a tuple (as NumPy 2)."""
+    def fn(*arys):
+        if not arys:
+            raise ArgumentError(f"{op} needs at least one tensor")
+        out = []
+        for a in arys:
+            a = _as_tensor(a)
+            shape = tuple(shape_of(a))
+            out.append(a if len(shape) >= rank else _reshape(a, shape=place(shape)))
+        return out[0] if len(out) == 1 else tuple(out)
+    fn.__name__ = op
+    fn.__doc__ = f"View each input with at least {rank} dimensions (NumPy's ``{op}``)."
+    return fn
+
+
+atleast_1d = _at_least("atleast_1d", 1, lambda s: (1,))
+atleast_2d = _at_least("atleast_2d", 2, lambda s: (1,) * (2 - len(s)) + s)
+# NumPy's rule: a 1-d (N,) becomes (1, N, 1), a 2-d (M, N) becomes (M, N, 1)
+atleast_3d = _at_least("atleast_3d", 3, lambda s: {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}[len(s)])
+
+
+def _each(fn, tensors, op):
+    out = fn(*_tensors_argument(op, tensors))
+    return out if isinstance(out, tuple) else (out,)
+
+
+def hstack(tup):
+    """Join along axis 1 (axis 0 for 1-d inputs), as NumPy's ``hstack``."""
+    arrs = _each(atleast_1d, tup, "hstack")
+    return concat(arrs, axis=0 if len(shape_of(arrs[0])) == 1 else 1)
+
+
+def vstack(tup):
+    """Join along axis 0 after ``atleast_2d`` (1-d inputs become rows)."""
+    return concat(_each(atleast_2d, tup, "vstack"), axis=0)
+
+
+def dstack(tup):
+    """Join along axis 2 after ``atleast_3d``."""
+    return concat(_each(atleast_3d, tup, "dstack"), axis=2)
+
+
+def column_stack(tup):
+    """1-d inputs as columns (N, 1), 2-d inputs as they are, joined along axis 1."""
+    cols = []
+    for a in _tensors_argument("column_stack", tup):
+        a = _as_tensor(a)
+        shape = tuple(shape_of(a))
+        cols.append(a if len(shape) >= 2 else _reshape(a, shape=(-1, 1) if shape else (1, 1)))
+    return concat(cols, axis=1)
+
+
+# ------------------------------------------------------------- repeating, padding
+
+def _count_list(op, counts, n, what):
+    """An int or a sequence of n (or 1) non-negative ints as a list of n ints."""
+    if type(counts) is Tensor:
+        if counts._trace is not None or counts.dtype.is_floating:
+            raise ArgumentError(f"{op}: {what} must be integers known when the op runs (not a "
+                                "traced or floating tensor)")
+        counts = counts.tolist()
+    counts = [counts] if _is_int(counts) else counts
+    if not isinstance(counts, (tuple, list)) or not all(_is_int(c) for c in counts):
+        raise ArgumentError(f"{op}: {what} must be an integer or a sequence of integers, got {counts!r}")
+    if any(c < 0 for c in counts):
+        raise ArgumentError(f"{op}: {what} must be non-negative, got {list(counts)}")
+    if len(counts) == 1:
+        counts = list(counts) * n
+    if len(counts) != n:
+        raise ShapeError(f"{op}: {len(counts)} {what} for an axis of length {n}; give one, or one per element")
+    return list(counts)
+
+
+def repeat(x, repeats, axis=None):
+    """Repeat each element ``repeats`` times (an int, or one count per element) along ``axis``
+    (None: of the flattened x), as NumPy's ``repeat``; backward sums the copies."""
+    if axis is None:
+        x, axis = ravel(x), 0
+    axis = axis_argument("repeat", axis, len(shape_of(x)))
+    n = shape_of(x)[axis]
+    counts = _count_list("repeat", repeats, n, "repeats")
+    index = [i for i, c in enumerate(counts) for _ in range(c)]
+    return getitem(x, (slice(None),) * axis + (index,))
+
+
+def tile(x, reps):
+    """x repeated ``reps`` times along each axis (NumPy's ``tile``: reps and x's shape are
+    padded with leading 1s to the same length)."""
+    shape = tuple(shape_of(x))
+    reps = tuple(_count_list("tile", reps, len(reps) if isinstance(reps, (tuple, list)) else 1, "reps"))
+    ndim = max(len(shape), len(reps))
+    shape = (1,) * (ndim - len(shape)) + shape
+    reps = (1,) * (ndim - len(reps)) + reps
+    # (1, s0, 1, s1, ...) broadcast to (r0, s0, r1, s1, ...), then merged pairwise
+    spread = _reshape(x, shape=tuple(d for s in shape for d in (1, s)))
+    spread = _broadcast_to(spread, shape=tuple(d for r, s in zip(reps, shape) for d in (r, s)))
+    return _reshape(spread, shape=tuple(r * s for r, s in zip(reps, shape)))
+
+
+PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def _pairs(op, value, ndim, what, kind):
+    """NumPy's (before, after) per axis from a scalar, (v,), (before, after) or one pair per axis."""
+    def bad():
+        return ArgumentError(f"{op}: {what} must be a {kind.__name__ if kind is not numbers.Real else 'number'}, "
+                             f"(before, after), or one (before, after) per axis ({ndim}), got {value!r}")
+    ok = (lambda v: _is_int(v)) if kind is int else (lambda v: isinstance(v, numbers.Real))
+    if ok(value):
+        return [(value, value)] * ndim
+    if not isinstance(value, (tuple, list)):
+        raise bad()
+    rows = [tuple(r) if isinstance(r, (tuple, list)) else None for r in value]
+    if all(ok(v) for v in value):
+        rows = [tuple(value)]
+    elif any(r is None or not all(ok(v) for v in r) for r in rows):
+        raise bad()
+    if len(rows) not in (1, ndim) or any(len(r) not in (1, 2) for r in rows):
+        raise bad()
+    rows = rows * ndim if len(rows) == 1 else rows
+    return [(r[0], r[-1]) for r in rows]
+
+
+def _source_positions(mode, n, before, after):
+    """For an axis of length n padded by (before, after): the index of x each output takes."""
+    out = []
+    for p in range(-before, n + after):
+        if mode == "edge":
+            out.append(min(max(p, 0), n - 1))
+        elif mode == "wrap":
+            out.append(p % n)
+        elif mode == "symmetric":
+            q = p % (2 * n)
+            out.append(q if q < n else 2 * n - 1 - q)
+        else:   # reflect: mirrored about the edge elements, which are not repeated
+            q = p % (2 * n - 2) if n > 1 else 0
+            out.append(q if q < n else 2 * n - 2 - q)
+    return out
+
+
+def pad(x, pad_width, mode="constant", constant_values=0):
+    """NumPy's ``pad`` for modes 'constant' (``constant_values``), 'edge', 'reflect',
+    'symmetric' and 'wrap'; pad widths as NumPy takes them.  Differentiable in x (the padding
+    holds copies of x's values, whose gradients add up; constants get none)."""
+    if mode not in PAD_MODES:
+        raise ArgumentError(f"pad: mode {mode!r} is not supported; use one of {', '.join(PAD_MODES)}")
+    shape = tuple(shape_of(x))
+    ndim = len(shape)
+    widths = _pairs("pad", pad_width, ndim, "pad_width", int)
+    if any(w < 0 for pair in widths for w in pair):
+        raise ArgumentError(f"pad: pad widths must be non-negative, got {pad_width!r}")
+    if mode == "constant":
+        values = _pairs("pad", constant_values, ndim, "constant_values", numbers.Real)
+        return _pad_constant(x, widths, values)
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            if not shape[axis]:
+                raise ShapeError(f"pad: cannot extend the empty axis {axis} in mode {mode!r}; "
+                                 "use mode='constant'")
+            x = getitem(x, (slice(None),) * axis + (_source_positions(mode, shape[axis], before, after),))
+    return x
+
+
+def _pad_constant(x, widths, values):
+    """Blocks of the constant joined on each side, axis after axis (a later axis fills the
+    corners, as in NumPy)."""
+    dtype = dtype_of(x)
+    backend = x._backend if type(x) is Tensor else _backends.backend_of_raw(x)
+    for axis, ((before, after), (v_before, v_after)) in enumerate(zip(widths, values)):
+        if not (before or after):
+            continue
+        shape = list(shape_of(x))
+        parts = []
+        for width, value in ((before, v_before), (after, v_after)):
+            shape[axis] = width
+            block = full(tuple(shape), _cast_number(value, dtype), dtype=dtype, backend=backend)
+            parts.append(block)
+        x = concat([parts[0], x, parts[1]], axis=axis)
+    return x
+
+
+def _cast_number(value, dtype):
+    """A pad constant as x's dtype takes it (NumPy truncates floats into integer arrays)."""
+    if dtype == "bool":
+        return bool(value)
+    return int(value) if dtype.startswith(("int", "uint")) else float(value)
+
+
+# ------------------------------------------------------------------ rolling, flipping
+
+def roll(x, shift, axis=None):
+    """Shift elements along ``axis`` (None: the flattened x), wrapping around, as NumPy's
+    ``roll``; shift and axis may be sequences (broadcast against each other)."""
+    if axis is None:
+        if not _is_int(shift):
+            raise ArgumentError(f"roll: with axis=None, shift must be an integer, got {shift!r}")
+        return _reshape(roll(ravel(x), shift, 0), shape=tuple(shape_of(x)))
+    ndim = len(shape_of(x))
+    shifts = [shift] if _is_int(shift) else list(shift) if isinstance(shift, (tuple, list)) else None
+    axes = [axis] if _is_int(axis) else list(axis) if isinstance(axis, (tuple, list)) else None
+    if shifts is None or axes is None or not all(_is_int(s) for s in shifts):
+        raise ArgumentError("roll: shift and axis must be integers or sequences of integers")
+    if len(shifts) != len(axes) and 1 not in (len(shifts), len(axes)):
+        raise ShapeError(f"roll: {len(shifts)} shifts for {len(axes)} axes; give one, or one per axis")
+    n = max(len(shifts), len(axes))
+    total = {}
+    for s, a in zip(shifts * n if len(shifts) == 1 else shifts, axes * n if len(axes) == 1 else axes):
+        a = axis_argument("roll", a, ndim)
+        total[a] = total.get(a, 0) + s   # shifts of one axis add up, as in NumPy
+    for a, s in sorted(total.items()):
+        size = shape_of(x)[a]
+        s = s % size if size else 0
+        if s:
+            before = (slice(None),) * a
+            x = concat([getitem(x, before + (slice(size - s, None),)),
+                        getitem(x, before + (slice(0, size - s),))], axis=a)
+    return x
+
+
+def flip(m, axis=None):
+    """Reverse the order of elements along ``axis`` (None: every axis)."""
+    ndim = len(shape_of(m))
+    axes = range(ndim) if axis is None else _axes_list("flip", axis, ndim)
+    index = [slice(None)] * ndim
+    for a in axes:
+        index[a] = slice(None, None, -1)
+    return getitem(m, tuple(index)) if ndim else m
+
+
+def fliplr(m):
+    """Reverse the columns (axis 1); m needs at least 2 dimensions."""
+    if len(shape_of(m)) < 2:
+        raise ShapeError("fliplr needs a tensor with at least 2 dimensions; use flip(m, 0) for 1-d")
+    return flip(m, 1)
+
+
+def flipud(m):
+    """Reverse the rows (axis 0); m needs at least 1 dimension."""
+    if len(shape_of(m)) < 1:
+        raise ShapeError("flipud needs a tensor with at least 1 dimension; reshape a 0-d one first")
+    return flip(m, 0)
+
+
+def rot90(m, k=1, axes=(0, 1)):
+    """Rotate by 90 degrees k times in the plane of ``axes``, from the first axis towards the
+    second (NumPy's ``rot90``)."""
+    ndim = len(shape_of(m))
+    if not _is_int(k):
+        raise ArgumentError(f"rot90: k must be an integer, got {k!r}")
+    if not isinstance(axes, (tuple, list)) or len(axes) != 2:
+        raise ArgumentError(f"rot90: axes must be two axes, got {axes!r}")
+    a, b = _axes_list("rot90", axes, ndim)
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(m, (a, b))
+    swap = list(range(ndim))
+    swap[a], swap[b] = b, a
+    if k == 1:
+        return _permute(flip(m, b), axes=tuple(swap))
+    return flip(_permute(m, axes=tuple(swap)), b)
+
+
+# ------------------------------------------------------------------ diagonals, triangles
+
+def _diagonal_positions(n1, n2, offset):
+    """Row and column indices of the ``offset`` diagonal of an (n1, n2) matrix."""
+    rows0, cols0 = max(-offset, 0), max(offset, 0)
+    length = max(0, min(n1 - rows0, n2 - cols0))
+    return list(range(rows0, rows0 + length)), list(range(cols0, cols0 + length))
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """The ``offset`` diagonal of the (axis1, axis2) planes, as the last axis (NumPy's
+    ``diagonal``; a copy, where NumPy's is a read-only view)."""
+    ndim = len(shape_of(a))
+    if ndim < 2:
+        raise ShapeError(f"diagonal needs at least 2 dimensions, got {ndim}; use diag to build a matrix")
+    if not _is_int(offset):
+        raise ArgumentError(f"diagonal: offset must be an integer, got {offset!r}")
+    i, j = _axes_list("diagonal", (axis1, axis2), ndim)
+    order = [d for d in range(ndim) if d not in (i, j)] + [i, j]
+    moved = _permute(a, axes=tuple(order)) if order != list(range(ndim)) else a
+    rows, cols = _diagonal_positions(shape_of(a)[i], shape_of(a)[j], offset)
+    return getitem(moved, (Ellipsis, rows, cols))
+
+
+def trace(a, offset=0, axis1=0, axis2=1):
+    """Sum of the ``offset`` diagonal (of the (axis1, axis2) planes), as NumPy's ``trace``."""
+    d = diagonal(a, offset, axis1, axis2)
+    sum_, _ = _other_ops()
+    return sum_(d, axis=(len(shape_of(d)) - 1,), keepdims=False)
+
+
+def diag(v, k=0):
+    """1-d v: a square matrix with v on its k-th diagonal; 2-d v: its k-th diagonal."""
+    shape = tuple(shape_of(v))
+    if not _is_int(k):
+        raise ArgumentError(f"diag: k must be an integer, got {k!r}")
+    if len(shape) == 2:
+        return diagonal(v, k)
+    if len(shape) != 1:
+        raise ShapeError(f"diag needs a 1-d or 2-d tensor, got {len(shape)}-d; use diagonal for "
+                         "higher dimensions")
+    n = shape[0] + abs(k)
+    rows, cols = _diagonal_positions(n, n, k)
+    return index_update(_zeros(v, (n, n)), v, normalize_index((rows, cols), v))
+
+
+def _zeros(like, shape):
+    """Zeros of ``shape`` with like's dtype and backend (a constant)."""
+    backend = like._backend if type(like) is Tensor else _backends.backend_of_raw(like)
+    return zeros(shape, dtype=dtype_of(like), backend=backend)
+
+
+def _triangle(op, keep):
+    def fn(m, k=0):
+        shape = tuple(shape_of(m))
+        if len(shape) < 2:
+            raise ShapeError(f"{op} needs at least 2 dimensions (a matrix or a stack of them), got {len(shape)}")
+        if not _is_int(k):
+            raise ArgumentError(f"{op}: k must be an integer, got {k!r}")
+        backend = m._backend if type(m) is Tensor else _backends.backend_of_raw(m)
+        rows = _reshape(arange(shape[-2], dtype="int64", backend=backend), shape=(shape[-2], 1))
+        offsets = arange(shape[-1], dtype="int64", backend=backend) - rows   # column - row
+        _, where = _other_ops()
+        return where(keep(offsets, k), m, 0)
+    fn.__name__ = op
+    return fn
+
+
+tril = _triangle("tril", lambda offsets, k: offsets <= k)
+tril.__doc__ = "The lower triangle of the last two axes: entries with column - row <= k, others 0."
+triu = _triangle("triu", lambda offsets, k: offsets >= k)
+triu.__doc__ = "The upper triangle of the last two axes: entries with column - row >= k, others 0."
+
+
+# ------------------------------------------------------------------ gathers and scatters
+
+def _index_tensor(op, index, like):
+    """An integer index as a Tensor of like's backend (lists and NumPy arrays accepted)."""
+    if type(index) is not Tensor:
+        backend = like._backend if type(like) is Tensor else None
+        try:
+            index = tensor(index, dtype="int64" if isinstance(index, (list, tuple)) and not index
+                           else None, backend=backend)
+        except (TypeError, ValueError) as exc:
+            raise ArgumentError(f"{op}: indices must be integers, got {index!r} ({exc})") from None
+    if index.dtype.is_floating or index.dtype == "bool":
+        raise DTypeError(f"{op}: indices must be integers, got {index.dtype}; cast with .astype('int64')")
+    return index
+
+
+def take_along_axis(arr, indices, axis=-1):
+    """Pick values along ``axis`` at ``indices`` (same rank as arr; other axes broadcast), as
+    NumPy's ``take_along_axis`` (axis None: of the flattened arr, 1-d indices); the gradient
+    scatter-adds back."""
+    indices = _index_tensor("take_along_axis", indices, arr)
+    if axis is None:
+        arr, axis = ravel(arr), 0
+    shape = tuple(shape_of(arr))
+    ishape = tuple(shape_of(indices))
+    if len(ishape) != len(shape):
+        raise ShapeError(f"take_along_axis: indices have {len(ishape)} dimensions and arr "
+                         f"{len(shape)}; they must have the same number (expand_dims the indices)")
+    axis = axis_argument("take_along_axis", axis, len(shape))
+    backend = arr._backend if type(arr) is Tensor else _backends.backend_of_raw(arr)
+    index = []
+    for d, n in enumerate(shape):   # NumPy's fancy index: an arange on each other axis
+        if d == axis:
+            index.append(indices)
+        else:
+            index.append(_reshape(arange(n, dtype="int64", backend=backend),
+                                  shape=(1,) * d + (n,) + (1,) * (len(shape) - d - 1)))
+    return getitem(arr, tuple(index))
+
+
+def index_add(x, axis, index, values):
+    """A copy of x with ``values`` added at ``index`` along ``axis``, repeated indices adding
+    up: ``out[..., index[i], ...] += values[..., i, ...]`` (torch's ``index_add``; NumPy's
+    ``np.add.at(x, (slice(None),) * axis + (index,), values)`` out of place).  Differentiable
+    in x (the gradient passes through) and in values (the gradient gathered at index)."""
+    shape = tuple(shape_of(x))
+    axis = axis_argument("index_add", axis, len(shape))
+    index = _index_tensor("index_add", index, x)
+    target = shape[:axis] + tuple(shape_of(index)) + shape[axis + 1:]
+    vshape = tuple(shape_of(values)) if isinstance(values, Tensor) else ()
+    if not _broadcasts_to(vshape, target):
+        raise ShapeError(f"index_add: values of shape {vshape} do not fit x[..., index, ...] of shape "
+                         f"{target}; give values that shape (or one that broadcasts to it)")
+    if index._trace is not None and _batched(index):   # a different index per example (vmap)
+        full = _broadcast_to(values, shape=target) if vshape != target else values
+        added = _gather_scatter(full, index, shape=shape, template=(slice(None),) * axis + (_SLOT,))
+    else:
+        added = _scatter(values, shape=shape, index=normalize_index((slice(None),) * axis + (index,), x))
+    return x + added
+
+
+def _broadcasts_to(a, b):
+    return len(a) <= len(b) and all(x in (1, y) for x, y in zip(a[::-1], b[::-1]))
+
+
+def select(condlist, choicelist, default=0):
+    """NumPy's ``select``: where the first true condition is, its choice; elsewhere default
+    (everything broadcasts; differentiable in the choices and default)."""
+    if not isinstance(condlist, (tuple, list)) or not isinstance(choicelist, (tuple, list)):
+        raise ArgumentError("select takes a list of conditions and a list of choices")
+    if len(condlist) != len(choicelist):
+        raise ArgumentError(f"select: {len(condlist)} conditions for {len(choicelist)} choices; "
+                            "give one condition per choice")
+    if not condlist:
+        raise ArgumentError("select needs at least one condition and choice")
+    _, where = _other_ops()
+    out = default
+    for i, (cond, choice) in reversed(list(enumerate(zip(condlist, choicelist)))):
+        cond = _as_tensor(cond)
+        if cond.dtype != "bool":
+            raise DTypeError(f"select: condition {i} is {cond.dtype}, not bool; compare (x > 0) "
+                             "or cast with .astype('bool')")
+        out = where(cond, choice, out)
+    return out if isinstance(out, Tensor) else tensor(out)
+
+
+# composites of NumPy's names (issue 13): their rules are those of the ops they call
+register("swapaxes", swapaxes, method=True)
+register("moveaxis", moveaxis)
+for _fn in (atleast_1d, atleast_2d, atleast_3d, hstack, vstack, dstack, column_stack, tile, pad,
+            roll, flip, fliplr, flipud, rot90, diag, tril, triu, take_along_axis, select):
+    register(_fn.__name__, _fn)
+register("repeat", repeat, method=True)
+register("diagonal", diagonal, method=True)
+register("trace", trace, method=True)
+register("index_add", index_add, method=True)

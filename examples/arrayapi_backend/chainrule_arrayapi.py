@@ -255,6 +255,7 @@ def load(device=None):
         concat=joined(xp.concat), stack=joined(xp.stack),
         getitem=getitem, setitem=setitem, scatter_add=scatter_add, take=take,
         take_along_axis=lambda x, indices, axis: xp.take_along_axis(x, asarray(indices), axis=axis),
+        argsort=lambda x, axis=-1, descending=False: xp.argsort(x, axis=axis, descending=descending, stable=True),
         matmul=lambda x, y: xp.matmul(*promote(None, (x, y))[0]),
         eigh=lambda x: tuple(xp.linalg.eigh(x)), qr=lambda x: tuple(xp.linalg.qr(x)),
     )
