@@ -155,6 +155,17 @@ CASES.update({
     "cross_entropy_row": (lambda z: cr.nn.cross_entropy(z, cr.tensor(1)), [(3,)], "any"),
     "to_backend": (lambda x: x.to("numpy") * 2, [(2, 3)], "any"),
 })
+# windows, embedding, batch_norm, softplus (issue 13; vs torch.func.vmap in tests/test_nn_conv.py)
+CASES.update({
+    "conv2d": (lambda x, w: cr.nn.conv2d(x, w, stride=2, padding=1), [(1, 2, 4, 3), (3, 2, 2, 2)], "any"),
+    "conv1d_unbatched": (lambda x, w: cr.nn.conv1d(x, w, groups=2), [(2, 5), (4, 1, 2)], "any"),
+    "fold": (lambda c: cr.nn.fold(c, (3, 3), 2, padding=1, stride=2), [(1, 8, 4)], "any"),
+    "max_pool2d": (lambda x: cr.nn.max_pool2d(x, 2, 1, 1), [(2, 3, 3)], "distinct"),
+    "avg_pool2d": (lambda x: cr.nn.avg_pool2d(x, 2, 1, 1, count_include_pad=False), [(1, 2, 3, 3)], "any"),
+    "embedding": (lambda w: cr.nn.embedding(cr.tensor([[0, 2], [2, 1]]), w, padding_idx=2), [(3, 2)], "any"),
+    "batch_norm": (lambda x, w: cr.nn.batch_norm(x, None, None, w, training=True), [(3, 2, 2), (2,)], "any"),
+    "softplus": (lambda x: cr.nn.softplus(x, beta=2.0, threshold=1.0), [(2, 3)], "any"),
+})
 
 
 def _variants(n):

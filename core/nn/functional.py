@@ -454,8 +454,7 @@ register("dropout", dropout)
 # kernels are loops over the K offsets of strided slices, on the backend's own kernels.
 import itertools as _itertools   # noqa: E402
 
-from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,   # noqa: E402
-                   stop_gradient as _stop_gradient)
+from ..ops import reshape as _reshape, argmax as _argmax, take as _take   # noqa: E402
 from ..errors import ArgumentError, IndexingError   # noqa: E402
 from ..creation import arange as _arange, ones as _ones   # noqa: E402
 from .._state import no_grad as _no_grad   # noqa: E402
@@ -765,8 +764,17 @@ def embedding(input, weight, padding_idx=None):
         return out
     if not isinstance(padding_idx, int) or not -rows <= padding_idx < rows:
         raise ArgumentError(f"embedding: padding_idx must be an int in [{-rows}, {rows - 1}], got {padding_idx!r}")
-    trained = expand_dims(input != padding_idx % rows, -1)
-    return where(trained, out, _stop_gradient(out))
+    return _embedding_padding(out, expand_dims(input != padding_idx % rows, -1))
+
+
+# torch's padding_idx is a convention on the gradient only: the VJP leaves the padding row's
+# gradient zero, the JVP stays the true derivative (torch's forward mode passes it on too)
+_embedding_padding = register(
+    "embedding_padding", on_kernels(lambda k, rows, trained: k.copy(rows)),
+    batch=elementwise("embedding_padding"),
+    vjp=(lambda ans, rows, trained: lambda g: where(trained, g, 0), None),
+    jvp=(lambda rows_dot, ans, rows, trained: rows_dot, None), namespace=None, reads_inputs=False,
+    doc="The embedding rows, their gradient zeroed where ``trained`` is False (padding_idx).")
 
 
 def _check_rows(input, rows):
