@@ -426,7 +426,10 @@ def bind(op, args, params):
             backend = _backends._raw_types.get(type(foreign))
             if backend is not None:
                 if op.kernel is not None and not params:
-                    return getattr(backend, op.kernel)(*raw)
+                    try:
+                        return getattr(backend, op.kernel)(*raw)
+                    except Exception:   # again through compute, which names the op and operands
+                        pass
                 return compute(op, backend, raw, params)
         return _bind_arraylike(op, args, params)
     if top is not None:

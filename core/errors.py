@@ -52,9 +52,10 @@ class PluginError(ChainruleError, RuntimeError):
     """A plugin failed to load or registered something invalid."""
 
 
-class ArgumentError(ChainruleError, TypeError):
+class ArgumentError(ChainruleError, TypeError, ValueError):
     """An argument of the wrong kind or an unknown keyword (often a torch or JAX habit, such as
-    ``dim=`` for ``axis=``); the message names chainrule's spelling."""
+    ``dim=`` for ``axis=``); the message names chainrule's spelling.  Both a TypeError and a
+    ValueError, so code written for NumPy's or torch's choice of the two catches it."""
 
 
 class CheckpointError(ChainruleError, ValueError):

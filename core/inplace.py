@@ -13,7 +13,8 @@ with this region replaced" (torch's CopySlices), and every view of that base
 re-derives its node from the new base, so no alias keeps a stale graph.
 """
 from ._state import state, enable_grad
-from .errors import BackendError, DTypeError, GraphError, InplaceError
+from .errors import (BackendError, ChainruleError, DTypeError, GraphError, IndexingError, InplaceError,
+                     ShapeError)
 from .tensor import Tensor, LeafNode, make
 from .autodiff import bump_version, compute, version_of, will_write
 from . import ops
@@ -180,4 +181,24 @@ def setitem(x, index, value, opname="__setitem__"):
         _commit(x, ops.index_update(x, value, index=idx), opname)
         return
     v = value._data if type(value) is Tensor else value
-    _write(x, lambda: x._backend.setitem(x._data, idx, v))
+
+    def write():
+        try:
+            x._backend.setitem(x._data, idx, v)
+        except (ChainruleError, NotImplementedError):
+            raise
+        except Exception as exc:   # the kernel refused before writing: say what and why
+            raise _refused_write(x, index, value, exc, opname) from exc
+    _write(x, write)
+
+
+def _refused_write(x, index, value, exc, opname):
+    shape = value.shape if type(value) is Tensor else getattr(value, "shape", type(value).__name__)
+    what = f"{opname}: x[{index!r}] = value (x: {x.dtype}{list(x.shape)}, value: {shape}) failed: {exc}"
+    text = str(exc)
+    if isinstance(exc, IndexError) or "out of bounds" in text or "out of range" in text:
+        return IndexingError(f"{what}; each index must lie in [-n, n) for an axis of length n")
+    if any(word in text for word in ("broadcast", "shape", "size", "dimension")):
+        return ShapeError(f"{what}; the value must broadcast to the shape x[index] has "
+                          "(reshape it, or index fewer entries)")
+    return DTypeError(f"{what}; pass a value of x's dtype (value.astype(x.dtype))")

@@ -100,6 +100,10 @@ def _vjp(f, primals, has_aux, who, labels):
             if gi.shape != primal.shape:
                 raise ShapeError(f"the cotangent has shape {gi.shape} but the output has shape "
                                  f"{primal.shape}; pass one of the output's shape")
+            if gi._backend is not primal._backend:
+                raise BackendError(f"the cotangent lives on backend {gi._backend.name!r} but the "
+                                   f"output on {primal._backend.name!r}; move it with "
+                                   f"g.to({primal._backend.name!r})")
             found = backprop(node, gi, retain_graph=True)
             for leaf, ct in found.items():
                 totals[leaf] = ct if leaf not in totals else totals[leaf] + ct
@@ -118,7 +122,12 @@ def _is_tree(x):
 
 
 def _check_argnums(argnums, n):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    nums = (argnums,) if isinstance(argnums, int) else argnums
+    if not isinstance(nums, (tuple, list)) or not all(
+            isinstance(a, int) and not isinstance(a, bool) for a in nums):
+        raise ArgumentError(f"argnums must be an int or a tuple of ints (positions of the "
+                            f"arguments to differentiate), got {argnums!r}")
+    nums = tuple(nums)
     for a in nums:
         if not -n <= a < n:
             raise ValueError(f"argnums={argnums} but the function got {n} positional arguments")

@@ -1,7 +1,9 @@
 """Small helpers rules share: shapes of tensors or raw arrays, axis normalization."""
+import numbers
+
 from ..tensor import Tensor
 from .. import backends as _backends
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 
 
 def shape_of(x):
@@ -19,7 +21,10 @@ def normalize_axis(axis, ndim):
     """None -> None; int or sequence -> sorted tuple of non-negative axes (checked)."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
+        raise ArgumentError(f"axis must be None, an integer or a tuple of integers, got {axis!r}")
     out = []
     for a in axes:
         a = int(a)

@@ -50,7 +50,7 @@ not in each rule.  Cotangents ``g``, tangents ``x_dot``, output ``ans``.
 import sys
 
 from ..backends import KERNELS
-from ..errors import RegistryError, ShapeError, DTypeError, IndexingError
+from ..errors import RegistryError, ShapeError, DTypeError, IndexingError, ArgumentError
 from ..tensor import Tensor, make
 from .. import autodiff, plugins
 from ._hints import hinted, hinting
@@ -61,6 +61,7 @@ NON_DIFFERENTIABLE = (
     "logical_and", "logical_or", "logical_not", "isfinite", "isnan",
     "sign", "floor", "argmax", "argmin", "any", "all", "stop_gradient",
     "argsort",   # issue 13: sort's indices
+    "ceil", "trunc", "round",   # issue 13: rounding
 )
 
 
@@ -103,6 +104,8 @@ class Op:
                              for a in args)
         text = str(exc)
         failed = f"{self.name}({operands}) failed: {text}"
+        if isinstance(exc, TypeError) and "keyword argument" in text:   # hinted by the applier
+            return ArgumentError(f"{failed}; see help(cr.{self.name}) for its keywords")
         if "0-dimensional" in text or "array of dimension 0" in text:   # NumPy's words for a 0-d array
             if self.name == "getitem":
                 return IndexingError(f"{failed}; a 0-d tensor has no axis to index: read its value "
@@ -114,13 +117,15 @@ class Op:
                               "nothing to take it of): check the shape, or reduce with sum")
         if "out of bounds" in text or "out of range" in text:
             return IndexingError(f"{failed}; an index must lie in [-n, n) for an axis of length n")
-        if any(word in text for word in ("broadcast", "shape", "size", "dimension", "axis")):
+        # NumPy's words and torch's ("at least 1D", "dim", "not implemented for 'Bool'")
+        if any(word in text for word in ("broadcast", "shape", "size", "dimension", "axis", "1D",
+                                         "2D", "dim")):
             hint = ("matmul needs x.shape[-1] == y.shape[-2]: transpose an operand"
                     if self.name == "matmul" else
                     "shapes must broadcast (trailing axes equal or 1): reshape, expand_dims or "
                     "transpose an operand")
             return ShapeError(f"{self.name}({operands}) failed: {text}; {hint}")
-        if "dtype" in text or "type" in text or "cast" in text:
+        if any(word in text for word in ("dtype", "type", "cast", "bool", "Bool", "not implemented for")):
             return DTypeError(f"{self.name}({operands}) failed: {text}; cast operands with .astype(...)")
         try:
             return type(exc)(f"{self.name}({operands}): {text}")
