@@ -660,9 +660,11 @@ def _conv(op, nd, x, weight, bias, stride, padding, dilation, groups):
     out = _checked_sizes(op, x.shape[2:], kernel, stride, pad, dilation)
     cols = _unfold(x, kernel_size=kernel, stride=stride, padding=pad, dilation=dilation, pad_value=0)
     per_group = c // groups * math.prod(kernel)
-    # (G, O/G, C/G*K) @ (N, G, C/G*K, L) -> (N, G, O/G, L): one matmul for every group
-    y = matmul(_reshape(weight, (groups, ws[0] // groups, per_group)),
-               _reshape(cols, (n, groups, per_group, math.prod(out))))
+    # (G, O/G, C/G*K) @ (N, G, C/G*K, L) -> (N, G, O/G, L): one matmul for every group; without
+    # groups no group axis (NumPy's matmul leaves BLAS when it broadcasts a length-1 axis: 10x)
+    lead = (groups,) if groups > 1 else ()
+    y = matmul(_reshape(weight, lead + (ws[0] // groups, per_group)),
+               _reshape(cols, (n,) + lead + (per_group, math.prod(out))))
     y = _reshape(y, (n, ws[0]) + out)
     if bias is not None:
         y = y + _reshape(bias, (ws[0],) + (1,) * nd)
