@@ -18,6 +18,7 @@ from .backends import BackendSpec, get_backend, set_backend, use_backend
 from .creation import (tensor, asarray, zeros, ones, full, arange, eye, zeros_like, ones_like,
                        full_like)
 from . import ops, random, nn
+from . import linalg   # cr.linalg: numpy.linalg's functions
 from .ops.registry import exports as _exports
 globals().update(_exports("chainrule"))   # every built-in op: cr.<name> (see cr.ops)
 from .transforms import (grad, value_and_grad, vjp, jvp, jacfwd, jacrev, hessian, hvp, checkpoint)
@@ -25,6 +26,7 @@ from .vmap import vmap
 from .gradcheck import gradcheck
 from .anomaly import detect_anomaly, AnomalyError
 from . import _methods, amp
+from . import diagnostics   # cr.diagnostics: gradient norms, dead ReLUs, lr finder, memory
 
 _methods.install()
 pow = power   # the Array API's name for NumPy's power
@@ -70,5 +72,5 @@ __all__ = sorted(set(_exports("chainrule")) | {
     "zeros", "ones", "full", "arange", "eye", "zeros_like", "ones_like", "full_like", "ops", "random",
     "nn", "pow", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp",
     "checkpoint", "vmap", "gradcheck", "amp", "backends", "plugins", "optim", "init", "schedules", "testing",
-    "hookimpl", "save", "load", "detect_anomaly", "AnomalyError",
+    "hookimpl", "save", "load", "detect_anomaly", "AnomalyError", "diagnostics",
 })
