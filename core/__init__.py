@@ -35,6 +35,7 @@ _LAZY = {  # submodules and names loaded on first use, to keep `import chainrule
     "backends": "chainrule.backends", "plugins": "chainrule.plugins", "optim": "chainrule.optim",
     "init": "chainrule.init", "schedules": "chainrule.schedules", "testing": "chainrule.testing",
     "hookspecs": "chainrule.hookspecs",
+    "distributed": "chainrule.distributed",   # imports torch.distributed on first use
 }
 
 
