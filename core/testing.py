@@ -585,6 +585,36 @@ def _kernel_cases():
     add("argsort", "int64 descending", lambda k, x: k.argsort(x, 0, True), ints)
     add("argsort", "empty axis", lambda k, x: k.argsort(x, 1, False), a(2, 0))
 
+    # --- scans and einsum (issue 13)
+    for kernel in ("cumsum", "cumprod"):
+        fn = (lambda kernel: lambda k, x, axis: getattr(k, kernel)(x, axis))(kernel)
+        add(kernel, "axis 0", fn, a(3, 4), 0)
+        add(kernel, "axis 1 float64", fn, a(3, 4, dtype="float64"), 1)
+        add(kernel, "1-d with zeros", fn, np.array([2.0, 0.0, -1.5, 0.0, 3.0]), 0)
+        add(kernel, "nan inf", fn, edge, 0)
+        add(kernel, "int32 accumulates in int64", fn, np.abs(ints).astype(np.int32), 0)
+        add(kernel, "bool counts in int64", fn, bools, 0)
+        add(kernel, "empty axis", fn, a(0, 3), 0)
+        add(kernel, "keyword", lambda k, x, kernel=kernel: getattr(k, kernel)(x, axis=1), a(2, 3))
+    for label, spec, shapes in [("matrix product", "ij,jk->ik", [(3, 4), (4, 2)]), ("trace", "ii->", [(3, 3)]),
+                                ("diagonal", "ii->i", [(3, 3)]), ("transpose", "ij->ji", [(2, 3)]),
+                                ("sum an axis", "ijk->ik", [(2, 3, 4)]), ("outer", "i,j->ij", [(2,), (3,)]),
+                                ("three operands", "ab,bc,cd->da", [(2, 3), (3, 4), (4, 2)]),
+                                ("batched", "bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]), ("0-d operand", ",i->i", [(), (3,)]),
+                                ("empty contraction", "ij,jk->ik", [(2, 0), (0, 3)]), ("big (planned)", "ij,jk->ik", [(70, 70), (70, 3)])]:
+        add("einsum", label, lambda k, spec, *xs: k.einsum(spec, *xs), spec, *[a(*sh) for sh in shapes], rtol=1e-4)
+    add("einsum", "float32 with float64", lambda k, x, y: k.einsum("ij,j->i", x, y), a(2, 3), a(3, dtype="float64"))
+    add("einsum", "int64", lambda k, x, y: k.einsum("i,i->", x, y), ints, ints)
+
+    def einsum_copies(k):
+        x = k.asarray(np.arange(9.0).reshape(3, 3), "float64")
+        outs = [k.einsum("ij->ji", x), k.einsum("ii->i", x)]
+        k.assign(x, 0.0)
+        if k.to_numpy(outs[0])[0, 1] != 3.0 or k.to_numpy(outs[1])[1] != 4.0:
+            return "einsum returned a view of its operand; it must return a new array (copy it)"
+        return None
+    cases.append(Case("einsum", "a new array, not a view", own=einsum_copies))
+
     # --- linear algebra
     for label, (xs, ys) in [("2-d", ((3, 4), (4, 5))), ("vector @ matrix", ((4,), (4, 5))),
                             ("matrix @ vector", ((3, 4), (4,))), ("vector @ vector", ((4,), (4,))),
@@ -598,7 +628,66 @@ def _kernel_cases():
     sym = sym + sym.T
     add("eigh", "symmetric 4x4", lambda k, x: k.eigh(x), sym, compare=_compare_eigh(sym))
     add("qr", "4x3", lambda k, x: k.qr(x), a(4, 3, dtype="float64"), compare=_compare_qr())
+    # cr.linalg's kernels: well-conditioned inputs (diagonal 3 added), batches, float32 too
+    square = a(2, 3, 3, dtype="float64") + 3 * np.eye(3)
+    add("solve", "batched, matrix b", lambda k, x, y: k.solve(x, y), square, a(2, 3, 2, dtype="float64"))
+    add("solve", "broadcast b", lambda k, x, y: k.solve(x, y), square, a(3, 1, dtype="float64"))
+    add("solve", "float32", lambda k, x, y: k.solve(x, y), square.astype("float32"), a(3, 2))
+    add("solve", "singular raises", lambda k, x, y: k.solve(x, y), np.ones((2, 2)), np.ones((2, 1)))
+    add("inv", "batched", lambda k, x: k.inv(x), square)
+    add("inv", "float32", lambda k, x: k.inv(x), square[0].astype("float32"))
+    add("det", "batched", lambda k, x: k.det(x), square)
+    add("det", "one matrix, 0-d result", lambda k, x: k.det(x), square[0])
+    add("slogdet", "batched, negative det", lambda k, x: k.slogdet(x), -square)
+    spd = square @ np.swapaxes(square, -1, -2)
+    add("cholesky", "batched", lambda k, x: k.cholesky(x), spd)
+    add("cholesky", "not positive definite raises", lambda k, x: k.cholesky(x), -spd[0])
+    for full in (False, True):
+        add("svd", f"4x3 full_matrices={full}", lambda k, x, f=full: k.svd(x, f), a(4, 3, dtype="float64"),
+            compare=_compare_svd())
+    real = np.array([[2.0, 1.0, 0.0], [0.5, 3.0, 0.0], [0.0, 0.0, -1.0]])
+    add("eig", "real spectrum", lambda k, x: k.eig(x), real, compare=_compare_eig(real))
+    add("eig", "complex spectrum raises", lambda k, x: k.eig(x), np.array([[0.0, -1.0], [1.0, 0.0]]))
     return cases
+
+
+def _compare_svd():
+    """U diag(S) Vh reproduces A, S descending, U and Vh orthonormal (signs may differ)."""
+    import numpy as np
+
+    def compare(expected, got):
+        if not (isinstance(got, tuple) and got[0] == "tuple" and len(got) == 4):
+            return f"expected (u, s, vh), got {got!r}"
+        (_, _, u), (_, _, s), (_, _, vh) = got[1:]
+        eu, es, evh = (e[2] for e in expected[1:])
+        if (u.shape, s.shape, vh.shape) != (eu.shape, es.shape, evh.shape):
+            return f"shapes {u.shape}, {s.shape}, {vh.shape}, expected {eu.shape}, {es.shape}, {evh.shape}"
+        k = s.shape[-1]
+        if not np.allclose(s, es, atol=1e-10) or not np.allclose(
+                (u[:, :k] * s) @ vh[:k], (eu[:, :k] * es) @ evh[:k], atol=1e-10):
+            return "U diag(S) Vh does not reproduce the input, or S differs"
+        if not (np.allclose(u.T @ u, np.eye(u.shape[1]), atol=1e-10)
+                and np.allclose(vh @ vh.T, np.eye(vh.shape[0]), atol=1e-10)):
+            return "U or Vh is not orthonormal"
+        return None
+    return compare
+
+
+def _compare_eig(matrix):
+    import numpy as np
+
+    def compare(expected, got):
+        if not (isinstance(got, tuple) and got[0] == "tuple" and len(got) == 3):
+            return f"expected (eigenvalues, eigenvectors), got {got!r}"
+        (_, wd, w), (_, vd, v) = got[1], got[2]
+        if wd != expected[1][1] or vd != expected[2][1]:
+            return f"dtypes {wd}, {vd}: expected real {expected[1][1]} arrays"
+        if not np.allclose(np.sort(w), np.sort(expected[1][2]), atol=1e-10):
+            return f"eigenvalues {w.tolist()}, expected {expected[1][2].tolist()}"
+        if not np.allclose(matrix @ v, v * w, atol=1e-8) or not np.allclose(np.linalg.norm(v, axis=0), 1.0):
+            return "eigenvectors are not unit columns with A v = w v"
+        return None
+    return compare
 
 
 def _compare_eigh(sym):
@@ -807,6 +896,9 @@ def gradcheck_cases():
         G("maximum", "relu", lambda x: nn.relu(x), ((6,),)),
         G("matmul", "mlp layer", lambda x, w, b: nn.relu(x @ w + b), ((4, 3), (3, 2), (2,))),
         G("mean", "layer_norm", lambda x: nn.layer_norm(x), ((2, 4),)),
+        # sliding windows: strided getitem/setitem, full, stack (unfold) and fold's scatter-add
+        G("setitem", "conv2d", lambda x, w: nn.conv2d(x, w, stride=2, padding=1), ((1, 2, 4, 3), (3, 2, 2, 2))),
+        G("argmax", "max_pool2d", lambda x: nn.max_pool2d(x, 2, 1, 1), ((1, 2, 3, 3),)),
     ]
 
 

@@ -166,6 +166,30 @@ CASES.update({
     "batch_norm": (lambda x, w: cr.nn.batch_norm(x, None, None, w, training=True), [(3, 2, 2), (2,)], "any"),
     "softplus": (lambda x: cr.nn.softplus(x, beta=2.0, threshold=1.0), [(2, 3)], "any"),
 })
+# einsum and the scans (issue 13; vs torch.func.vmap in tests/test_products_scans.py)
+CASES.update({
+    "einsum": (lambda a, b: cr.einsum("ij,jk->ik", a, b) * cr.einsum("ii", b[:, :3]), [(2, 3), (3, 4)], "any"),
+    "einsum_diagonal": (lambda a: cr.einsum("ii->i", a) + cr.einsum("...ii", a), [(3, 3)], "any"),
+    "cumsum": (lambda x: cr.cumsum(x, axis=0) + cr.cumsum(x, axis=-1), [(2, 3)], "any"),
+    "cumprod": (lambda x: cr.cumprod(x, axis=1) + cr.cumprod(x)[:3], [(2, 3)], "any"),
+    "products": (lambda a, b: cr.dot(a, b) + cr.tensordot(a, b, 1) + cr.cross(b, b[::-1]).sum(), [(2, 3), (3, 3)], "any"),
+})
+# cr.linalg (issue 13; more sweeps under vmap in tests/test_linalg.py); square inputs made
+# well conditioned (+ 3 I) or SPD, results free of the vectors' sign conventions
+_I3 = np.eye(3)
+CASES.update({
+    "inv": (lambda m: cr.linalg.inv(m + 3 * cr.tensor(_I3, dtype=m.dtype)), [(3, 3)], "any"),
+    "det": (lambda m: cr.linalg.det(m + 3 * cr.tensor(_I3, dtype=m.dtype)), [(3, 3)], "any"),
+    "slogdet": (lambda m: cr.linalg.slogdet(m - 3 * cr.tensor(_I3, dtype=m.dtype))[1], [(3, 3)], "any"),
+    "solve": (lambda m, b: cr.linalg.solve(m + 3 * cr.tensor(_I3, dtype=m.dtype), b), [(3, 3), (3,)], "any"),
+    "cholesky": (lambda m: cr.linalg.cholesky(m @ cr.matrix_transpose(m) + 3 * cr.tensor(_I3, dtype=m.dtype)),
+                 [(3, 3)], "any"),
+    "eig": (lambda m: cr.linalg.eig(m * 0.1 + cr.tensor(np.diag([1.0, 2.0, 3.0]), dtype=m.dtype))[0], [(3, 3)], "any"),
+    "svd": (lambda m: cr.linalg.svd(m, full_matrices=False)[1], [(3, 2)], "any"),
+    "svdvals": (cr.linalg.svdvals, [(2, 3)], "any"),
+    "pinv": (cr.linalg.pinv, [(3, 2)], "any"),
+    "vector_norm": (lambda x: cr.linalg.vector_norm(x, ord=3, axis=-1), [(2, 3)], "any"),
+})
 
 
 def _variants(n):
