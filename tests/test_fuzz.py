@@ -862,109 +862,6 @@ REACHED_BY.update({
     "triu": "tril", "msort": "sort", "partition": "sort", "topk": "sort", "argsort": "sort",
 })
 
-
-# ---- NumPy's products, scans and NaN-skipping reductions (issue 13); constants scaled by
-# 1/sqrt(n) so chains of products stay in range
-
-def _scaled(rng, shape, n):
-    return const(rng.standard_normal(shape) / math.sqrt(max(n, 1)))
-
-
-def _einsum(draw, shape, rng):
-    forms = {0: [(",->", "const")], 1: [("i,j->ij", "const"), ("i,i->", "self")],
-             2: [("ij,jk->ik", "const"), ("ij->ji", None), ("ij,ij->j", "self")],
-             3: [("...ij,jk->...ik", "const"), ("bij->bj", None)]}.get(len(shape))
-    if forms is None:
-        return None
-    if len(shape) >= 2 and shape[-1] == shape[-2]:
-        forms = forms + [("...ii->...i", None), ("...ii->...", None)]
-    spec, other = draw(st.sampled_from(forms))
-    if other is None:
-        return Step("einsum", lambda h, y: cr.einsum(spec, h), lambda h, y: torch.einsum(spec, h))
-    if other == "self":
-        return Step("einsum", lambda h, y: cr.einsum(spec, h, cr.sin(h)),
-                    lambda h, y: torch.einsum(spec, h, torch.sin(h)))
-    k = shape[-1] if shape else 1
-    cshape = {"i,j->ij": (3,), "i,i->": shape, ",->": ()}.get(spec, (k, 3))
-    c, tc = _scaled(rng, cshape, k)
-    return Step("einsum", lambda h, y: cr.einsum(spec, h, c), lambda h, y: torch.einsum(spec, h, tc))
-
-
-def _t_dot(a, b):
-    if a.ndim == 0 or b.ndim == 0:
-        return a * b
-    return torch.tensordot(a, b, dims=([a.ndim - 1], [max(b.ndim - 2, 0)]))
-
-
-def _product(kind):
-    return lambda draw, shape, rng: _product_step(kind, draw, shape, rng)
-
-
-def _product_step(kind, draw, shape, rng):
-    k = shape[-1] if shape else 1
-    if kind == "dot":
-        cshape = draw(st.sampled_from([(k,), (k, 2), (2, k, 3)])) if shape else (2,)
-        c, tc = _scaled(rng, cshape, k)
-        return Step("dot", lambda h, y: cr.dot(h, c), lambda h, y: _t_dot(h, tc))
-    if kind == "inner":
-        c, tc = _scaled(rng, (2, k) if shape else (), k)
-        return Step("inner", lambda h, y: cr.inner(h, c), lambda h, y: torch.inner(h, tc))
-    if kind == "outer" and math.prod(shape) <= 12:
-        c, tc = _scaled(rng, (2,), 1)
-        return Step("outer", lambda h, y: cr.outer(h, c), lambda h, y: torch.outer(h.reshape(-1), tc))
-    if kind == "tensordot" and shape:
-        n = draw(st.integers(1, min(2, len(shape))))
-        c, tc = _scaled(rng, shape[len(shape) - n:] + (2,), math.prod(shape[len(shape) - n:]))
-        return Step("tensordot", lambda h, y: cr.tensordot(h, c, n), lambda h, y: torch.tensordot(h, tc, n))
-    if kind == "kron" and math.prod(shape) <= 12:
-        c, tc = _scaled(rng, draw(st.sampled_from([(2,), (2, 1)])), 1)
-        return Step("kron", lambda h, y: cr.kron(h, c), lambda h, y: torch.kron(h, tc))
-    if kind == "cross" and 3 in shape:
-        axis = shape.index(3)
-        c, tc = const(rng.standard_normal(shape))
-        return Step("cross", lambda h, y: cr.cross(h, c, axis=axis), lambda h, y: torch.linalg.cross(h, tc, dim=axis))
-    return None
-
-
-def _scan(kind):
-    return lambda draw, shape, rng: _scan_step(kind, draw, shape, rng)
-
-
-def _scan_step(kind, draw, shape, rng):
-    axis = draw(st.integers(-len(shape), len(shape) - 1)) if shape else None
-    if kind in ("cumsum", "cumprod"):
-        axis = draw(st.sampled_from([None, axis])) if shape else None
-        ours, theirs = getattr(cr, kind), getattr(torch, kind)
-        if kind == "cumprod":   # tanh keeps products of many entries in range
-            ours, theirs = (lambda x, axis: cr.cumprod(cr.tanh(x) * 1.5, axis)), (
-                lambda x, dim: torch.cumprod(torch.tanh(x) * 1.5, dim))
-        if axis is None:
-            return Step(kind, lambda h, y: ours(h, axis=None), lambda h, y: theirs(h.reshape(-1), 0))
-        return Step(kind, lambda h, y: ours(h, axis=axis), lambda h, y: theirs(h, axis))
-    if not shape:
-        return None
-    if kind == "diff":
-        n, pad = draw(st.integers(1, 2)), draw(st.sampled_from([None, 0.5]))
-        if shape[axis] + (pad is not None) <= n:
-            return None   # nothing left: later steps need values
-        edge = shape[:axis % len(shape)] + (1,) + shape[axis % len(shape) + 1:]
-        return Step("diff", lambda h, y: cr.diff(h, n, axis, prepend=pad),
-                    lambda h, y: torch.diff(h, n, axis, prepend=None if pad is None else torch.full(edge, pad, dtype=h.dtype)))
-    edge_order = draw(st.sampled_from([1, 2]))
-    if shape[axis] < edge_order + 1:
-        return None
-    h_step = draw(st.sampled_from([1.0, 0.5]))
-    return Step("gradient", lambda h, y: cr.gradient(h, h_step, axis=axis, edge_order=edge_order),
-                lambda h, y: torch.gradient(h, spacing=h_step, dim=axis, edge_order=edge_order)[0])
-
-
-STEPS.update({
-    "einsum": _einsum, **{name: _product(name) for name in ("dot", "inner", "outer", "tensordot", "kron", "cross")},
-    **{name: _scan(name) for name in ("cumsum", "cumprod", "diff", "gradient")},
-    "nansum": reduction("nansum", cr.nansum, lambda x, a, k: torch.nansum(x, _torch_axis(a, x.ndim), keepdim=k)),
-    "nanmean": reduction("nanmean", cr.nanmean, lambda x, a, k: torch.nanmean(x, _torch_axis(a, x.ndim), keepdim=k)),
-})
-
 SHAPES = [(3, 4), (4,), (2, 3), (2, 3, 4), (1, 4), (3, 1), (), (4, 4), (5, 2)]
 
 
@@ -1489,12 +1386,14 @@ def _svd(draw, shape, rng):
 
     def ours(h, y):   # U diag(s) U^T and Vh^T diag(s) Vh: free of the singular vectors' signs
         u, s, vh = cr.linalg.svd(h, full_matrices=False)
-        return cr.concat([u @ (cr.expand_dims(s, -1) * cr.matrix_transpose(u)),
-                          cr.matrix_transpose(vh) @ (cr.expand_dims(s, -1) * vh)], axis=-1)
+        parts = [u @ (cr.expand_dims(s, -1) * cr.matrix_transpose(u)), cr.matrix_transpose(vh) @ (
+            cr.expand_dims(s, -1) * vh)]
+        return cr.concat([cr.reshape(p, tuple(p.shape[:-2]) + (-1,)) for p in parts], axis=-1)
 
     def theirs(h, y):
         u, s, vh = torch.linalg.svd(h, full_matrices=False)
-        return torch.cat([u @ (s.unsqueeze(-1) * u.mT), vh.mT @ (s.unsqueeze(-1) * vh)], dim=-1)
+        return torch.cat([(u @ (s.unsqueeze(-1) * u.mT)).flatten(-2), (vh.mT @ (s.unsqueeze(-1) * vh)).flatten(-2)],
+                         dim=-1)
     return Step("svd", ours, theirs, _singular_values_apart)
 
 
