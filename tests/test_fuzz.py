@@ -702,6 +702,7 @@ def _repeat(draw, shape, rng):
         return None
     axis = draw(st.integers(0, len(shape) - 1))
     counts = [int(c) for c in rng.integers(0, 3, size=shape[axis])]
+    counts[0] = max(counts[0], 1)   # never an empty axis: later steps index into it
     return Step("repeat", lambda h, y: cr.repeat(h, counts, axis=axis),
                 lambda h, y: torch.repeat_interleave(h, torch.tensor(counts), axis))
 
@@ -761,13 +762,19 @@ def _two_axes(draw, shape):
     return a, (a + draw(st.integers(1, len(shape) - 1))) % len(shape) - draw(st.sampled_from([0, len(shape)]))
 
 
+def _offset(draw, rows, cols):
+    """A diagonal offset in [-2, 2] whose diagonal is not empty."""
+    return draw(st.integers(max(-2, 1 - rows), min(2, cols - 1)))
+
+
 def _diagonals(draw, shape, rng):
     if not shape:
         return None
-    k = draw(st.integers(-2, 2))
     if len(shape) == 1 or len(shape) == 2 and draw(st.booleans()):
+        k = draw(st.integers(-2, 2)) if len(shape) == 1 else _offset(draw, *shape)
         return Step("diag", lambda h, y: cr.diag(h, k), lambda h, y: torch.diag(h, k))
     a, b = _two_axes(draw, shape)
+    k = _offset(draw, shape[a], shape[b])
     if draw(st.booleans()):
         return Step("trace", lambda h, y: cr.trace(h, k, a, b), lambda h, y: torch.diagonal(h, k, a, b).sum(-1))
     return Step("diagonal", lambda h, y: h.diagonal(k, a, b), lambda h, y: torch.diagonal(h, k, a, b))
@@ -821,14 +828,22 @@ def _sorts(draw, shape, rng):
         kth = draw(st.integers(0, n - 1)) if n else 0
         return None if not n else Step("partition", lambda h, y: cr.partition(h, kth, axis),
                                        lambda h, y: torch.sort(h, dim=axis, stable=True).values)
-    k, largest = draw(st.integers(0, n)), draw(st.booleans())
+    k, largest = draw(st.integers(1, n)), draw(st.booleans())   # k >= 1: no empty axis
     index = (slice(None),) * (axis % len(shape)) + (slice(0, k),)
     return Step("topk", lambda h, y: cr.topk(h, k, axis, largest=largest)[0],
                 lambda h, y: torch.sort(h, dim=axis, descending=largest, stable=True).values[index])
 
 
+def _clip_tensor_bounds(draw, shape, rng):
+    """clip with a constant tensor lower bound and an upper bound computed from h (torch.clamp's
+    rule: a bound gets the gradient where it is the answer)."""
+    lo, tlo = const(rng.standard_normal(shape[draw(st.integers(0, len(shape))):]) * 0.5)
+    return Step("clip", lambda h, y: cr.clip(h, lo, cr.cos(h) + 0.3),
+                lambda h, y: torch.clamp(h, tlo, torch.cos(h) + 0.3))
+
+
 STEPS.update({
-    "ravel": _ravel, "swapaxes": _swapaxes, "moveaxis": _moveaxis, "atleast_1d": _atleast,
+    "clip_tensor_bounds": _clip_tensor_bounds, "ravel": _ravel, "swapaxes": _swapaxes, "moveaxis": _moveaxis, "atleast_1d": _atleast,
     "numpy_stacks": _numpy_stacks, "repeat": _repeat, "tile": _tile, "pad": _pad, "roll": _roll,
     "flip": _flips, "diag": _diagonals, "tril": _triangles, "take_along_axis": _take_along_axis,
     "index_add": _index_add, "select": _select, "sort": _sorts,
@@ -860,6 +875,150 @@ REACHED_BY.update({
     "vstack": "numpy_stacks", "dstack": "numpy_stacks", "column_stack": "numpy_stacks",
     "fliplr": "flip", "flipud": "flip", "rot90": "flip", "diagonal": "diag", "trace": "diag",
     "triu": "tril", "msort": "sort", "partition": "sort", "topk": "sort", "argsort": "sort",
+})
+
+
+# ---- NumPy's products, scans and NaN-skipping reductions (issue 13); constants scaled by
+# 1/sqrt(n) so chains of products stay in range
+
+def _scaled(rng, shape, n):
+    return const(rng.standard_normal(shape) / math.sqrt(max(n, 1)))
+
+
+def _einsum(draw, shape, rng):
+    forms = {0: [(",->", "const")], 1: [("i,j->ij", "const"), ("i,i->", "self")],
+             2: [("ij,jk->ik", "const"), ("ij->ji", None), ("ij,ij->j", "self")],
+             3: [("...ij,jk->...ik", "const"), ("bij->bj", None)]}.get(len(shape))
+    if forms is None:
+        return None
+    if len(shape) >= 2 and shape[-1] == shape[-2]:
+        forms = forms + [("...ii->...i", None), ("...ii->...", None)]
+    spec, other = draw(st.sampled_from(forms))
+    if other is None:
+        return Step("einsum", lambda h, y: cr.einsum(spec, h), lambda h, y: torch.einsum(spec, h))
+    if other == "self":
+        return Step("einsum", lambda h, y: cr.einsum(spec, h, cr.sin(h)),
+                    lambda h, y: torch.einsum(spec, h, torch.sin(h)))
+    k = shape[-1] if shape else 1
+    cshape = {"i,j->ij": (3,), "i,i->": shape, ",->": ()}.get(spec, (k, 3))
+    c, tc = _scaled(rng, cshape, k)
+    return Step("einsum", lambda h, y: cr.einsum(spec, h, c), lambda h, y: torch.einsum(spec, h, tc))
+
+
+def _t_dot(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return torch.tensordot(a, b, dims=([a.ndim - 1], [max(b.ndim - 2, 0)]))
+
+
+def _product(kind):
+    return lambda draw, shape, rng: _product_step(kind, draw, shape, rng)
+
+
+def _product_step(kind, draw, shape, rng):
+    k = shape[-1] if shape else 1
+    if kind == "dot":
+        cshape = draw(st.sampled_from([(k,), (k, 2), (2, k, 3)])) if shape else (2,)
+        c, tc = _scaled(rng, cshape, k)
+        return Step("dot", lambda h, y: cr.dot(h, c), lambda h, y: _t_dot(h, tc))
+    if kind == "inner":
+        c, tc = _scaled(rng, (2, k) if shape else (), k)
+        return Step("inner", lambda h, y: cr.inner(h, c), lambda h, y: torch.inner(h, tc))
+    if kind == "outer" and math.prod(shape) <= 12:
+        c, tc = _scaled(rng, (2,), 1)
+        return Step("outer", lambda h, y: cr.outer(h, c), lambda h, y: torch.outer(h.reshape(-1), tc))
+    if kind == "tensordot" and shape:
+        n = draw(st.integers(1, min(2, len(shape))))
+        c, tc = _scaled(rng, shape[len(shape) - n:] + (2,), math.prod(shape[len(shape) - n:]))
+        return Step("tensordot", lambda h, y: cr.tensordot(h, c, n), lambda h, y: torch.tensordot(h, tc, n))
+    if kind == "kron" and math.prod(shape) <= 12:
+        c, tc = _scaled(rng, draw(st.sampled_from([(2,), (2, 1)])), 1)
+        return Step("kron", lambda h, y: cr.kron(h, c), lambda h, y: torch.kron(h, tc))
+    if kind == "cross" and 3 in shape:
+        axis = shape.index(3)
+        c, tc = const(rng.standard_normal(shape))
+        return Step("cross", lambda h, y: cr.cross(h, c, axis=axis), lambda h, y: torch.linalg.cross(h, tc, dim=axis))
+    return None
+
+
+def _scan(kind):
+    return lambda draw, shape, rng: _scan_step(kind, draw, shape, rng)
+
+
+def _scan_step(kind, draw, shape, rng):
+    axis = draw(st.integers(-len(shape), len(shape) - 1)) if shape else None
+    if kind in ("cumsum", "cumprod"):
+        axis = draw(st.sampled_from([None, axis])) if shape else None
+        ours, theirs = getattr(cr, kind), getattr(torch, kind)
+        if kind == "cumprod":   # tanh keeps products of many entries in range
+            ours, theirs = (lambda x, axis: cr.cumprod(cr.tanh(x) * 1.5, axis)), (
+                lambda x, dim: torch.cumprod(torch.tanh(x) * 1.5, dim))
+        if axis is None:
+            return Step(kind, lambda h, y: ours(h, axis=None), lambda h, y: theirs(h.reshape(-1), 0))
+        return Step(kind, lambda h, y: ours(h, axis=axis), lambda h, y: theirs(h, axis))
+    if not shape:
+        return None
+    if kind == "diff":
+        n, pad = draw(st.integers(1, 2)), draw(st.sampled_from([None, 0.5]))
+        if shape[axis] + (pad is not None) <= n:
+            return None   # nothing left: later steps need values
+        edge = shape[:axis % len(shape)] + (1,) + shape[axis % len(shape) + 1:]
+        return Step("diff", lambda h, y: cr.diff(h, n, axis, prepend=pad),
+                    lambda h, y: torch.diff(h, n, axis, prepend=None if pad is None else torch.full(edge, pad, dtype=h.dtype)))
+    edge_order = draw(st.sampled_from([1, 2]))
+    if shape[axis] < edge_order + 1:
+        return None
+    h_step = draw(st.sampled_from([1.0, 0.5]))
+    return Step("gradient", lambda h, y: cr.gradient(h, h_step, axis=axis, edge_order=edge_order),
+                lambda h, y: torch.gradient(h, spacing=h_step, dim=axis, edge_order=edge_order)[0])
+
+
+STEPS.update({
+    "einsum": _einsum, **{name: _product(name) for name in ("dot", "inner", "outer", "tensordot", "kron", "cross")},
+    **{name: _scan(name) for name in ("cumsum", "cumprod", "diff", "gradient")},
+    "nansum": reduction("nansum", cr.nansum, lambda x, a, k: torch.nansum(x, _torch_axis(a, x.ndim), keepdim=k)),
+    "nanmean": reduction("nanmean", cr.nanmean, lambda x, a, k: torch.nanmean(x, _torch_axis(a, x.ndim), keepdim=k)),
+})
+
+# NumPy's elementwise names (issue 13), kept inside their domains
+def _torch_fpick(pairwise):
+    """NumPy's fmax/fmin in torch: the other operand where one is NaN, else pairwise (torch's
+    maximum/minimum split ties as ours do; torch.fmax gives a tie's gradient all to x)."""
+    return lambda a, b: torch.where(torch.isnan(b), a, torch.where(torch.isnan(a), b, pairwise(a, b)))
+
+
+def _rounded(op, ours, theirs):
+    """A rounding step: h plus the (constant) rounded value, so the gradient is h's alone."""
+    return unary(op, lambda h: h + ours(h * 3.0), lambda h: h + theirs(h * 3.0))
+
+
+STEPS.update({
+    "square": unary("square", cr.square, torch.square),
+    "reciprocal": unary("reciprocal", lambda h: cr.reciprocal(h * h + 0.5), lambda h: torch.reciprocal(h * h + 0.5)),
+    "sinh": unary("sinh", cr.sinh, torch.sinh), "cosh": unary("cosh", cr.cosh, torch.cosh),
+    "arcsin": unary("arcsin", lambda h: cr.arcsin(cr.tanh(h) * 0.9), lambda h: torch.asin(torch.tanh(h) * 0.9)),
+    "arccos": unary("arccos", lambda h: cr.arccos(cr.tanh(h) * 0.9), lambda h: torch.acos(torch.tanh(h) * 0.9)),
+    "arctan": unary("arctan", cr.arctan, torch.atan), "arcsinh": unary("arcsinh", cr.arcsinh, torch.asinh),
+    "arccosh": unary("arccosh", lambda h: cr.arccosh(h * h + 1.5), lambda h: torch.acosh(h * h + 1.5)),
+    "arctanh": unary("arctanh", lambda h: cr.arctanh(cr.tanh(h) * 0.9), lambda h: torch.atanh(torch.tanh(h) * 0.9)),
+    "exp2": unary("exp2", lambda h: cr.exp2(cr.tanh(h) * 3.0), lambda h: torch.exp2(torch.tanh(h) * 3.0)),
+    "log2": unary("log2", lambda h: cr.log2(h * h + 0.5), lambda h: torch.log2(h * h + 0.5)),
+    "log10": unary("log10", lambda h: cr.log10(h * h + 0.5), lambda h: torch.log10(h * h + 0.5)),
+    "sinc": unary("sinc", cr.sinc, torch.sinc), "erfc": unary("erfc", cr.erfc, torch.erfc),
+    "deg2rad": unary("deg2rad", cr.deg2rad, torch.deg2rad), "radians": unary("radians", cr.radians, torch.deg2rad),
+    "rad2deg": unary("rad2deg", cr.rad2deg, torch.rad2deg), "degrees": unary("degrees", cr.degrees, torch.rad2deg),
+    # log makes NaNs (h < 0) and -inf (h = 0) for nan_to_num to replace
+    "nan_to_num": unary("nan_to_num", lambda h: cr.nan_to_num(cr.log(h), nan=0.5, neginf=-3.0),
+                        lambda h: torch.nan_to_num(torch.log(h), nan=0.5, neginf=-3.0)),
+    "ceil": _rounded("ceil", cr.ceil, torch.ceil), "trunc": _rounded("trunc", cr.trunc, torch.trunc),
+    "round": _rounded("round", lambda h: cr.round(h, 1), lambda h: torch.round(h, decimals=1)),
+    "arctan2": binary("arctan2", cr.arctan2, torch.atan2), "hypot": binary("hypot", cr.hypot, torch.hypot),
+    "logaddexp": binary("logaddexp", cr.logaddexp, torch.logaddexp),
+    "logaddexp2": binary("logaddexp2", cr.logaddexp2, torch.logaddexp2),
+    "remainder": binary("remainder", lambda a, b: a % (b * b + 0.5), lambda a, b: torch.remainder(a, b * b + 0.5)),
+    "mod": binary("mod", lambda a, b: cr.mod(a, b * b + 0.5), lambda a, b: torch.remainder(a, b * b + 0.5)),
+    "fmax": binary("fmax", cr.fmax, _torch_fpick(torch.maximum)),
+    "fmin": binary("fmin", cr.fmin, _torch_fpick(torch.minimum)),
 })
 
 SHAPES = [(3, 4), (4,), (2, 3), (2, 3, 4), (1, 4), (3, 1), (), (4, 4), (5, 2)]
@@ -1178,6 +1337,18 @@ BAD_CALLS = [
     lambda draw: (cr.nn.cross_entropy, (draw(values()), draw(values())),
                   {"reduction": draw(st.sampled_from(["mean", "sum", "none", "max", None]))}),
     _transform,
+]
+
+BAD_CALLS += [   # NumPy's elementwise names (issue 13)
+    *(_unary(getattr(cr, n)) for n in (
+        "square", "reciprocal", "sinh", "cosh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh",
+        "arctanh", "exp2", "log2", "log10", "sinc", "erfc", "deg2rad", "rad2deg", "ceil", "trunc")),
+    _with(cr.round, decimals=st.sampled_from([0, 2, -1, 1.5, "1", None])),
+    _with(cr.nan_to_num, nan=st.sampled_from([0.0, 1, None, "a", math.inf]),
+          posinf=st.sampled_from([None, 1.0, [1.0]])),
+    *(_binary(getattr(cr, n)) for n in (
+        "arctan2", "hypot", "logaddexp", "logaddexp2", "remainder", "mod", "fmax", "fmin")),
+    lambda draw: ((lambda a, b: a % b), (draw(tensors()), draw(values())), {}),
 ]
 
 ALLOWED_ON_PURPOSE = (TypeError, ValueError, IndexError, NotImplementedError)

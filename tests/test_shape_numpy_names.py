@@ -1,6 +1,7 @@
 """NumPy's shape, indexing and sorting functions (issue 13): ravel, flatten, swapaxes,
 moveaxis, atleast_Nd, the stacks, repeat, tile, pad, roll, the flips, rot90, the diagonals and
-triangles, take_along_axis, index_add, select, where, sort, msort, partition, argsort, topk.
+triangles, take_along_axis, index_add, select, where, clip with tensor bounds, sort, msort,
+partition, argsort, topk.
 
 Values against NumPy on every backend; values, VJPs and JVPs against torch (autograd and
 torch.func.jvp) in float64 and float32; cr.gradcheck in both modes to order 2; cr.vmap against
@@ -97,6 +98,10 @@ CASES = [
          [(2, 3), (3,)], "any"),
     Case("where_broadcast", lambda x, y: cr.where(cr.tensor(MASK_A[:1].T), x, y),
          lambda x, y: torch.where(torch.tensor(MASK_A[:1].T), x, y), [(2,), (3, 1)], "any"),
+    Case("clip_tensor_bounds", cr.clip, torch.clamp, [(2, 3), (3,), (2, 1)]),   # some hi < lo
+    Case("clip_tensor_min", lambda x, lo: x.clip(lo), lambda x, lo: torch.clamp(x, min=lo), [(2, 3), (2, 1)]),
+    Case("clip_tensor_max", lambda x, hi: cr.clip(x, -0.3, hi), lambda x, hi: torch.clamp(x, torch.tensor(-0.3, dtype=x.dtype), hi),
+         [(4,), (4,)]),
     Case("sort", cr.sort, lambda x: torch.sort(x, stable=True).values, [(3, 4)]),
     Case("sort_axis0_desc", lambda x: cr.sort(x, 0, descending=True),
          lambda x: torch.sort(x, dim=0, descending=True, stable=True).values, [(3, 2)]),
@@ -342,11 +347,14 @@ BAD = [
     (lambda x: cr.select([x > 0], [x, x]), ArgumentError, "one condition per choice"),
     (lambda x: cr.select([x], [x]), DTypeError, "not bool"),
     (lambda x: cr.sort(x, axis=2), ShapeError, "out of range"),
+    (lambda x: cr.clip(x, cr.ones((2,)), 1.0), ShapeError, "broadcast"),
     (lambda x: cr.sort(x.sum()), ShapeError, "0-d"),
     (lambda x: cr.argsort(x, descending="yes"), ArgumentError, "True or False"),
     (lambda x: cr.partition(x, 4), ShapeError, "kth 4"),
     (lambda x: cr.topk(x, 5), ArgumentError, "k must be"),
     (lambda x: cr.hstack(3), ArgumentError, "list or tuple"),
+    (lambda x: cr.where(x > 0), ArgumentError, "pass both x and y"),
+    (lambda x: cr.where(x > 0, x), ArgumentError, "pass both x and y"),
     (lambda x: cr.vstack([]), ShapeError, "at least one"),
 ]
 

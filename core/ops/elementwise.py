@@ -8,8 +8,12 @@ import numbers
 
 from .registry import register, public, on_kernels
 from ._batching import elementwise
+from ._util import dtype_of
+from ..backends import backend_of_raw
+from ..tensor import Tensor
 from ..creation import zeros_like
 from ..dtypes import FLOATING, canonical
+from ..errors import ArgumentError, DTypeError
 
 # ----------------------------------------------------------------- arithmetic
 
@@ -154,6 +158,18 @@ where = register(
          lambda y_dot, ans, c, x, y: where(c, 0, y_dot)), raw_rules=True)
 
 
+def _where_front(condition, x=None, y=None):
+    """x where condition holds, else y (all three broadcast together, as NumPy's ``where``)."""
+    if x is None or y is None:   # NumPy's one-argument form is nonzero: a data-dependent shape
+        raise ArgumentError("where takes where(condition, x, y); the one-argument form "
+                            "(NumPy's nonzero) is not supported: pass both x and y")
+    return where(condition, x, y)
+
+
+_where_front.__name__ = _where_front.__qualname__ = "where"   # what help(cr.where) shows
+public(where)(_where_front)
+
+
 def _inside(x, lo, hi):
     keep = None
     if lo is not None:
@@ -163,18 +179,37 @@ def _inside(x, lo, hi):
     return keep
 
 
+# The bounds are arguments, so tensor bounds get gradients, by torch.clamp's rule: x where
+# lo <= x <= hi, lo where x < lo (unless hi < lo), hi where x > hi or hi < lo (then out = hi).
+def _below(x, lo, hi):
+    under = x < lo
+    return under if hi is None else logical_and(under, lo <= hi)
+
+
+def _above(x, lo, hi):
+    over = x > hi
+    return over if lo is None else logical_or(over, hi < lo)
+
+
+def _clip_rules(mask):
+    """The (vjp maker, jvp) of one argument of clip: its cotangent/tangent where mask holds."""
+    return (lambda ans, x, lo, hi: lambda g: where(mask(x, lo, hi), g, 0),
+            lambda t, ans, x, lo, hi: where(mask(x, lo, hi), t, 0))
+
+
+_CLIP_RULES = (_clip_rules(_inside), _clip_rules(_below), _clip_rules(_above))
 _clip = register(
     "clip", "clip", batch=elementwise("clip"),
-    vjp=lambda ans, x, lo=None, hi=None: lambda g: where(_inside(x, lo, hi), g, 0),
-    jvp=lambda t, ans, x, lo=None, hi=None: where(_inside(x, lo, hi), t[0], 0), raw_rules=True)
+    vjp=tuple(v for v, _ in _CLIP_RULES), jvp=tuple(j for _, j in _CLIP_RULES), raw_rules=True)
 
 
 @public(_clip, method=True)
 def clip(x, min=None, max=None):
-    """Clamp into [min, max] (either may be None); the gradient is 1 inside, 0 outside."""
+    """Clamp into [min, max] (either may be None, or a tensor broadcasting against x); the
+    gradient reaches x where it is inside and a tensor bound where it is the answer (torch's rule)."""
     if min is None and max is None:
         return x
-    return _clip(x, lo=min, hi=max)
+    return _clip(x, min, max)
 
 
 @on_kernels
@@ -219,3 +254,179 @@ isfinite = register("isfinite", "isfinite", batch=elementwise("isfinite"))
 isnan = register("isnan", "isnan", batch=elementwise("isnan"))
 stop_gradient = register("stop_gradient", lambda x: x, batch=elementwise("stop_gradient"), view=True, method=True, doc=(
     "The value of x, treated as a constant by every transform and by backward."))
+
+
+# ------------------------------------------------- NumPy's elementwise names (issue 13)
+# Rules as torch states them (its derivatives.yaml formulas, in chainrule ops), so edge
+# points give torch's numbers: arcsin'(+-1) = inf, hypot's derivative at (0, 0) is nan.
+# Ops that are exact compositions (square, fmax, deg2rad...) have no rules of their own.
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+def _pointwise(name, slope, method=False, reads_inputs=True):
+    """A unary kernel op whose derivative is ``slope(ans, x)``: VJP g * slope, JVP t * slope."""
+    return register(name, name, batch=elementwise(name), method=method,
+                    vjp=lambda ans, x: lambda g: g * slope(ans, x),
+                    jvp=lambda t, ans, x: t[0] * slope(ans, x),
+                    raw_rules=True, reads_inputs=reads_inputs)
+
+
+sinh = _pointwise("sinh", lambda ans, x: cosh(x))
+cosh = _pointwise("cosh", lambda ans, x: sinh(x))
+arcsin = _pointwise("arcsin", lambda ans, x: 1 / sqrt(1 - x * x))
+arccos = _pointwise("arccos", lambda ans, x: -1 / sqrt(1 - x * x))
+arctan = _pointwise("arctan", lambda ans, x: 1 / (x * x + 1))
+arcsinh = _pointwise("arcsinh", lambda ans, x: 1 / sqrt(x * x + 1))
+arccosh = _pointwise("arccosh", lambda ans, x: 1 / sqrt(x * x - 1))
+arctanh = _pointwise("arctanh", lambda ans, x: 1 / (1 - x * x))
+exp2 = _pointwise("exp2", lambda ans, x: ans * _LN2, reads_inputs=False)
+log2 = _pointwise("log2", lambda ans, x: 1 / (x * _LN2))
+log10 = _pointwise("log10", lambda ans, x: 1 / (x * _LN10))
+erfc = _pointwise("erfc", lambda ans, x: -_TWO_OVER_SQRT_PI * exp(-(x * x)))
+
+
+def _sinc_slope(ans, x):
+    """(cos(pi x) - sinc(x)) / x, and 0 at x = 0 (torch's); x = 0 is divided as 1, so no
+    0 / 0 enters the graph and the second derivative stays finite there."""
+    at_zero = equal(x, 0)
+    safe = where(at_zero, 1, x)
+    return where(at_zero, 0, (cos(safe * math.pi) - ans) / safe)
+
+
+sinc = _pointwise("sinc", _sinc_slope)
+
+
+# d atan2(x1, x2) = (x2 dx1 - x1 dx2) / (x1^2 + x2^2).  torch's backward gives 0 at (0, 0)
+# (it zeroes the infinite 1 / 0), its forward mode nan (one quotient, 0 / 0): both kept.
+
+def _atan2_inverse_norm(x1, x2):
+    """1 / (x1^2 + x2^2), 0 where that is infinite (torch's backward)."""
+    norm = x1 * x1 + x2 * x2
+    infinite = equal(norm, 0)
+    return where(infinite, 0, 1 / where(infinite, 1, norm))
+
+
+def _arctan2_jvp(t, ans, x1, x2):
+    d1, d2 = t
+    top = (0 if d1 is None else d1 * x2) - (0 if d2 is None else d2 * x1)
+    return top / (x1 * x1 + x2 * x2)
+
+
+arctan2 = register(
+    "arctan2", "arctan2", batch=elementwise("arctan2"),
+    vjp=(lambda ans, x1, x2: lambda g: g * x2 * _atan2_inverse_norm(x1, x2),
+         lambda ans, x1, x2: lambda g: -g * x1 * _atan2_inverse_norm(x1, x2)),
+    jvp=_arctan2_jvp, raw_rules=True)
+
+hypot = register(
+    "hypot", "hypot", batch=elementwise("hypot"),
+    vjp=(lambda ans, x, y: lambda g: g * x / ans,
+         lambda ans, x, y: lambda g: g * y / ans),
+    jvp=(lambda x_dot, ans, x, y: x_dot * x / ans,
+         lambda y_dot, ans, x, y: y_dot * y / ans), raw_rules=True)
+
+# d logaddexp(x, y) / dx = 1 / (1 + e^(y - x)): finite for any gap (e^(y-x) = inf gives 0)
+logaddexp = register(
+    "logaddexp", "logaddexp", batch=elementwise("logaddexp"),
+    vjp=(lambda ans, x, y: lambda g: g / (exp(y - x) + 1),
+         lambda ans, x, y: lambda g: g / (exp(x - y) + 1)),
+    jvp=(lambda x_dot, ans, x, y: x_dot / (exp(y - x) + 1),
+         lambda y_dot, ans, x, y: y_dot / (exp(x - y) + 1)), raw_rules=True)
+
+logaddexp2 = register(
+    "logaddexp2", "logaddexp2", batch=elementwise("logaddexp2"),
+    vjp=(lambda ans, x, y: lambda g: g / (exp2(y - x) + 1),
+         lambda ans, x, y: lambda g: g / (exp2(x - y) + 1)),
+    jvp=(lambda x_dot, ans, x, y: x_dot / (exp2(y - x) + 1),
+         lambda y_dot, ans, x, y: y_dot / (exp2(x - y) + 1)), raw_rules=True)
+
+# x - y * floor(x / y), NumPy's sign convention (y's); the derivatives are torch's: 1 for x,
+# -floor(x / y) for y (the jumps, where x / y is an integer, have none)
+remainder = register(
+    "remainder", "remainder", batch=elementwise("remainder"),
+    vjp=(lambda ans, x, y: lambda g: g,
+         lambda ans, x, y: lambda g: -g * floor(x / y)),
+    jvp=(lambda x_dot, ans, x, y: x_dot,
+         lambda y_dot, ans, x, y: -y_dot * floor(x / y)), raw_rules=True)
+mod = register("mod", lambda x, y: remainder(x, y), doc="NumPy's mod: remainder, the sign of y.")
+
+# the operations composed exactly of others (rules by differentiating through them)
+square = register("square", lambda x: multiply(x, x), doc="x * x, elementwise.")
+
+
+def _reciprocal(x):
+    dtype = _array_dtype(x)
+    if dtype is not None and dtype not in FLOATING:
+        raise DTypeError(f"reciprocal of an {dtype} tensor: NumPy's answer is an integer "
+                         "(0 for |x| > 1), torch's a float; cast first: "
+                         "cr.reciprocal(x.astype('float64'))")
+    return divide(1.0, x)
+
+
+def _array_dtype(x):
+    """x's dtype if it is a tensor or a backend's array, else None (numbers, lists...)."""
+    if type(x) is Tensor:
+        return x.dtype
+    return None if backend_of_raw(x) is None else canonical(dtype_of(x))
+
+
+reciprocal = register("reciprocal", lambda x: _reciprocal(x), doc="1 / x, elementwise (floating x).")
+
+_RADIANS_PER_DEGREE = math.pi / 180.0
+deg2rad = register("deg2rad", lambda x: multiply(x, _RADIANS_PER_DEGREE), doc="Degrees to radians.")
+rad2deg = register("rad2deg", lambda x: multiply(x, 1 / _RADIANS_PER_DEGREE), doc="Radians to degrees.")
+radians = register("radians", lambda x: deg2rad(x), doc="Degrees to radians (deg2rad).")
+degrees = register("degrees", lambda x: rad2deg(x), doc="Radians to degrees (rad2deg).")
+
+
+def _nan_to_pick(pairwise):
+    """fmax/fmin: pairwise (maximum/minimum, ties splitting the gradient) where neither is
+    NaN, the other operand where one is, NaN where both are; a NaN gets no gradient."""
+    def forward(x, y):
+        return where(_is_nan(y), x, where(_is_nan(x), y, pairwise(x, y)))
+    return forward
+
+
+def _is_nan(v):
+    return v != v if _is_number(v) else isnan(v)
+
+
+fmax = register("fmax", _nan_to_pick(maximum), doc="Elementwise maximum ignoring NaNs (NumPy's fmax).")
+fmin = register("fmin", _nan_to_pick(minimum), doc="Elementwise minimum ignoring NaNs (NumPy's fmin).")
+
+# 1 where x is finite, 0 at the NaNs and infinities it replaces; a product, as torch's (so an
+# infinite g or tangent there gives inf * 0 = nan, as in torch)
+_nan_to_num = register(
+    "nan_to_num", "nan_to_num", batch=elementwise("nan_to_num"),
+    vjp=lambda ans, x, **limits: lambda g: g * isfinite(x),
+    jvp=lambda t, ans, x, **limits: t[0] * isfinite(x), raw_rules=True)
+
+
+@public(_nan_to_num)
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN -> ``nan``, +inf -> ``posinf``, -inf -> ``neginf`` (None: the dtype's largest
+    finite values), as NumPy's; always a new tensor (``copy`` is accepted for NumPy's
+    signature).  The gradient is 1 where x is finite, 0 at what was replaced."""
+    for name, value in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if value is not None and not _is_number(value) or isinstance(value, bool):
+            raise ArgumentError(f"nan_to_num({name}=...) takes a real number (or None for "
+                                f"posinf/neginf), got {value!r}")
+    if nan is None:
+        raise ArgumentError("nan_to_num(nan=None): nan takes a real number, 0.0 by default")
+    return _nan_to_num(x, nan=float(nan), posinf=None if posinf is None else float(posinf),
+                       neginf=None if neginf is None else float(neginf))
+
+
+# rounding: steps, so no gradient (listed in registry.NON_DIFFERENTIABLE; torch's is 0)
+ceil = register("ceil", "ceil", batch=elementwise("ceil"))
+trunc = register("trunc", "trunc", batch=elementwise("trunc"))
+_round = register("round", "round", batch=elementwise("round"))
+
+
+@public(_round, method=True)
+def round(x, decimals=0):
+    """Round half to even to ``decimals`` places (negative: left of the point), as NumPy's."""
+    if not isinstance(decimals, numbers.Integral) or isinstance(decimals, bool):
+        raise ArgumentError(f"round(decimals=...) takes an integer, got {decimals!r}")
+    return _round(x, decimals=int(decimals))
