@@ -175,6 +175,18 @@ def test_pooling_gradcheck_order_2_and_vmap():
         close(got, want, "float64", f"vmap of {ours.__name__}")
 
 
+def test_pools_keep_the_input_dtype_under_autocast_as_torch():
+    """autocast runs sums in float32; a pool of float16 stays float16 (torch's pools are on
+    neither of its lists), and conv2d runs in float16 as torch's (its matmul is listed)."""
+    x = cr.random.normal((1, 2, 4, 4))
+    with cr.amp.autocast("float16"):
+        for pool in (lambda x: cr.nn.max_pool2d(x, 2), lambda x: cr.nn.avg_pool2d(x, 2),
+                     lambda x: cr.nn.avg_pool2d(x, 3, 1, 1, count_include_pad=False)):
+            assert str(pool(x.astype("float16")).dtype) == "float16"
+            assert str(pool(x).dtype) == "float32"
+        assert str(cr.nn.conv2d(x, cr.random.normal((3, 2, 2, 2))).dtype) == "float16"
+
+
 # ------------------------------------------------------------------ embedding
 
 def test_embedding_sums_repeated_indices_as_torch(backend):

@@ -454,9 +454,10 @@ register("dropout", dropout)
 # kernels are loops over the K offsets of strided slices, on the backend's own kernels.
 import itertools as _itertools   # noqa: E402
 
-from ..ops import reshape as _reshape, argmax as _argmax, take as _take   # noqa: E402
+from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,   # noqa: E402
+                   take_along_axis as _take_along_axis, squeeze as _squeeze)
 from ..errors import ArgumentError, IndexingError   # noqa: E402
-from ..creation import arange as _arange, ones as _ones   # noqa: E402
+from ..creation import ones as _ones   # noqa: E402
 from .._state import no_grad as _no_grad   # noqa: E402
 
 
@@ -708,12 +709,11 @@ def _pool_args(op, x, nd, kernel_size, stride, padding, dilation, ceil_mode):
 
 def _max_over_windows(cols, nd):
     """The max over the K axis of (..., K, *out), its gradient to the first maximum of each
-    window (torch's rule for ties): a one-hot pick, linear in the windows."""
-    k_axis = -nd - 1
-    count = shape_of(cols)[k_axis]
+    window (torch's rule for ties): a pick at the argmax, linear in the windows (and no sum,
+    which autocast would run in float32)."""
+    k_axis = len(shape_of(cols)) - nd - 1
     first = _argmax(cols, axis=k_axis, keepdims=True)
-    offsets = _reshape(_arange(count, dtype="int64", backend=cols.backend), (count,) + (1,) * nd)
-    return _sum(where(equal(first, offsets), cols, 0), axis=k_axis)
+    return _squeeze(_take_along_axis(cols, first, axis=k_axis), axis=k_axis)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -744,6 +744,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     else:   # how many of each window's elements are the input's (a constant)
         inside = _ones(tuple(x.shape[2:]), dtype=str(x.dtype), backend=x.backend)
         y = total / _sum(_unfold(inside, pad_value=0, **win), axis=0)
+    if y.dtype != x.dtype:   # autocast sums float16 in float32: the pool keeps x's dtype, as torch's
+        y = astype_op(y, dtype=str(x.dtype))
     return y[0] if unbatched else y
 
 
