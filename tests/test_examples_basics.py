@@ -1,0 +1,205 @@
+"""The basic examples (examples/derivatives.py ... per_example_grads.py) run with --quick into a
+temporary folder, and the numbers each returns are checked against an independent truth:
+closed forms, finite differences computed here in NumPy, and torch where it is natural."""
+import gzip
+import importlib.util
+import math
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """quick(name) -> (the numbers main(["--quick", ...]) returned, its --out folder), run once."""
+    cache = {}
+
+    def get(name, *extra):
+        if (name,) + extra not in cache:
+            out = tmp_path_factory.mktemp(name)
+            cache[(name,) + extra] = load(name).main(["--quick", "--out", str(out), *extra]), out
+        return cache[(name,) + extra]
+    return get
+
+
+def t(array):
+    return torch.tensor(np.asarray(array), dtype=torch.float64, requires_grad=True)
+
+
+# ----------------------------------------------------------------- derivatives.py
+
+def test_derivatives(quick):
+    r, out = quick("derivatives")
+    # finite differences recomputed here: forward = 12 + 6h + h^2, central = 12 + h^2 for x^3 at 2
+    h = 1e-5
+    assert r["table"]["f'(2) forward"] == pytest.approx(12 + 6 * h + h * h, abs=1e-9)
+    assert r["table"]["f'(2) central"] == pytest.approx(12 + h * h, abs=1e-9)
+    assert r["table"]["g'(2) cr.grad"] == pytest.approx(math.cos(2.0), abs=1e-15)
+    for hh, fwd, cen in zip(r["hs"], r["forward_errors"], r["central_errors"]):
+        if hh >= 1e-4:   # the truncation regime, where rounding is negligible
+            assert fwd == pytest.approx(6 * hh + hh * hh, rel=1e-4)
+            assert cen == pytest.approx(hh * hh, rel=1e-3)
+    assert r["forward_order"] == pytest.approx(1.0, abs=0.05)
+    assert r["central_order"] == pytest.approx(2.0, abs=0.05)
+    assert (out / "derivatives_error_vs_h.png").stat().st_size > 0
+    # activations, against torch
+    x = t([-2.0, -1.0, 0.0, 1.0, 2.0])
+    torch.sigmoid(x).sum().backward()
+    np.testing.assert_allclose(r["sigmoid_grad"], x.grad.numpy(), atol=1e-15)
+    assert r["sigmoid_grad"][2] == 0.25
+    np.testing.assert_array_equal(r["relu_grad"], [0, 0, 0, 1, 1])
+    x = t([-2.0, -1.0, 0.0, 1.0, 2.0])
+    (x * torch.sigmoid(1.702 * x)).sum().backward()
+    np.testing.assert_allclose(r["gelu_fast_grad"], x.grad.numpy(), atol=1e-14)
+    xs = np.array([0.5, 1.0, 1.5, 2.0])
+    np.testing.assert_allclose(r["product_rule_grad"], 2 * xs * np.sin(xs) + xs ** 2 * np.cos(xs), atol=1e-14)
+
+
+def test_derivatives_chain_rule_and_exercises(quick):
+    r, out = quick("derivatives")
+    # the lesson's neuron, in torch
+    W, b = t([[0.3, -0.2, 0.5]]), t([0.1])
+    loss = torch.mean((torch.sigmoid(W @ torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) + b) - 1.0) ** 2)
+    loss.backward()
+    assert r["neuron_loss"] == pytest.approx(loss.item(), rel=1e-14)
+    np.testing.assert_allclose(r["neuron_dW"], W.grad.numpy(), atol=1e-15)
+    np.testing.assert_allclose(r["neuron_db"], b.grad.numpy(), atol=1e-15)
+    np.testing.assert_allclose(r["neuron_dW_fd"], W.grad.numpy(), atol=1e-9)
+    # traced graph: closed form with the exact e
+    s = 1 / (1 + math.exp(-1.1))
+    assert r["graph_L"] == pytest.approx((s - 1) ** 2) and r["graph_L"] != pytest.approx(0.0625, abs=1e-4)
+    assert r["graph_dw"] == pytest.approx(2 * (s - 1) * s * (1 - s) * 2.0, rel=1e-12)
+    assert r["partials"] == (10.0, 14.0)
+    np.testing.assert_array_equal(r["bowl_grad"], [6.0, -8.0])
+    np.testing.assert_array_equal(r["bowl_grad_at_min"], [0.0, 0.0])
+    # exercises: closed forms
+    np.testing.assert_allclose(r["ex1_roots"], [1 / 3, 3.0])
+    np.testing.assert_allclose(r["ex1_grad_at_roots"], [0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(r["ex2_grad"], r["ex2_hand"], atol=1e-13)
+    assert r["ex3_grad"] == (4.0, 7.0)
+    assert r["ex4_grad"] == pytest.approx(r["ex4_hand"], rel=1e-12)
+    assert r["ex5_grad"] == (3.0, 1.0)
+    np.testing.assert_allclose(r["ex7_grad"], r["ex7_hand"], atol=1e-13)
+    assert r["ex8_sigmoid"] == {L: 0.25 ** L for L in (1, 5, 10, 20)}
+    assert r["ex8_relu"] == {L: 1.0 for L in (1, 5, 10, 20)}
+    z = torch.tensor([1.0, -0.5, 2.0, 0.3, 0.0], dtype=torch.float64)
+    J = torch.autograd.functional.jacobian(lambda v: torch.softmax(v, 0), z).numpy()
+    for key in ("ex11_hand", "ex11_numeric", "ex11_jacrev", "ex11_jacfwd"):
+        np.testing.assert_allclose(r[key], J, atol=1e-9 if key == "ex11_numeric" else 1e-15)
+    logits = t(r["ex14_logits"])
+    ce = torch.nn.functional.cross_entropy(logits, torch.tensor(r["ex14_labels"]))
+    ce.backward()
+    assert r["ex14_loss"] == pytest.approx(ce.item(), rel=1e-13)
+    for key in ("ex14_hand", "ex14_cr", "ex14_numeric"):
+        np.testing.assert_allclose(r[key], logits.grad.numpy(), atol=1e-9 if key == "ex14_numeric" else 1e-15)
+
+
+# ----------------------------------------------------------------- linear_jacobian.py
+
+def test_linear_jacobian(quick):
+    r, out = quick("linear_jacobian")
+    les, lay, mm = r["lesson"], r["layer"], r["matmul"]
+    np.testing.assert_array_equal(les["J_jacrev"], les["W"])
+    np.testing.assert_array_equal(les["J_jacfwd"], les["W"])
+    weight, bias = torch.tensor(lay["weight"]), torch.tensor(lay["bias"])
+    x = torch.ones(3, dtype=torch.float64)
+    J = torch.func.jacrev(lambda v: v @ weight + bias)(x).numpy()
+    assert J.shape == (2, 3)
+    np.testing.assert_allclose(J, lay["weight"].T)
+    np.testing.assert_allclose(lay["J_one_jacrev"], J)
+    np.testing.assert_allclose(lay["J_one_jacfwd"], J)
+    np.testing.assert_allclose(lay["J_one_numeric"], J, atol=1e-9)
+    B = lay["J_batch"].shape[0]
+    J_batch = torch.func.jacrev(lambda X: X @ weight + bias)(torch.ones(B, 3, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(lay["J_batch"], J_batch)
+    np.testing.assert_allclose(lay["J_per_example"], np.broadcast_to(lay["weight"].T, (B, 2, 3)))
+    X, W = t([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), t([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    Z = X @ W
+    np.testing.assert_array_equal(mm["Z"], [[4.0, 5.0], [10.0, 11.0]])
+    torch.relu(Z).backward(torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64))
+    np.testing.assert_allclose(mm["dX"], X.grad.numpy())
+    np.testing.assert_allclose(mm["dW"], W.grad.numpy())
+    assert mm["self_check_shapes"] == ((4, 8), (8, 16))
+
+
+# ----------------------------------------------------------------- gradient_descent.py
+
+def test_gradient_descent(quick):
+    r, out = quick("gradient_descent")
+    for step, row in r["table"].items():
+        w = 3 - 3 * 0.8 ** step            # closed form of w <- w - 0.1 * 2 (w - 3) from 0
+        assert row["w"] == pytest.approx(w, abs=1e-12)
+        assert row["L"] == pytest.approx((w - 3) ** 2, rel=1e-10)
+        assert row["grad"] == pytest.approx(-6 * 0.8 ** (step - 1), rel=1e-10)
+    assert r["table"][5]["w"] == pytest.approx(2.01696, abs=1e-5)   # the lesson prints 1.9221
+    for lr, f in r["factors_1d"].items():
+        assert f["measured"] == pytest.approx(abs(1 - 2 * lr), abs=1e-9)
+    for lr, f in r["factors_2d"].items():
+        assert f["measured"] == pytest.approx(max(abs(1 - lr), abs(1 - 10 * lr)), rel=1e-3)
+    assert min(r["factors_2d"], key=lambda lr: r["factors_2d"][lr]["measured"]) == pytest.approx(2 / 11)
+    assert r["factors_2d"][0.21]["measured"] > 1 > r["factors_2d"][0.19]["measured"]
+
+
+# ----------------------------------------------------------------- linear_regression.py
+
+def lesson_sgd_loop():
+    """Lesson 000's mini-batch SGD code, as printed (its per-epoch w, b)."""
+    np.random.seed(42)
+    N = 1000
+    X = np.random.randn(N, 1)
+    y = 2 * X.squeeze() + 1 + 0.3 * np.random.randn(N)
+    w, b = np.random.randn(), 0.0
+    lr, batch_size = 0.01, 32
+    epochs = []
+    for epoch in range(5):
+        idx = np.random.permutation(N)
+        X_s, y_s = X[idx], y[idx]
+        for i in range(0, N, batch_size):
+            Xb, yb = X_s[i:i + batch_size].squeeze(), y_s[i:i + batch_size]
+            pred = w * Xb + b
+            dw, db = 2 * np.mean((pred - yb) * Xb), 2 * np.mean(pred - yb)
+            w -= lr * dw
+            b -= lr * db
+        epochs.append((w, b))
+    return X.squeeze(), y, epochs
+
+
+def test_linear_regression(quick):
+    r, out = quick("linear_regression")
+    x, y, lesson_epochs = lesson_sgd_loop()
+    np.testing.assert_array_equal(r["data"][0], x)
+    for (w, b), mine in zip(lesson_epochs, r["sgd_chainrule"]):
+        assert mine[0] == pytest.approx(w, abs=1e-12) and mine[1] == pytest.approx(b, abs=1e-12)
+    (w_fit, b_fit), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), y, rcond=None)
+    assert r["least_squares"] == pytest.approx((w_fit, b_fit), abs=1e-12)
+    w, b, mse = r["sgd_chainrule"][-1]
+    assert abs(w - w_fit) < 0.01 and abs(b - b_fit) < 0.01
+    assert mse < r["sgd_chainrule"][4][2] < r["sgd_chainrule"][0][2]
+    # Adam: torch.optim.Adam on the same mini-batches
+    wt = torch.tensor([r["data"][2]], dtype=torch.float64, requires_grad=True)
+    bt = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([wt, bt], lr=0.05, betas=(0.9, 0.999), eps=1e-8)
+    X, Y = torch.tensor(x), torch.tensor(y)
+    losses = []
+    for epoch in r["plan"][:5]:
+        for idx in epoch:
+            opt.zero_grad()
+            torch.mean((wt * X[idx] + bt - Y[idx]) ** 2).backward()
+            opt.step()
+            losses.append(torch.mean((wt * X + bt - Y) ** 2).item())
+    for run in (r["adam_scratch"], r["adam_chainrule"]):
+        assert run[0] == pytest.approx(wt.item(), abs=1e-10) and run[1] == pytest.approx(bt.item(), abs=1e-10)
+        np.testing.assert_allclose(run[2], losses, rtol=1e-9)
