@@ -312,6 +312,19 @@ def test_pad_of_an_integer_tensor_keeps_its_dtype():
     np.testing.assert_array_equal(out.numpy(), np.pad(np.array([[1, 2], [3, 4]]), 1, constant_values=7))
 
 
+def test_index_add_keeps_x_dtype_as_numpy_add_at(backend):
+    x = cr.zeros((3, 2), dtype="float32", requires_grad=True)
+    v = cr.ones((2, 2), dtype="float64", requires_grad=True)
+    out = cr.index_add(x, 0, [2, 2], v)
+    expected = np.zeros((3, 2), np.float32)
+    np.add.at(expected, [2, 2], np.ones((2, 2)))
+    assert out.dtype == "float32"
+    np.testing.assert_array_equal(out.numpy(), expected)
+    out.sum().backward()
+    assert (x.grad.dtype, v.grad.dtype) == ("float32", "float64")
+    np.testing.assert_array_equal(cr.index_add(cr.zeros(3, dtype="int64"), 0, [1], 2.0).numpy(), [0, 2, 0])
+
+
 # ------------------------------------------------------------------ bad inputs
 
 BAD = [
@@ -344,6 +357,7 @@ BAD = [
     (lambda x: cr.index_add(x, 0, [0, 1], cr.ones((3, 4))), ShapeError, "do not fit"),
     (lambda x: cr.index_add(x, 2, [0], cr.ones((1, 4))), ShapeError, "out of range"),
     (lambda x: cr.index_add(x, 0, cr.tensor([0.0]), x[:1]), DTypeError, "integers"),
+    (lambda x: cr.index_add(x.astype("int64"), 0, [0], x[:1]), DTypeError, "astype"),
     (lambda x: cr.select([x > 0], [x, x]), ArgumentError, "one condition per choice"),
     (lambda x: cr.select([x], [x]), DTypeError, "not bool"),
     (lambda x: cr.sort(x, axis=2), ShapeError, "out of range"),

@@ -7,6 +7,7 @@ from ..tensor import Tensor, _batched
 from ..errors import ShapeError, DTypeError, ArgumentError
 from .. import backends as _backends
 from ..creation import arange, tensor, full, zeros
+from ..dtypes import FLOATING
 from . import _batching as B
 from ._batching import op as _op
 
@@ -1023,7 +1024,8 @@ def index_add(x, axis, index, values):
     axis = axis_argument("index_add", axis, len(shape))
     index = _index_tensor("index_add", index, x)
     target = shape[:axis] + tuple(shape_of(index)) + shape[axis + 1:]
-    vshape = tuple(shape_of(values)) if isinstance(values, Tensor) else ()
+    values = _in_dtype_of(x, values)
+    vshape = tuple(shape_of(values))
     if not _broadcasts_to(vshape, target):
         raise ShapeError(f"index_add: values of shape {vshape} do not fit x[..., index, ...] of shape "
                          f"{target}; give values that shape (or one that broadcasts to it)")
@@ -1033,6 +1035,19 @@ def index_add(x, axis, index, values):
     else:
         added = _scatter(values, shape=shape, index=normalize_index((slice(None),) * axis + (index,), x))
     return x + added
+
+
+def _in_dtype_of(x, values):
+    """values as x's dtype, as NumPy's add.at keeps x's (a float cast is differentiable)."""
+    dtype = dtype_of(x)
+    if type(values) is not Tensor:
+        return tensor(values, dtype=dtype, backend=x._backend if type(x) is Tensor else None)
+    if values.dtype == dtype:
+        return values
+    if values.dtype.is_floating and dtype not in FLOATING:
+        raise DTypeError(f"index_add: cannot add {values.dtype} values into a {dtype} tensor; "
+                         "cast x with .astype first")
+    return _op("astype")(values, dtype=dtype)
 
 
 def _broadcasts_to(a, b):
