@@ -191,18 +191,6 @@ CASES.update({
     "vector_norm": (lambda x: cr.linalg.vector_norm(x, ord=3, axis=-1), [(2, 3)], "any"),
 })
 
-# NumPy's elementwise names (issue 13; vs torch.func.vmap in tests/test_elementwise_numpy_names.py)
-CASES.update({
-    "hyperbolic": (lambda x: cr.sinh(x) + cr.cosh(x) + cr.arcsinh(x) + cr.arctan(x) + cr.exp2(x), [(2, 3)], "any"),
-    "inverse_trig": (lambda x: cr.arcsin(x) + cr.arccos(x) + cr.arctanh(x) + cr.arccosh(2 - x), [(2, 3)], "unit"),
-    "logs_sinc_erfc": (lambda x: cr.log2(x) + cr.log10(x) + cr.sinc(x) + cr.erfc(x), [(2, 3)], "positive"),
-    "rounding": (lambda x: cr.ceil(x) + cr.trunc(x) + cr.round(x, 1) + cr.nan_to_num(cr.log(x), neginf=-2.0),
-                 [(2, 3)], "any"),
-    "arctan2_hypot": (lambda x, y: cr.arctan2(x, y) + cr.hypot(x, y), [(2, 3), (3,)], "nonzero"),
-    "logaddexps": (lambda x, y: cr.logaddexp(x, y) + cr.logaddexp2(y, x), [(3,), (2, 3)], "any"),
-    "remainder": (lambda x, y: cr.remainder(x, y) + x % 0.7 + 2.5 % y, [(2, 3), (3,)], "nonzero"),
-})
-
 
 def _variants(n):
     """in_axes to try for n arguments: all 0, all 1 or -1 (where the rank allows), the first

@@ -7,6 +7,7 @@ only its family's file.
 from .registry import register, get, names, Op, NON_DIFFERENTIABLE, on_kernels, public, exports
 from . import elementwise, shape, reduce, linalg, moves
 from . import sorting   # after shape: sort, argsort, topk build on take_along_axis
+from . import products   # einsum and the products built of it (after linalg: matmul)
 from .elementwise import astype_op
 from .shape import sum_to, matrix_transpose, index_update, normalize_index
 from .. import autodiff

@@ -12,11 +12,12 @@ import numbers
 from .registry import register, on_kernels, public
 from ._util import shape_of, normalize_axis, kept_shape
 from .elementwise import where, equal, exp, sqrt, astype_op, isnan, logical_and, logical_or
+from .elementwise import not_equal, logical_not, astype as _astype_public
 from ._util import dtype_of, reduced_shape
-from .shape import reshape, broadcast_to, axes_argument
+from .shape import reshape, broadcast_to, axes_argument, getitem, concat, axis_argument
 from ._batching import reduction, index_of
 from ..creation import asarray
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from .. import backends as _backends
 
@@ -239,7 +240,9 @@ def _logsumexp_forward(k, x, axis=None, keepdims=False):
     # shift by the max so exp never overflows: stable for logits of +-1000
     m = k.max(x, axis, True)
     m = k.where(k.isfinite(m), m, 0)  # an infinite max would give inf - inf = nan
-    out = k.log(k.sum(k.exp(k.subtract(x, m)), axis, True)) + m
+    total = k.sum(k.exp(k.subtract(x, m)), axis, True)
+    none = k.equal(total, 0)   # a slice of -inf: log 0 = -inf, without log's divide-by-zero warning
+    out = k.where(none, -math.inf, k.log(k.where(none, 1, total))) + m
     return out if keepdims else k.reshape(out, reduced_shape(k.shape(x), axis))
 
 
@@ -257,3 +260,231 @@ def logsumexp(x, axis=None, keepdims=False):
 # composites: no rules of their own, differentiated through the ops they call
 register("mean", mean, method=True)
 register("std", std, method=True)
+
+
+# ------------------------------------------------------------------ scans and differences
+# cumsum and cumprod are kernels along one int axis; diff and gradient are differences of
+# slices (composites); nansum and nanmean skip NaNs through ``where``, so a NaN gets no gradient.
+
+
+def _along(axis, part):
+    """An index taking ``part`` (a slice) of ``axis`` and everything of the axes before it."""
+    return (slice(None),) * axis + (part,)
+
+
+def _reverse_cumsum(g, axis):
+    """For each k the sum of g over positions >= k: the transpose of cumsum."""
+    flip = _along(axis, slice(None, None, -1))
+    return getitem(_cumsum(getitem(g, flip), axis=axis), flip)
+
+
+_cumsum = register("cumsum", "cumsum", batch=lambda dims, x, axis: _cumsum(x, axis=axis + 1),
+                   vjp=lambda ans, x, axis: lambda g: _reverse_cumsum(g, axis), jvp="linear",
+                   reads_inputs=False)
+
+
+def _zeros_of(x, axis):
+    """(x == 0, the first zero of each slice along axis, the second zero)."""
+    zero = equal(x, 0)
+    count = _cumsum(zero, axis=axis)
+    return zero, logical_and(zero, equal(count, 1)), logical_and(zero, equal(count, 2))
+
+
+def _no_zeros(x):
+    """Is x concrete (not traced by a transform) and free of zeros?  Then the rules take
+    the short formula (one data-dependent branch, as torch's)."""
+    return type(x) is Tensor and x._trace is None and not bool(_any(equal(x, 0)))
+
+
+# d y_k / d x_i = prod_{j <= k, j != i} x_j, written without dividing by a zero: y_k / x_i where
+# x_i != 0 (exact: y_k holds x_i as a factor); at a slice's first zero z1, the running product
+# without it; at its second zero z2, x_z1 times the running product without both (0, but its
+# slope in x_z1 is what second derivatives need); at later zeros 0.  Exact to second order.
+def _cumprod_vjp(ans, x, axis):
+    def vjp(g):
+        if _no_zeros(x):
+            return _reverse_cumsum(g * ans, axis) / x
+        zero, first, second = _zeros_of(x, axis)
+        plain = where(zero, 0, _reverse_cumsum(g * ans, axis) / where(zero, 1, x))
+        without_first = _cumprod(where(first, 1, x), axis=axis)
+        without_both = _cumprod(where(logical_or(first, second), 1, x), axis=axis)
+        first_value = _sum(where(first, x, 0), axis=axis, keepdims=True)
+        return (plain + where(first, _reverse_cumsum(g * without_first, axis), 0)
+                + where(second, first_value * _reverse_cumsum(g * without_both, axis), 0))
+    return vjp
+
+
+def _cumprod_jvp(t, ans, x, axis):
+    x_dot = t[0]
+    if _no_zeros(x):
+        return ans * _cumsum(x_dot / x, axis=axis)
+    zero, first, second = _zeros_of(x, axis)
+    without_first = _cumprod(where(first, 1, x), axis=axis)
+    without_both = _cumprod(where(logical_or(first, second), 1, x), axis=axis)
+    first_value = _sum(where(first, x, 0), axis=axis, keepdims=True)
+    return (ans * _cumsum(where(zero, 0, x_dot / where(zero, 1, x)), axis=axis)
+            + _cumsum(where(first, x_dot, 0), axis=axis) * without_first
+            + first_value * _cumsum(where(second, x_dot, 0), axis=axis) * without_both)
+
+
+_cumprod = register("cumprod", "cumprod", batch=lambda dims, x, axis: _cumprod(x, axis=axis + 1),
+                    vjp=_cumprod_vjp, jvp=_cumprod_jvp)
+
+
+def _scan_front(op, name):
+    def scan(x, axis=None, dtype=None):
+        x = _as_tensor(x, name)
+        if dtype is not None:
+            x = _astype_public(x, dtype)
+        if axis is None:   # NumPy: over the flattened array
+            return op(reshape(x, (-1,)), axis=0)
+        return op(x, axis=axis_argument(name, axis, len(shape_of(x))))
+    scan.__name__ = name
+    scan.__doc__ = (f"``numpy.{name}``: running {name[3:]}s along ``axis`` (None: of the flattened "
+                    "tensor), computed in ``dtype`` if given.")
+    return public(op, method=True)(scan)
+
+
+cumsum = _scan_front(_cumsum, "cumsum")
+cumprod = _scan_front(_cumprod, "cumprod")
+
+
+def _number_as(v, like, op):
+    """A value next to ``like``: a Python number takes like's dtype (weak, as everywhere)."""
+    if isinstance(v, numbers.Number) and not isinstance(v, complex):
+        return asarray(v, dtype=dtype_of(like), backend=like._backend)
+    return _as_tensor(v, op)
+
+
+def _order(op, n):
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
+        raise ArgumentError(f"{op}: the order n must be an integer >= 0, got {n!r}")
+    return int(n)
+
+
+def diff(x, n=1, axis=-1, prepend=None, append=None):
+    """``numpy.diff``: the n-th differences along ``axis``, after joining ``prepend`` and
+    ``append`` (a scalar is broadcast to one slice) to x along it."""
+    x = _as_tensor(x, "diff")
+    shape = tuple(shape_of(x))
+    if not shape:
+        raise ShapeError("diff: a 0-d tensor has no axis to difference; reshape it to (1,) first")
+    axis, n = axis_argument("diff", axis, len(shape)), _order("diff", n)
+    if n == 0:
+        return x
+    parts = [x]
+    for where_, extra in ((0, prepend), (1, append)):
+        if extra is not None:
+            extra = _number_as(extra, x, "diff")
+            if not shape_of(extra):
+                extra = broadcast_to(extra, shape[:axis] + (1,) + shape[axis + 1:])
+            parts.insert(where_ * len(parts), extra)
+    if len(parts) > 1:
+        x = concat(parts, axis=axis)
+    later, earlier = _along(axis, slice(1, None)), _along(axis, slice(None, -1))
+    boolean = dtype_of(x) == "bool"
+    for _ in range(n):
+        x = not_equal(getitem(x, later), getitem(x, earlier)) if boolean else \
+            getitem(x, later) - getitem(x, earlier)
+    return x
+
+
+def _spacings(op, varargs, f, axes):
+    """One spacing per axis: a number (or 0-d tensor), or the coordinates along that axis."""
+    if not varargs:
+        varargs = (1.0,) * len(axes)
+    elif len(varargs) == 1 and (isinstance(varargs[0], numbers.Number) or not shape_of(_as_tensor(varargs[0], op))):
+        varargs = varargs * len(axes)
+    if len(varargs) != len(axes):
+        raise ArgumentError(f"{op}: give no spacing, one scalar, or one per axis ({len(axes)}), got "
+                            f"{len(varargs)}")
+    out = []
+    for h, ax in zip(varargs, axes):
+        h = h if isinstance(h, numbers.Number) else _as_tensor(h, op)
+        if isinstance(h, numbers.Number) or not shape_of(h):
+            out.append(h)
+            continue
+        if tuple(shape_of(h)) != (shape_of(f)[ax],):
+            raise ShapeError(f"{op}: coordinates along axis {ax} must be 1-d of length {shape_of(f)[ax]}, "
+                             f"got shape {tuple(shape_of(h))}")
+        out.append(_astype_public(h, dtype_of(f)))
+    return out
+
+
+def _gradient_along(f, axis, h, edge_order):
+    def at(start, stop=None):
+        return getitem(f, _along(axis, slice(start, stop)))
+    if isinstance(h, numbers.Number) or not shape_of(h):   # even spacing
+        interior = (at(2) - at(0, -2)) / (2.0 * h)
+        if edge_order == 1:
+            first, last = (at(1, 2) - at(0, 1)) / h, (at(-1) - at(-2, -1)) / h
+        else:
+            first = (at(0, 1) * -1.5 + at(1, 2) * 2.0 - at(2, 3) * 0.5) / h
+            last = (at(-3, -2) * 0.5 - at(-2, -1) * 2.0 + at(-1) * 1.5) / h
+        return concat([first, interior, last], axis=axis)
+    # coordinates: second-order accurate differences for uneven steps (NumPy's formulas)
+    dx = reshape(diff(h), (-1,) + (1,) * (len(shape_of(f)) - 1 - axis))
+    step = lambda i, j=None: getitem(dx, (slice(i, j),))   # noqa: E731
+    d1, d2 = step(0, -1), step(1)
+    interior = (at(0, -2) * (-d2 / (d1 * (d1 + d2))) + at(1, -1) * ((d2 - d1) / (d1 * d2))
+                + at(2) * (d1 / (d2 * (d1 + d2))))
+    if edge_order == 1:
+        first, last = (at(1, 2) - at(0, 1)) / step(0, 1), (at(-1) - at(-2, -1)) / step(-1)
+    else:
+        a, b = step(0, 1), step(1, 2)
+        first = (at(0, 1) * (-(2.0 * a + b) / (a * (a + b))) + at(1, 2) * ((a + b) / (a * b))
+                 + at(2, 3) * (-a / (b * (a + b))))
+        a, b = step(-2, -1), step(-1)
+        last = (at(-3, -2) * (b / (a * (a + b))) + at(-2, -1) * (-(b + a) / (a * b))
+                + at(-1) * ((2.0 * b + a) / (b * (a + b))))
+    return concat([first, interior, last], axis=axis)
+
+
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """``numpy.gradient``: central differences inside, one-sided (``edge_order`` 1 or 2) at
+    the ends, along each of ``axis`` (None: all); ``varargs`` is the spacing: none (1), one
+    number for all axes, or one number or coordinate array per axis.  One axis gives a
+    tensor, several a tuple (one per axis)."""
+    f = _as_tensor(f, "gradient")
+    shape = tuple(shape_of(f))
+    if axis is None:
+        axes = tuple(range(len(shape)))
+    else:
+        axes = tuple(axis_argument("gradient", a, len(shape))
+                     for a in ((axis,) if isinstance(axis, numbers.Integral) else axis))
+    if len(set(axes)) < len(axes):
+        raise ArgumentError(f"gradient: axis {axis!r} repeats an axis")
+    if edge_order not in (1, 2):
+        raise ArgumentError(f"gradient: edge_order must be 1 or 2, got {edge_order!r}")
+    if not dtype_of(f).startswith(("float", "bfloat")):
+        f = _astype_public(f, "float64")   # NumPy: integer input gives float64 slopes
+    spacings = _spacings("gradient", varargs, f, axes)
+    outs = []
+    for ax, h in zip(axes, spacings):
+        if shape[ax] < edge_order + 1:
+            raise ShapeError(f"gradient: axis {ax} has {shape[ax]} points; edge_order={edge_order} needs "
+                             f"at least {edge_order + 1}")
+        outs.append(_gradient_along(f, ax, h, edge_order))
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def nansum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` counting NaNs as 0 (their gradient is 0, as torch.nansum's)."""
+    x = _as_tensor(x, "nansum")
+    axis = normalize_axis(axes_argument("nansum", axis), len(shape_of(x)))
+    return _sum(where(isnan(x), 0, x), axis=axis, keepdims=bool(keepdims))
+
+
+@in_float32
+def nanmean(x, axis=None, keepdims=False):
+    """Mean over ``axis`` of the entries that are not NaN (NaN where all are)."""
+    axis = normalize_axis(axes_argument("nanmean", axis), len(shape_of(x)))
+    kept = logical_not(isnan(x))
+    count = _sum(astype_op(kept, dtype=dtype_of(x)), axis=axis, keepdims=bool(keepdims))
+    return _sum(where(kept, x, 0), axis=axis, keepdims=bool(keepdims)) / count
+
+
+register("diff", diff)
+register("gradient", gradient)
+register("nansum", nansum)
+register("nanmean", nanmean)
