@@ -251,6 +251,14 @@ def _erfc_float64():
         return lambda x: np.asarray(per_element(x), dtype=np.float64)
 
 
+def _sinc(x):
+    """np.sinc; float16/bfloat16 computed in float32 and rounded once, as NumPy's ufuncs do
+    (np.sinc is Python, so in float16 it would round pi * x first: sinc(1) = 3e-4, not 0)."""
+    if x.dtype.itemsize == 2 and x.dtype.name in _LOW_PRECISION:
+        return np.sinc(x.astype(np.float32)).astype(x.dtype)
+    return np.sinc(x)
+
+
 def _round(x, decimals=0):
     return np.round(x, decimals)
 
@@ -462,7 +470,7 @@ def load(device=None):
         sinh=_arrays(np.sinh), cosh=_arrays(np.cosh), arcsin=_arrays(np.arcsin),
         arccos=_arrays(np.arccos), arctan=_arrays(np.arctan), arcsinh=_arrays(np.arcsinh),
         arccosh=_arrays(np.arccosh), arctanh=_arrays(np.arctanh), exp2=_arrays(np.exp2),
-        log2=_arrays(np.log2), log10=_arrays(np.log10), sinc=_arrays(np.sinc),
+        log2=_arrays(np.log2), log10=_arrays(np.log10), sinc=_arrays(_sinc),
         erfc=_erf(_erfc_float64()), ceil=_arrays(np.ceil), trunc=_arrays(np.trunc),
         round=_arrays(_round), nan_to_num=nan_to_num,
         arctan2=_arrays(np.arctan2), hypot=_arrays(np.hypot), logaddexp=_arrays(np.logaddexp),

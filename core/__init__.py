@@ -26,6 +26,8 @@ from .vmap import vmap
 from .gradcheck import gradcheck
 from .anomaly import detect_anomaly, AnomalyError
 from . import _methods, amp
+from . import diagnostics   # cr.diagnostics: gradient norms, dead ReLUs, lr finder, memory
+from . import viz   # cr.viz.draw: the graph as Graphviz DOT (graphviz loads inside draw)
 
 _methods.install()
 pow = power   # the Array API's name for NumPy's power
@@ -34,6 +36,7 @@ _LAZY = {  # submodules and names loaded on first use, to keep `import chainrule
     "backends": "chainrule.backends", "plugins": "chainrule.plugins", "optim": "chainrule.optim",
     "init": "chainrule.init", "schedules": "chainrule.schedules", "testing": "chainrule.testing",
     "hookspecs": "chainrule.hookspecs",
+    "distributed": "chainrule.distributed",   # imports torch.distributed on first use
 }
 
 
@@ -71,5 +74,5 @@ __all__ = sorted(set(_exports("chainrule")) | {
     "zeros", "ones", "full", "arange", "eye", "zeros_like", "ones_like", "full_like", "ops", "random",
     "nn", "pow", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp",
     "checkpoint", "vmap", "gradcheck", "amp", "backends", "plugins", "optim", "init", "schedules", "testing",
-    "hookimpl", "save", "load", "detect_anomaly", "AnomalyError",
+    "hookimpl", "save", "load", "detect_anomaly", "AnomalyError", "diagnostics", "viz",
 })

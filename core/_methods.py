@@ -24,6 +24,7 @@ def install():
     T.__mul__, T.__rmul__ = _binary("multiply")
     T.__truediv__, T.__rtruediv__ = _binary("divide")
     T.__pow__, T.__rpow__ = _binary("power")
+    T.__mod__, T.__rmod__ = _binary("remainder")   # NumPy's %: the sign of the divisor
     T.__matmul__, T.__rmatmul__ = _binary("matmul")
     T.__neg__ = ops.negative
     T.__pos__ = lambda self: self

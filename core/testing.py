@@ -431,7 +431,8 @@ def _kernel_cases():
         add(kernel, "bfloat16", fn, Typed(np.tanh(a(4)) * 0.9 if kernel in units else np.abs(a(4)) + 1.0,
                                           "bfloat16"), rtol=3e-2)
         add(kernel, "int64 input", fn, np.abs(ints) + 1 if kernel == "arccosh" else ints)
-        add(kernel, "bool input", fn, bools)
+        if kernel in ("ceil", "trunc", "nan_to_num"):   # bools stay bools (others give float16)
+            add(kernel, "bool input", fn, bools)
     for decimals in (1, 2, -1, -2):
         add("round", f"decimals {decimals}", lambda k, x, d=decimals: k.round(x, d),
             np.array([1.25, 1.35, -2.5, 15.0, 25.0, 1234.5678, nan, inf]))
@@ -584,6 +585,36 @@ def _kernel_cases():
     add("argsort", "axis 0", lambda k, x: k.argsort(x, 0, False), a(4, 3))
     add("argsort", "int64 descending", lambda k, x: k.argsort(x, 0, True), ints)
     add("argsort", "empty axis", lambda k, x: k.argsort(x, 1, False), a(2, 0))
+
+    # --- scans and einsum (issue 13)
+    for kernel in ("cumsum", "cumprod"):
+        fn = (lambda kernel: lambda k, x, axis: getattr(k, kernel)(x, axis))(kernel)
+        add(kernel, "axis 0", fn, a(3, 4), 0)
+        add(kernel, "axis 1 float64", fn, a(3, 4, dtype="float64"), 1)
+        add(kernel, "1-d with zeros", fn, np.array([2.0, 0.0, -1.5, 0.0, 3.0]), 0)
+        add(kernel, "nan inf", fn, edge, 0)
+        add(kernel, "int32 accumulates in int64", fn, np.abs(ints).astype(np.int32), 0)
+        add(kernel, "bool counts in int64", fn, bools, 0)
+        add(kernel, "empty axis", fn, a(0, 3), 0)
+        add(kernel, "keyword", lambda k, x, kernel=kernel: getattr(k, kernel)(x, axis=1), a(2, 3))
+    for label, spec, shapes in [("matrix product", "ij,jk->ik", [(3, 4), (4, 2)]), ("trace", "ii->", [(3, 3)]),
+                                ("diagonal", "ii->i", [(3, 3)]), ("transpose", "ij->ji", [(2, 3)]),
+                                ("sum an axis", "ijk->ik", [(2, 3, 4)]), ("outer", "i,j->ij", [(2,), (3,)]),
+                                ("three operands", "ab,bc,cd->da", [(2, 3), (3, 4), (4, 2)]),
+                                ("batched", "bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]), ("0-d operand", ",i->i", [(), (3,)]),
+                                ("empty contraction", "ij,jk->ik", [(2, 0), (0, 3)]), ("big (planned)", "ij,jk->ik", [(70, 70), (70, 3)])]:
+        add("einsum", label, lambda k, spec, *xs: k.einsum(spec, *xs), spec, *[a(*sh) for sh in shapes], rtol=1e-4)
+    add("einsum", "float32 with float64", lambda k, x, y: k.einsum("ij,j->i", x, y), a(2, 3), a(3, dtype="float64"))
+    add("einsum", "int64", lambda k, x, y: k.einsum("i,i->", x, y), ints, ints)
+
+    def einsum_copies(k):
+        x = k.asarray(np.arange(9.0).reshape(3, 3), "float64")
+        outs = [k.einsum("ij->ji", x), k.einsum("ii->i", x)]
+        k.assign(x, 0.0)
+        if k.to_numpy(outs[0])[0, 1] != 3.0 or k.to_numpy(outs[1])[1] != 4.0:
+            return "einsum returned a view of its operand; it must return a new array (copy it)"
+        return None
+    cases.append(Case("einsum", "a new array, not a view", own=einsum_copies))
 
     # --- scans and einsum (issue 13)
     for kernel in ("cumsum", "cumprod"):
@@ -896,6 +927,9 @@ def gradcheck_cases():
         G("maximum", "relu", lambda x: nn.relu(x), ((6,),)),
         G("matmul", "mlp layer", lambda x, w, b: nn.relu(x @ w + b), ((4, 3), (3, 2), (2,))),
         G("mean", "layer_norm", lambda x: nn.layer_norm(x), ((2, 4),)),
+        # sliding windows: strided getitem/setitem, full, stack (unfold) and fold's scatter-add
+        G("setitem", "conv2d", lambda x, w: nn.conv2d(x, w, stride=2, padding=1), ((1, 2, 4, 3), (3, 2, 2, 2))),
+        G("argmax", "max_pool2d", lambda x: nn.max_pool2d(x, 2, 1, 1), ((1, 2, 3, 3),)),
     ]
 
 

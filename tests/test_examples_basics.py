@@ -203,3 +203,56 @@ def test_linear_regression(quick):
     for run in (r["adam_scratch"], r["adam_chainrule"]):
         assert run[0] == pytest.approx(wt.item(), abs=1e-10) and run[1] == pytest.approx(bt.item(), abs=1e-10)
         np.testing.assert_allclose(run[2], losses, rtol=1e-9)
+
+
+# ----------------------------------------------------------------- value_engine.py
+
+TORCH_GRAPHS = {
+    "(a*b + c)^2": lambda a, b, c: (a * b + c) ** 2,
+    "(sigmoid(w*x + b) - y)^2": lambda w, x, b, y: (torch.sigmoid(w * x + b) - y) ** 2,
+    "every op": lambda a, b, c: (torch.tanh(a * b - c) ** 2 + torch.log(a + 3.0) * c - b / (c * c + 1.0)
+                                 + torch.sigmoid(-a)),
+    "a - b": lambda a, b: a - b, "a ** 3": lambda a: a ** 3, "log(a)": torch.log, "tanh(a)": torch.tanh,
+}
+
+
+def test_value_engine_graphs_match_torch(quick):
+    r, out = quick("value_engine")
+    module = load("value_engine")
+    assert set(r["graphs"]) == set(TORCH_GRAPHS)
+    for name, f in TORCH_GRAPHS.items():
+        args = [t(x) for x in module.GRAPHS[name][1]]
+        value = f(*args)
+        value.backward()
+        row = r["graphs"][name]
+        assert row["value"] == pytest.approx(value.item(), rel=1e-14)
+        np.testing.assert_allclose(row["value_grads"], [a.grad.item() for a in args], rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(row["chainrule_grads"], [a.grad.item() for a in args], rtol=1e-13, atol=1e-15)
+    assert r["graphs"]["(a*b + c)^2"]["value_grads"] == [60.0, 40.0, 20.0]
+
+
+def test_value_engine_training_matches_torch(quick):
+    r, out = quick("value_engine")
+    # the lesson's proxy loss sigmoid(pred - target) falls while every prediction falls, (1, 1) included
+    proxy = r["and_proxy"]
+    assert proxy["value_losses"][-1] < proxy["value_losses"][0]
+    np.testing.assert_allclose(proxy["value_losses"], proxy["chainrule_losses"], atol=1e-12)
+    assert max(proxy["preds"]) < 0.5
+    assert [round(p) for p in r["and_squared"]["preds"]] == [0, 0, 0, 1]
+    # XOR: the same MLP, the same start, plain gradient descent in torch
+    xor = r["xor"]
+    p = {k: torch.tensor(np.array(v, dtype=np.float64), requires_grad=True) for k, v in xor["init"].items()}
+    X = torch.tensor([[0.0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float64)
+    T = torch.tensor([0.0, 1, 1, 0], dtype=torch.float64)
+    losses = []
+    for _ in range(len(xor["value_losses"])):
+        loss = torch.mean((torch.sigmoid(torch.tanh(X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]) - T) ** 2)
+        grads = torch.autograd.grad(loss, list(p.values()))
+        with torch.no_grad():
+            p = {k: (v - 1.0 * g).requires_grad_() for (k, v), g in zip(p.items(), grads)}
+        losses.append(loss.item())
+    np.testing.assert_allclose(xor["value_losses"], losses, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(xor["chainrule_losses"], losses, rtol=1e-8, atol=1e-12)
+    assert losses[-1] < 0.01
+    assert [round(q) for q in xor["preds"]] == [0, 1, 1, 0]
+    np.testing.assert_allclose(xor["weights"]["W2"], p["W2"].detach().numpy(), rtol=1e-6)

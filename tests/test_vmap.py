@@ -174,6 +174,14 @@ CASES.update({
     "cumprod": (lambda x: cr.cumprod(x, axis=1) + cr.cumprod(x)[:3], [(2, 3)], "any"),
     "products": (lambda a, b: cr.dot(a, b) + cr.tensordot(a, b, 1) + cr.cross(b, b[::-1]).sum(), [(2, 3), (3, 3)], "any"),
 })
+# einsum and the scans (issue 13; vs torch.func.vmap in tests/test_products_scans.py)
+CASES.update({
+    "einsum": (lambda a, b: cr.einsum("ij,jk->ik", a, b) * cr.einsum("ii", b[:, :3]), [(2, 3), (3, 4)], "any"),
+    "einsum_diagonal": (lambda a: cr.einsum("ii->i", a) + cr.einsum("...ii", a), [(3, 3)], "any"),
+    "cumsum": (lambda x: cr.cumsum(x, axis=0) + cr.cumsum(x, axis=-1), [(2, 3)], "any"),
+    "cumprod": (lambda x: cr.cumprod(x, axis=1) + cr.cumprod(x)[:3], [(2, 3)], "any"),
+    "products": (lambda a, b: cr.dot(a, b) + cr.tensordot(a, b, 1) + cr.cross(b, b[::-1]).sum(), [(2, 3), (3, 3)], "any"),
+})
 # cr.linalg (issue 13; more sweeps under vmap in tests/test_linalg.py); square inputs made
 # well conditioned (+ 3 I) or SPD, results free of the vectors' sign conventions
 _I3 = np.eye(3)
@@ -189,6 +197,18 @@ CASES.update({
     "svdvals": (cr.linalg.svdvals, [(2, 3)], "any"),
     "pinv": (cr.linalg.pinv, [(3, 2)], "any"),
     "vector_norm": (lambda x: cr.linalg.vector_norm(x, ord=3, axis=-1), [(2, 3)], "any"),
+})
+
+# NumPy's elementwise names (issue 13; vs torch.func.vmap in tests/test_elementwise_numpy_names.py)
+CASES.update({
+    "hyperbolic": (lambda x: cr.sinh(x) + cr.cosh(x) + cr.arcsinh(x) + cr.arctan(x) + cr.exp2(x), [(2, 3)], "any"),
+    "inverse_trig": (lambda x: cr.arcsin(x) + cr.arccos(x) + cr.arctanh(x) + cr.arccosh(2 - x), [(2, 3)], "unit"),
+    "logs_sinc_erfc": (lambda x: cr.log2(x) + cr.log10(x) + cr.sinc(x) + cr.erfc(x), [(2, 3)], "positive"),
+    "rounding": (lambda x: cr.ceil(x) + cr.trunc(x) + cr.round(x, 1) + cr.nan_to_num(cr.log(x), neginf=-2.0),
+                 [(2, 3)], "any"),
+    "arctan2_hypot": (lambda x, y: cr.arctan2(x, y) + cr.hypot(x, y), [(2, 3), (3,)], "nonzero"),
+    "logaddexps": (lambda x, y: cr.logaddexp(x, y) + cr.logaddexp2(y, x), [(3,), (2, 3)], "any"),
+    "remainder": (lambda x, y: cr.remainder(x, y) + x % 0.7 + 2.5 % y, [(2, 3), (3,)], "nonzero"),
 })
 
 

@@ -453,6 +453,7 @@ register("dropout", dropout)
 # pooling a reduction over K: their derivatives of every order are these two rules.  Both
 # kernels are loops over the K offsets of strided slices, on the backend's own kernels.
 import itertools as _itertools   # noqa: E402
+import numbers   # noqa: E402
 
 from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,   # noqa: E402
                    take_along_axis as _take_along_axis, squeeze as _squeeze)
@@ -541,13 +542,15 @@ _fold = register(
 
 def _ints(op, what, value, nd, low):
     """An int or a sequence of nd ints (torch's convention) as a tuple, each >= low."""
-    values = (value,) * nd if isinstance(value, int) else value
+    values = (value,) * nd if isinstance(value, numbers.Integral) else value
     try:
         values = tuple(values)
     except TypeError:
         values = ()
-    if len(values) != nd or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    if len(values) != nd or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                    for v in values):
         raise ArgumentError(f"{op}: {what} must be an int or a tuple of {nd} ints, got {value!r}")
+    values = tuple(int(v) for v in values)   # NumPy integers too
     if any(v < low for v in values):
         raise ArgumentError(f"{op}: {what} must be >= {low}, got {value!r}")
     return values

@@ -117,6 +117,24 @@ def load(device=None):
         values = np.vectorize(math.erf, otypes=[np.float64])(to_numpy(x))
         return xp.astype(xp.asarray(values), dt(out))
 
+    # NumPy's elementwise names the standard lacks (exp2, sinc, erfc, logaddexp2, nan_to_num,
+    # round to decimals): NumPy's functions on the values, float16 computed in float32
+    def numpy_unary(fn, npname):
+        def kernel(x, *args, **kwargs):
+            _, out = rule(npname, (x,))
+            a = to_numpy(x)
+            a = a.astype(np.float32) if a.dtype == np.float16 else a
+            return xp.astype(xp.asarray(np.asarray(fn(a, *args, **kwargs))), dt(out))
+        return kernel
+
+    def erfc(x):
+        _, out = rule("exp", (x,))
+        values = np.vectorize(math.erfc, otypes=[np.float64])(to_numpy(x))
+        return xp.astype(xp.asarray(values), dt(out))
+
+    def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+        return xp.asarray(np.nan_to_num(to_numpy(x), copy=True, nan=nan, posinf=posinf, neginf=neginf))
+
     def where(cond, x, y):
         (x, y), _ = promote(None, (x, y))
         return xp.where(truthy(cond), x, y)
@@ -166,6 +184,17 @@ def load(device=None):
         new = to_numpy(dst).copy()
         np.add.at(new, np_index(as_tuple(index)), to_numpy(values) if isinstance(values, A) else values)
         dst[...] = xp.asarray(new)
+
+    def scan(fn):  # integers and bools accumulate in int64, as NumPy's do
+        def kernel(x, axis):
+            if x.dtype == xp.bool or xp.isdtype(x.dtype, "integral"):
+                x = xp.astype(x, xp.int64)
+            return fn(x, axis=axis)
+        return kernel
+
+    def einsum(subscripts, *operands):  # not in the standard: NumPy's, on a copy (never a view)
+        return xp.asarray(np.array(np.einsum(subscripts, *[to_numpy(o) if isinstance(o, A) else o
+                                                            for o in operands])))
 
     def real_eig(x):
         w, v = np.linalg.eig(to_numpy(x))
@@ -260,10 +289,22 @@ def load(device=None):
         equal=binary(xp.equal, "equal", False), not_equal=binary(xp.not_equal, "not_equal", False),
         logical_and=logical(xp.logical_and), logical_or=logical(xp.logical_or),
         logical_not=lambda x: xp.logical_not(truthy(x)), isfinite=xp.isfinite, isnan=xp.isnan,
+        # NumPy's elementwise names (issue 13)
+        sinh=unary(xp.sinh, "sinh"), cosh=unary(xp.cosh, "cosh"), arcsin=unary(xp.asin, "arcsin"),
+        arccos=unary(xp.acos, "arccos"), arctan=unary(xp.atan, "arctan"), arcsinh=unary(xp.asinh, "arcsinh"),
+        arccosh=unary(xp.acosh, "arccosh"), arctanh=unary(xp.atanh, "arctanh"),
+        exp2=numpy_unary(np.exp2, "exp2"), log2=unary(xp.log2, "log2"), log10=unary(xp.log10, "log10"),
+        sinc=numpy_unary(np.sinc, "sinc"), erfc=erfc, ceil=unary(xp.ceil, "ceil"),
+        trunc=unary(xp.trunc, "trunc"), round=numpy_unary(np.round, "round"), nan_to_num=nan_to_num,
+        arctan2=binary(xp.atan2, "arctan2"), hypot=binary(xp.hypot, "hypot"),
+        logaddexp=binary(xp.logaddexp, "logaddexp"),
+        logaddexp2=binary(lambda x, y: xp.asarray(np.logaddexp2(to_numpy(x), to_numpy(y))), "logaddexp2"),
+        remainder=binary(xp.remainder, "remainder"),
         sum=reducer(xp.sum), prod=reducer(xp.prod), max=reducer(xp.max), min=reducer(xp.min),
         any=reducer(xp.any), all=reducer(xp.all),
         argmax=lambda x, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims),
         argmin=lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims),
+        cumsum=scan(xp.cumulative_sum), cumprod=scan(xp.cumulative_prod), einsum=einsum,
         cumsum=scan(xp.cumulative_sum), cumprod=scan(xp.cumulative_prod), einsum=einsum,
         reshape=lambda x, shape: xp.reshape(x, tuple(shape)),
         transpose=lambda x, axes=None: xp.permute_dims(x, tuple(axes) if axes is not None
