@@ -256,3 +256,27 @@ def test_value_engine_training_matches_torch(quick):
     assert losses[-1] < 0.01
     assert [round(q) for q in xor["preds"]] == [0, 1, 1, 0]
     np.testing.assert_allclose(xor["weights"]["W2"], p["W2"].detach().numpy(), rtol=1e-6)
+
+
+# ----------------------------------------------------------------- xor.py
+
+def test_xor(quick):
+    r, out = quick("xor")
+    run = r["runs"][0]
+    assert run["predictions"] == [0, 1, 1, 0]                       # XOR's truth table
+    assert run["losses"][-1] < 0.01
+    # torch, same weights, same Adam: the same loss curve
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in run["init"].items()}
+    opt = torch.optim.Adam(list(p.values()), lr=0.05)
+    X = torch.tensor([[0.0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1, 0])
+    losses = []
+    for _ in range(r["steps"]):
+        hidden = torch.tanh(X @ p["layers.0.weight"] + p["layers.0.bias"])
+        loss = torch.nn.functional.cross_entropy(hidden @ p["layers.2.weight"] + p["layers.2.bias"], y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    np.testing.assert_allclose(run["losses"], losses, rtol=1e-6, atol=1e-9)
+    assert (out / "xor.png").stat().st_size > 0
