@@ -174,14 +174,6 @@ CASES.update({
     "cumprod": (lambda x: cr.cumprod(x, axis=1) + cr.cumprod(x)[:3], [(2, 3)], "any"),
     "products": (lambda a, b: cr.dot(a, b) + cr.tensordot(a, b, 1) + cr.cross(b, b[::-1]).sum(), [(2, 3), (3, 3)], "any"),
 })
-# einsum and the scans (issue 13; vs torch.func.vmap in tests/test_products_scans.py)
-CASES.update({
-    "einsum": (lambda a, b: cr.einsum("ij,jk->ik", a, b) * cr.einsum("ii", b[:, :3]), [(2, 3), (3, 4)], "any"),
-    "einsum_diagonal": (lambda a: cr.einsum("ii->i", a) + cr.einsum("...ii", a), [(3, 3)], "any"),
-    "cumsum": (lambda x: cr.cumsum(x, axis=0) + cr.cumsum(x, axis=-1), [(2, 3)], "any"),
-    "cumprod": (lambda x: cr.cumprod(x, axis=1) + cr.cumprod(x)[:3], [(2, 3)], "any"),
-    "products": (lambda a, b: cr.dot(a, b) + cr.tensordot(a, b, 1) + cr.cross(b, b[::-1]).sum(), [(2, 3), (3, 3)], "any"),
-})
 # cr.linalg (issue 13; more sweeps under vmap in tests/test_linalg.py); square inputs made
 # well conditioned (+ 3 I) or SPD, results free of the vectors' sign conventions
 _I3 = np.eye(3)

@@ -202,17 +202,6 @@ def load(device=None):
             raise ValueError("eig: the matrix has complex eigenvalues")
         return xp.asarray(w), xp.asarray(v)
 
-    def scan(fn):  # integers and bools accumulate in int64, as NumPy's do
-        def kernel(x, axis):
-            if x.dtype == xp.bool or xp.isdtype(x.dtype, "integral"):
-                x = xp.astype(x, xp.int64)
-            return fn(x, axis=axis)
-        return kernel
-
-    def einsum(subscripts, *operands):  # not in the standard: NumPy's, on a copy (never a view)
-        return xp.asarray(np.array(np.einsum(subscripts, *[to_numpy(o) if isinstance(o, A) else o
-                                                            for o in operands])))
-
     def take(x, indices, axis=None):
         indices = asarray(indices)
         if axis is not None and indices.ndim == 1:
@@ -304,7 +293,6 @@ def load(device=None):
         any=reducer(xp.any), all=reducer(xp.all),
         argmax=lambda x, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims),
         argmin=lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims),
-        cumsum=scan(xp.cumulative_sum), cumprod=scan(xp.cumulative_prod), einsum=einsum,
         cumsum=scan(xp.cumulative_sum), cumprod=scan(xp.cumulative_prod), einsum=einsum,
         reshape=lambda x, shape: xp.reshape(x, tuple(shape)),
         transpose=lambda x, axes=None: xp.permute_dims(x, tuple(axes) if axes is not None
