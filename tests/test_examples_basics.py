@@ -107,6 +107,33 @@ def test_derivatives_chain_rule_and_exercises(quick):
         np.testing.assert_allclose(r[key], logits.grad.numpy(), atol=1e-9 if key == "ex14_numeric" else 1e-15)
 
 
+# ----------------------------------------------------------------- graph.py
+
+def test_graph(quick):
+    r, out = quick("graph")
+    a, b, c = t(2.0), t(3.0), t(4.0)
+    L = (a * b + c) ** 2
+    L.backward()
+    assert r["values"] == {"d": 6.0, "e": 10.0, "L": L.item()}
+    assert r["chainrule"] == (a.grad.item(), b.grad.item(), c.grad.item()) == (60.0, 40.0, 20.0)
+    assert r["forward_mode"] == [60.0, 40.0, 20.0]
+    assert r["local"] == {"dd_da": 3.0, "dd_db": 2.0, "de_dd": 1.0, "de_dc": 1.0, "dL_de": 20.0}
+    assert r["by_hand"] == {"dL_de": 20.0, "dL_dd": 20.0, "dL_dc": 20.0, "dL_da": 60.0, "dL_db": 40.0}
+    dot = r["dot"]
+    assert dot.lstrip().startswith("digraph") and dot.rstrip().endswith("}")
+    for op in ("multiply", "add", "power"):
+        assert op in dot, f"{op} missing from the drawing"
+    assert "float64" in dot
+    for label in ("value 6", "value 10", "value 100", "grad 60", "grad 40", "grad 20"):
+        assert label in dot, f"{label!r} missing from the drawing"
+    written = [p for p in out.iterdir() if p.name.startswith("graph_abc")]
+    assert written, "cr.viz.draw wrote nothing"
+    if shutil.which("dot") is None:
+        print("Graphviz's dot is not installed: only the DOT source is checked")
+    else:
+        assert (out / "graph_abc.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
 # ----------------------------------------------------------------- linear_jacobian.py
 
 def test_linear_jacobian(quick):
