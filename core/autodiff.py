@@ -256,10 +256,14 @@ def cotangents(node, g, create_graph=False):
             cts = _call_vjp(op, node.parents, ans, inputs, params, g)
     else:
         inputs = args
-        if type(g) is not Tensor:
+        concrete_g = type(g) is not Tensor
+        if concrete_g:
             g = make(g, _backends.backend_of_raw(g))   # the op's output backend
         if node.trace is not None:    # a transform's node: values are lower-level tensors
             cts = _call_vjp(op, node.parents, ans, args, params, g)
+            if concrete_g:            # raw in, raw out: the walk adds it to raw cotangents
+                cts = [c._data if type(c) is Tensor and c._trace is None and c._node is None else c
+                       for c in cts]
         elif create_graph:
             with enable_grad():
                 cts = _call_vjp(op, node.parents, make(ans, g._backend, node), args, params, g)
