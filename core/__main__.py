@@ -41,7 +41,8 @@ def _ops(args):
     print(f"{'op':<18} {'called as':<30} {'provider':<12} {'kind':<20} vjp jvp batch")
     for name in cr.ops.names():
         op = cr.ops.get(name)
-        where = {"chainrule": f"cr.{name}", "nn": f"cr.nn.{name}"}.get(op.namespace, "cr.ops.get(...)")
+        where = {"chainrule": f"cr.{name}", "nn": f"cr.nn.{name}",
+                 "linalg": f"cr.linalg.{name}"}.get(op.namespace, "cr.ops.get(...)")
         if op.method:
             where += " x." + (op.method if isinstance(op.method, str) else name)
         kind = ("non-differentiable" if not op.differentiable else "composite" if op.composite

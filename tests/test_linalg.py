@@ -195,7 +195,7 @@ def test_values_vjp_and_jvp_match_torch(backend, case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_float32_values_and_gradient_dtypes(case):
+def test_float32_values_and_gradient_dtypes(backend, case):
     xs = [cr.tensor(a, dtype="float32", requires_grad=True) for a in case.args]
     out = _ours(case)(*xs)
     ref = _theirs(case)(*[torch.tensor(a, dtype=torch.float32) for a in case.args])
@@ -209,7 +209,7 @@ def test_float32_values_and_gradient_dtypes(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_gradcheck_both_modes_to_order_2(case):
+def test_gradcheck_both_modes_to_order_2(backend, case):
     xs = [cr.tensor(a, dtype=F64) for a in case.args]
     assert cr.gradcheck(_ours(case), xs, modes=("fwd", "rev"), order=2) is True
 
@@ -389,3 +389,39 @@ def test_pinv_warns_at_a_rank_deficient_matrix_and_differentiates_along_its_rank
 def test_bad_inputs_raise_chainrule_errors_naming_the_fix(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+def test_svd_full_matrices_gradient_ignores_the_completing_columns_as_torch():
+    a = general((4, 2), 110)
+    w = general((4, 4), 111)
+
+    def loss(lib, m):   # sign-free, and it reads the completing columns of U too
+        u, s, vh = L.svd(m) if lib is cr else torch.linalg.svd(m, full_matrices=True)
+        return ((u[..., :, :2] * s) @ vh).sum() + (u * u * w_of(lib)).sum()
+
+    w_of = lambda lib: cr.tensor(w, dtype=F64) if lib is cr else torch.tensor(w)
+    g = cr.grad(lambda m: loss(cr, m))(cr.tensor(a, dtype=F64))
+    t = torch.tensor(a, requires_grad=True)
+    (ref,) = torch.autograd.grad(loss(torch, t), t)
+    _close(g, ref)
+
+
+def test_numpy_scalars_and_batched_lstsq_ranks():
+    m = general((3, 3), 120)
+    _close(L.matrix_power(m, np.int64(2)), m @ m)
+    _close(L.vector_norm(m, ord=np.float64(3.0)), np.linalg.vector_norm(m, ord=3))
+    a = np.stack([general((4, 2), 121), np.outer(general((4,), 122), general((2,), 123))])
+    x, res, rank, s = L.lstsq(a, general((2, 4, 1), 124))
+    assert rank.tolist() == [2, 1] and x.shape == (2, 2, 1) and res.shape == (2, 0)
+
+
+def test_half_precision_is_computed_in_float32_and_rounded_back():
+    x = cr.ones((3, 3), dtype="float16") + cr.eye(3, dtype="float16")
+    for f in (L.inv, L.det, L.pinv, L.svdvals, L.cholesky, lambda m: L.eig(m)[0], lambda m: L.solve(m, m)):
+        out = f(x)
+        assert out.dtype == cr.float16
+        _close(out, f(x.astype("float32")).numpy().astype(np.float16), rtol=1e-3, atol=1e-3)
+    g = cr.grad(lambda m: cr.sum(L.inv(m)))(x)
+    assert g.dtype == cr.float16
+    assert L.matrix_norm(x).dtype == cr.float16 and cr.norm(x, 1).dtype == cr.float16
+    _close(L.vector_norm(x), np.linalg.norm(x.numpy().astype(np.float32)), rtol=1e-3)

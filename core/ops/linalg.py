@@ -2,12 +2,14 @@
 triangular solves, the eigh and qr decompositions, and ``cr.linalg`` (NumPy's numpy.linalg:
 inv det slogdet solve cholesky eig svd svdvals pinv lstsq matrix_power and the norms), each
 with its rules in both modes, written with chainrule ops so that they differentiate again.
+float16/bfloat16 inputs are decomposed in float32 (LAPACK has none) and rounded back.
 
 Where a derivative does not exist (repeated eigenvalues or singular values seen through the
 vectors, a singular matrix in a rule that inverts it, a complex spectrum) a rule raises
 ``LinAlgError`` saying so and what to do; where it exists only along perturbations that keep
 the rank (pinv and lstsq of a rank-deficient matrix) it warns with ``LinAlgWarning``."""
 import math
+import numbers
 import warnings
 from collections import namedtuple
 
@@ -19,6 +21,7 @@ from .elementwise import (where, abs as _abs, stop_gradient, sign as _sign, equa
                           astype_op)
 from .reduce import sum as _sum, max as _max, min as _min, kernels_in_float32, _as_tensor
 from .. import backends as _backends
+from ..creation import asarray
 from ..dtypes import FLOATING
 from ..errors import ChainruleError, ShapeError, DTypeError, ArgumentError
 from ..tensor import Tensor, make, _batched
@@ -449,7 +452,8 @@ def _over_values(num, s, what, op):
     import numpy as np   # here only: the core imports no NumPy
     s_np, num_np = _as_numpy(s), _as_numpy(num)
     eps = float(np.finfo(s_np.dtype).eps)
-    tiny = s_np <= eps * max(num_np.shape[-2:] + s_np.shape[-1:]) * (s_np.max() if s_np.size else 0.0)
+    factor = eps * max(num_np.shape[-2:] + s_np.shape[-1:])
+    tiny = s_np <= factor * (s_np.max(axis=-1, keepdims=True) if s_np.size else 0.0)
     column = np.abs(num_np).max(axis=-2) if num_np.size else np.zeros(s_np.shape, bool)
     ref = np.abs(num_np).max() if num_np.size else 0.0
     if np.any(tiny & (column > np.sqrt(eps) * ref)):
@@ -460,7 +464,7 @@ def _over_values(num, s, what, op):
     if not np.any(tiny):
         return num / s
     kept = stop_gradient(s)
-    zero = kept <= _max(kept, axis=-1, keepdims=True) * (eps * max(num_np.shape[-2:] + s_np.shape[-1:]))
+    zero = kept <= _max(kept, axis=-1, keepdims=True) * factor
     return where(zero, 0, num / where(zero, 1, s))
 
 
@@ -485,6 +489,7 @@ linalg_eigh.__name__, linalg_qr.__name__ = "eigh", "qr"
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _inv_forward(k, x):
     return _call(k, "inv", "inv", x)
 
@@ -505,7 +510,10 @@ def inv(a):
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _solve_forward(k, a, b):
+    if k.dtype(b) in ("float16", "bfloat16"):
+        b = k.astype(b, "float32")
     return _call(k, "solve", "solve", a, b)
 
 
@@ -555,6 +563,7 @@ def _check_batches(name, s, t):
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _det_forward(k, x):
     return k.det(x)
 
@@ -575,6 +584,7 @@ def det(a):
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _slogdet_forward(k, x):
     sign, logabsdet = k.slogdet(x)
     return k.stack([sign, logabsdet], -1)
@@ -608,13 +618,14 @@ def slogdet(a):
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _cholesky_forward(k, x):
     return _call(k, "cholesky", "cholesky", x)
 
 
 def _cholesky_vjp(ans, x):
-    # A_bar = L^-T Φ L^-1 with Φ the symmetric matrix whose lower triangle is tril(L^T L_bar)
-    # with its diagonal halved... (torch's formula: a symmetric gradient, for symmetric A)
+    # A_bar = L^-T Φ L^-1,  Φ = (P + P^T - diag P) / 2,  P = tril(L^T L_bar): torch's formula,
+    # a symmetric gradient (A is symmetric, and so are the perturbations it assumes)
     def vjp(g):
         p = _keep(matmul(transpose(ans), g), "lower")
         phi = (p + transpose(_keep(p, "strict_lower"))) * 0.5
@@ -653,6 +664,7 @@ def _svd_shapes(m, n, full):
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _svd_forward(k, x, full_matrices):
     return _pack(k, _call(k, "svd", "svd", x, full_matrices), tuple(k.shape(x)[:-2]))
 
@@ -735,6 +747,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _svdvals_forward(k, x):
     return _call(k, "svdvals", "svd", x, False)[1]
 
@@ -768,6 +781,7 @@ def svdvals(x, /):
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _eig_forward(k, x):
     w, v = _call(k, "eig", "eig", x)
     return _pack(k, (w, v), tuple(k.shape(x)[:-2]))
@@ -819,6 +833,7 @@ _DEFAULT = object()
 
 
 @on_kernels
+@kernels_in_float32   # LAPACK has no half precision
 def _pinv_forward(k, x, rtol):
     u, s, vh = _call(k, "pinv", "svd", x, False)
     last = len(k.shape(s)) - 1
@@ -890,7 +905,7 @@ def _cutoff(name, a, rcond, rtol, default):
     if value is None:
         import numpy as np   # here only: machine epsilon of a dtype name
         value = max(shape_of(a)[-2:]) * float(np.finfo(dtype_of(a)).eps)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ArgumentError(f"{name}: rcond/rtol must be a number, got {value!r}")
     return float(value)
 
@@ -923,7 +938,7 @@ def _lstsq(a, b, rcond=None):
         residuals = _sum((bm - matmul(a, x)) ** 2, axis=-2)
     else:
         residuals = getitem(_sum(bm * 0, axis=-2), (Ellipsis, slice(0, 0)))   # empty, as NumPy's
-    rank = int(rank_np) if np.ndim(rank_np) == 0 else rank_np
+    rank = int(rank_np) if np.ndim(rank_np) == 0 else asarray(rank_np.astype("int64"))
     return (getitem(x, (Ellipsis, 0)) if vector else x), residuals, rank, s
 
 
@@ -936,8 +951,9 @@ lstsq = register("lstsq", _lstsq, namespace="linalg")
 def _matrix_power(a, n):
     """A^n for square matrices (..., k, k) and an integer n (negative: powers of A^-1; 0: the
     identity), by repeated squaring: at most 2 log2|n| matmuls."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise ArgumentError(f"matrix_power: the exponent must be an integer, got {n!r}")
+    n = int(n)
     a = _matrices(a, "matrix_power", square=True)
     if n == 0:
         eye = astype_op(_mask(a, "diagonal"), dtype=dtype_of(a))
@@ -1024,7 +1040,7 @@ def _check_ord(name, ord, allowed=None):
         if not any(ord == o and type(ord) is not bool for o in allowed) or isinstance(ord, bool):
             raise ArgumentError(f"{name}: ord must be one of {allowed}, got {ord!r}")
         return ord
-    if isinstance(ord, bool) or not isinstance(ord, (int, float)):
+    if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
         raise ArgumentError(f"{name}: ord must be a number (inf, -inf, 0, 1, 2, any p), got {ord!r}; "
                             "'fro' and 'nuc' are matrix norms (matrix_norm, or norm with a pair of axes)")
     return float(ord)
