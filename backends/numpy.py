@@ -325,7 +325,7 @@ def einsum(subscripts, *operands):
     out = np.einsum(subscripts, *operands, optimize=optimize)
     if type(out) is not ndarray:
         return np.asarray(out)
-    if any(np.may_share_memory(out, o) for o in operands):
+    if out.base is not None and any(np.may_share_memory(out, o) for o in operands):
         out = out.copy()
     return out
 

@@ -198,12 +198,12 @@ def _expand(terms, out, shapes, subscripts):
     return terms, out
 
 
-def _broadcast(terms, operands, subscripts):
-    """Each letter one size: NumPy lets size-1 axes broadcast; the operands are broadcast
-    here (views), so the op and its rules never see two sizes for one letter."""
+def _target_shapes(terms, shapes, subscripts):
+    """Each operand's shape with every letter at its one size: NumPy lets size-1 axes
+    broadcast; the operands are broadcast to these (views), so the op and its rules never
+    see two sizes for one letter."""
     sizes = {}
-    for t, x in zip(terms, operands):
-        shape = tuple(shape_of(x))
+    for t, shape in zip(terms, shapes):
         for c in set(t):
             own = {d for l, d in zip(t, shape) if l == c}
             if len(own) > 1:
@@ -215,11 +215,16 @@ def _broadcast(terms, operands, subscripts):
             elif d not in (1, sizes[c]):
                 raise ShapeError(f"einsum {subscripts!r}: letter {c!r} has sizes {sizes[c]} and {d}; "
                                  "the axes a letter names must have one size (or 1, to broadcast)")
-    out = []
-    for t, x in zip(terms, operands):
-        want = tuple(sizes[c] for c in t)
-        out.append(x if want == tuple(shape_of(x)) else broadcast_to(x, want))
-    return out
+    return tuple(tuple(sizes[c] for c in t) for t in terms)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(subscripts, shapes):
+    """(the op's spec, the shape each operand is broadcast to) for NumPy's spelling: parsed
+    once per subscripts and shapes (a training loop asks the same question every step)."""
+    terms, out = _parse(subscripts, len(shapes))
+    terms, out = _expand(terms, out, shapes, subscripts)
+    return _spec(terms, out), _target_shapes(terms, shapes, subscripts)
 
 
 @public(_einsum)
@@ -237,14 +242,15 @@ def einsum(subscripts, *operands, optimize=None):
     """
     if not isinstance(subscripts, str):
         subscripts, operands = _from_sublists((subscripts,) + operands)
-    operands = _as_tensors("einsum", operands)
+    if not all(type(x) is Tensor for x in operands):
+        operands = _as_tensors("einsum", operands)
     if len(operands) > MAX_OPERANDS:
         raise ArgumentError(f"einsum takes at most {MAX_OPERANDS} operands, got {len(operands)}; "
                             "contract them in steps")
-    terms, out = _parse(subscripts, len(operands))
-    terms, out = _expand(terms, out, [shape_of(x) for x in operands], subscripts)
-    operands = _broadcast(terms, operands, subscripts)
-    return _einsum(*operands, spec=_spec(terms, out))
+    shapes = tuple(tuple(shape_of(x)) for x in operands)
+    spec, targets = _plan(subscripts, shapes)
+    operands = [x if want == shape else broadcast_to(x, want) for x, shape, want in zip(operands, shapes, targets)]
+    return _einsum(*operands, spec=spec)
 
 
 # ------------------------------------------------- products made of einsum or matmul
