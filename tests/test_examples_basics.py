@@ -307,3 +307,81 @@ def test_xor(quick):
         losses.append(loss.item())
     np.testing.assert_allclose(run["losses"], losses, rtol=1e-6, atol=1e-9)
     assert (out / "xor.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------- digits.py
+
+def write_idx(path, array, compress=False):
+    """An IDX file written here from its definition: 0, 0, type code, ndim, big-endian dims, data."""
+    codes = {np.dtype("uint8"): 0x08, np.dtype("int8"): 0x09, np.dtype("int16"): 0x0B,
+             np.dtype("int32"): 0x0C, np.dtype("float32"): 0x0D, np.dtype("float64"): 0x0E}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    raw = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return path
+
+
+def test_digits(quick):
+    from sklearn.datasets import load_digits
+    r, out = quick("digits")
+    assert r["dataset"] == "digits" and r["sizes"][0] + r["sizes"][1] == 1797
+    assert r["test_accuracy"] > r["bar"] >= 0.85
+    assert r["losses"][-1] < r["losses"][0]
+    # the accuracy recomputed here: the net's weights in a NumPy forward pass, sklearn's labels
+    module = load("digits")
+    _, _, X_test, y_test = module.load_digits_split()
+    digits = load_digits()
+    lookup = {row.tobytes(): label for row, label in zip((digits.data / 16.0).astype(np.float32), digits.target)}
+    assert all(lookup[row.tobytes()] == label for row, label in zip(X_test, y_test))
+    p = {k: v.numpy() for k, v in r["net"].named_parameters()}
+    hidden = np.maximum(X_test @ p["layers.0.weight"] + p["layers.0.bias"], 0)
+    logits = hidden @ p["layers.2.weight"] + p["layers.2.bias"]
+    assert (logits.argmax(1) == y_test).mean() == pytest.approx(r["test_accuracy"])
+    assert set(r["adam_vs_adamw"]) == {"adam", "adamw"} and min(r["adam_vs_adamw"].values()) > 0.8
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "float32", "float64"])
+@pytest.mark.parametrize("compress", [False, True])
+def test_load_idx(tmp_path, dtype, compress):
+    load_idx = load("digits").load_idx
+    array = (np.arange(60).reshape(5, 3, 4) * (1 if dtype == "uint8" else -1.5 if "float" in dtype else -1)).astype(dtype)
+    got = load_idx(write_idx(tmp_path / "a.idx", array, compress))
+    assert got.dtype == np.dtype(dtype) and got.shape == (5, 3, 4)
+    np.testing.assert_array_equal(got, array)
+
+
+def test_load_idx_bad_files(tmp_path):
+    load_idx = load("digits").load_idx
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01" + (3).to_bytes(4, "big") + b"abc")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        load_idx(tmp_path / "bad")
+    good = write_idx(tmp_path / "short", np.arange(10, dtype=np.uint8))
+    good.write_bytes(good.read_bytes()[:-3])
+    with pytest.raises(ValueError, match="truncated"):
+        load_idx(good)
+
+
+def test_digits_on_mnist_files(tmp_path):
+    """--mnist DIR reads MNIST's four files (some gzipped) and trains on them: images whose
+    class is a bright 4x4 block at a class-dependent place, learnable in two epochs."""
+    rng = np.random.default_rng(0)
+
+    def images(n):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            row, col = 2 + 8 * (label // 4), 2 + 6 * (label % 4)
+            x[i, row:row + 4, col:col + 4] = 255
+        return x, labels
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    (train_x, train_y), (test_x, test_y) = images(1200), images(300)
+    write_idx(folder / "train-images-idx3-ubyte.gz", train_x, compress=True)
+    write_idx(folder / "train-labels-idx1-ubyte", train_y)
+    write_idx(folder / "t10k-images-idx3-ubyte", test_x)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", test_y, compress=True)
+    r = load("digits").main(["--quick", "--out", str(tmp_path), "--mnist", str(folder)])
+    assert r["dataset"] == "mnist" and r["sizes"] == (1200, 300)
+    assert r["losses"][-1] < r["losses"][0]
+    assert r["test_accuracy"] > 0.8
