@@ -239,7 +239,8 @@ def test_einsum_gives_a_fresh_array_not_a_view(backend):
 def test_einsum_second_derivatives_against_torch():
     """The VJP of a trace and a diagonal, differentiated again (Hessian-vector products)."""
     def f(a, b):
-        return cr.sum(cr.einsum("ii,ij->j", a, b) ** 2) + cr.einsum("iij,j->", cr.stack([a, a]).reshape(3, 3, 2)[:2, :2], b[0, :2])
+        return cr.sum(cr.einsum("ii,ij->j", a, b) ** 2) + cr.einsum(
+            "iij,j->", cr.stack([a, a]).reshape(3, 3, 2)[:2, :2], b[0, :2])
 
     def tf(a, b):
         return torch.sum(torch.einsum("ii,ij->j", a, b) ** 2) + torch.einsum(
@@ -403,6 +404,7 @@ X = cr.tensor(np.ones((2, 3)))
     (lambda: cr.gradient(cr.ones((2, 2)), edge_order=2), ShapeError, "at least 3"),
     (lambda: cr.gradient(X, cr.ones((4,)), axis=1), ShapeError, "length 3"),
     (lambda: cr.gradient(X, axis=(1, 1)), ArgumentError, "repeats"),
+    (lambda: cr.gradient(cr.tensor(2.0)), ShapeError, "no axis"),
     (lambda: cr.logsumexp(X, axis=2), ShapeError, "out of range"),
     (lambda: cr.nansum(X, axis="0"), ArgumentError, "axis must be"),
     (lambda: cr.nanmean(X, axis=(0, 5)), ShapeError, "out of range"),

@@ -78,7 +78,8 @@ def _cotangent(g, operands, i, spec):
     """d<g, einsum(operands)> / d operand i, an einsum of g and the other operands."""
     ins, out = _terms(spec)
     target, sizes = ins[i], _sizes(ins, operands)
-    terms, args = [out] + [s for j, s in enumerate(ins) if j != i], [g] + [x for j, x in enumerate(operands) if j != i]
+    terms = [out] + [s for j, s in enumerate(ins) if j != i]
+    args = [g] + [x for j, x in enumerate(operands) if j != i]
     available = set("".join(terms))
     letters, dropped, seen = [], [], set()
     repeats = len(target) - len(set(target))
@@ -249,7 +250,8 @@ def einsum(subscripts, *operands, optimize=None):
                             "contract them in steps")
     shapes = tuple(tuple(shape_of(x)) for x in operands)
     spec, targets = _plan(subscripts, shapes)
-    operands = [x if want == shape else broadcast_to(x, want) for x, shape, want in zip(operands, shapes, targets)]
+    operands = [x if want == shape else broadcast_to(x, want)
+                for x, shape, want in zip(operands, shapes, targets)]
     return _einsum(*operands, spec=spec)
 
 

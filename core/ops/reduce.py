@@ -393,7 +393,8 @@ def _spacings(op, varargs, f, axes):
     """One spacing per axis: a number (or 0-d tensor), or the coordinates along that axis."""
     if not varargs:
         varargs = (1.0,) * len(axes)
-    elif len(varargs) == 1 and (isinstance(varargs[0], numbers.Number) or not shape_of(_as_tensor(varargs[0], op))):
+    elif len(varargs) == 1 and (isinstance(varargs[0], numbers.Number)
+                                or not shape_of(_as_tensor(varargs[0], op))):
         varargs = varargs * len(axes)
     if len(varargs) != len(axes):
         raise ArgumentError(f"{op}: give no spacing, one scalar, or one per axis ({len(axes)}), got "
@@ -452,6 +453,9 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     else:
         axes = tuple(axis_argument("gradient", a, len(shape))
                      for a in ((axis,) if isinstance(axis, numbers.Integral) else axis))
+    if not axes:
+        raise ShapeError(f"gradient: no axis to differentiate along (shape {shape}, axis {axis!r}); "
+                         "a 0-d tensor has none: reshape it to (1,) or more first")
     if len(set(axes)) < len(axes):
         raise ArgumentError(f"gradient: axis {axis!r} repeats an axis")
     if edge_order not in (1, 2):
