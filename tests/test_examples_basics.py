@@ -385,3 +385,31 @@ def test_digits_on_mnist_files(tmp_path):
     assert r["dataset"] == "mnist" and r["sizes"] == (1200, 300)
     assert r["losses"][-1] < r["losses"][0]
     assert r["test_accuracy"] > 0.8
+
+
+# ----------------------------------------------------------------- cnn_digits.py
+
+def test_cnn_digits(quick):
+    r, out = quick("cnn_digits")
+    assert r["test_accuracy"] > r["bar"] >= 0.85 and r["losses"][-1] < r["losses"][0]
+    # torch's conv2d / max_pool2d with the trained weights: the same logits, accuracy and gradients
+    F = torch.nn.functional
+    p = {k: torch.tensor(v.numpy(), requires_grad=True) for k, v in r["net"].named_parameters()}
+
+    def torch_net(x):
+        h = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, p["conv2.weight"], p["conv2.bias"], padding=1)), 2)
+        return h.reshape(len(h), -1) @ p["head.weight"] + p["head.bias"]
+
+    module = load("cnn_digits")
+    X_train, y_train, X_test, y_test = module.load_images()
+    logits = torch_net(torch.tensor(X_test))
+    assert (logits.argmax(1).numpy() == y_test).mean() == pytest.approx(r["test_accuracy"])
+    import chainrule as cr
+    ours = r["net"](cr.tensor(X_test[:64]))
+    np.testing.assert_allclose(ours.numpy(), logits[:64].detach().numpy(), rtol=1e-4, atol=1e-5)
+    F.cross_entropy(torch_net(torch.tensor(X_train[:64])), torch.tensor(y_train[:64])).backward()
+    r["net"].zero_grad()
+    cr.nn.cross_entropy(r["net"](cr.tensor(X_train[:64])), cr.tensor(y_train[:64])).backward()
+    for name, param in r["net"].named_parameters():
+        np.testing.assert_allclose(param.grad.numpy(), p[name].grad.numpy(), rtol=1e-3, atol=1e-5)
