@@ -55,6 +55,7 @@ import os
 from . import serialization
 from .optim import create as _create_optimizer, _named
 from .autodiff import bump_version, will_write
+from .nn.modules import reset_grads
 from .backends import get_backend, set_backend, canonical_name
 from .errors import ChainruleError, ArgumentError, BackendError
 from .tensor import Tensor, make
@@ -622,7 +623,6 @@ class ZeroRedundancyOptimizer:
 
     def zero_grad(self, set_to_none=True):
         """Every parameter's gradient (not only this rank's share), as the module's."""
-        from .nn.modules import reset_grads
         reset_grads(self.params, set_to_none)
 
     def step(self):
