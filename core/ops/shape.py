@@ -595,11 +595,6 @@ def _as_tensor(x):
     return x if isinstance(x, Tensor) else tensor(x)
 
 
-def _other_ops():
-    """Ops of the families imported after this one (sum) or beside it (where, clone)."""
-    return _op("sum"), _op("where")
-
-
 def swapaxes(x, axis1, axis2):
     """x with axes ``axis1`` and ``axis2`` interchanged (a view)."""
     ndim = len(shape_of(x))
@@ -928,8 +923,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
 def trace(a, offset=0, axis1=0, axis2=1):
     """Sum of the ``offset`` diagonal (of the (axis1, axis2) planes), as NumPy's ``trace``."""
     d = diagonal(a, offset, axis1, axis2)
-    sum_, _ = _other_ops()
-    return sum_(d, axis=(len(shape_of(d)) - 1,), keepdims=False)
+    return _op("sum")(d, axis=(len(shape_of(d)) - 1,), keepdims=False)   # reduce's sum
 
 
 def diag(v, k=0):
@@ -963,8 +957,7 @@ def _triangle(op, keep):
         backend = m._backend if type(m) is Tensor else _backends.backend_of_raw(m)
         rows = _reshape(arange(shape[-2], dtype="int64", backend=backend), shape=(shape[-2], 1))
         offsets = arange(shape[-1], dtype="int64", backend=backend) - rows   # column - row
-        _, where = _other_ops()
-        return where(keep(offsets, k), m, 0)
+        return _op("where")(keep(offsets, k), m, 0)
     fn.__name__ = op
     return fn
 
@@ -1064,7 +1057,7 @@ def select(condlist, choicelist, default=0):
                             "give one condition per choice")
     if not condlist:
         raise ArgumentError("select needs at least one condition and choice")
-    _, where = _other_ops()
+    where = _op("where")   # elementwise's, looked up by name (no import between families)
     out = default
     for i, (cond, choice) in reversed(list(enumerate(zip(condlist, choicelist)))):
         cond = _as_tensor(cond)
