@@ -1,4 +1,4 @@
-"""``python -m chainrule backends | plugins | ops | doctor | demo``."""
+"""``python -m chainrule backends | plugins | ops | doctor | demo [name] [args...]``."""
 import argparse
 import os
 import sys
@@ -94,7 +94,103 @@ def _doctor(args):
 
 
 def _demo(args):
-    train(steps=args.steps)
+    """No name: the built-in MLP demo (chainrule only).  A name: examples/<name>.py."""
+    if args.list:
+        return _list_examples()
+    if args.name is None:
+        train(steps=args.steps)
+        return 0
+    return _run_example(args.name, args.args)
+
+
+def _examples_dir():
+    """The examples live in the source checkout, not in the installed package: the folder
+    CHAINRULE_EXAMPLES names, else examples/ next to this package's source (an editable
+    install or a checkout), else ./examples."""
+    from pathlib import Path
+    env = os.environ.get("CHAINRULE_EXAMPLES")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    for folder in (Path(__file__).resolve().parent.parent / "examples", Path.cwd() / "examples"):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def _examples():
+    """{name: path} of examples/*.py."""
+    folder = _examples_dir()
+    if folder is None:
+        return None
+    return {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
+
+
+def _no_examples():
+    where = os.environ.get("CHAINRULE_EXAMPLES")
+    print("chainrule's examples are in the source checkout (examples/*.py), not in the installed "
+          "package" + (f"; CHAINRULE_EXAMPLES={where} is not a folder" if where else "") +
+          ": clone the repository and run `pip install -e \".[examples]\"` there, or set "
+          "CHAINRULE_EXAMPLES to the examples folder", file=sys.stderr)
+    return 2
+
+
+def _summary(path):
+    """The first line of an example's docstring, read without running it."""
+    import ast
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    except (SyntaxError, UnicodeDecodeError):
+        doc = None
+    if not doc:
+        return ""
+    first = " ".join(doc.strip().split("\n\n")[0].split())   # the first paragraph, one line
+    end = first.find(". ")
+    first = first[:end + 1] if end > 0 else first
+    return first if len(first) <= 100 else first[:97] + "..."
+
+
+def _list_examples():
+    examples = _examples()
+    if examples is None:
+        return _no_examples()
+    width = max((len(n) for n in examples), default=0)
+    for name, path in examples.items():
+        print(f"{name:<{width}}  {_summary(path)}")
+    return 0
+
+
+def _run_example(name, argv):
+    """examples/<name>.py: its main(argv) when it takes argv, else the file as a script."""
+    import importlib.util
+    import inspect
+    import runpy
+    examples = _examples()
+    if examples is None:
+        return _no_examples()
+    name = name[:-3] if name.endswith(".py") else name
+    if name not in examples:
+        import difflib
+        close = difflib.get_close_matches(name, examples, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        print(f"no example named {name!r}{hint}; python -m chainrule demo --list shows them: "
+              f"{', '.join(examples)}", file=sys.stderr)
+        return 2
+    path = str(examples[name])
+    spec = importlib.util.spec_from_file_location(f"chainrule_example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    main = getattr(module, "main", None)
+    if main is not None and "argv" in inspect.signature(main).parameters:
+        status = main(list(argv))
+        return status if isinstance(status, int) and not isinstance(status, bool) else 0
+    saved = sys.argv
+    sys.argv = [path, *argv]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        sys.argv = saved
     return 0
 
 
@@ -105,8 +201,12 @@ def main(argv=None):
     sub.add_parser("plugins", help="list plugins with their distribution and what they provide")
     sub.add_parser("ops", help="list registered ops and their rules")
     sub.add_parser("doctor", help="check the install: backends, plugins that failed and why")
-    demo = sub.add_parser("demo", help="train an MLP on the default backend, printing the loss")
-    demo.add_argument("--steps", type=int, default=300)
+    demo = sub.add_parser("demo", help="train an MLP on the default backend, printing the loss; "
+                          "or run examples/<name>.py (demo <name> --quick)")
+    demo.add_argument("--steps", type=int, default=300, help="steps of the default demo")
+    demo.add_argument("--list", action="store_true", help="list the examples")
+    demo.add_argument("name", nargs="?", help="an example (examples/<name>.py in the checkout)")
+    demo.add_argument("args", nargs=argparse.REMAINDER, help="the example's arguments (--quick ...)")
     args = parser.parse_args(argv)
     command = {"backends": _backends, "plugins": _plugins, "ops": _ops, "doctor": _doctor,
                "demo": _demo}[args.command]

@@ -16,6 +16,7 @@
 """
 import math
 
+from ._state import no_grad
 from .creation import asarray
 from .dtypes import canonical
 from .errors import ArgumentError, ShapeError
@@ -113,15 +114,6 @@ def dead_relu_fraction(pre_activations):
 
 # ------------------------------------------------------------ training loops
 
-def _parameters(model):
-    if isinstance(model, Module):
-        return model.parameters()
-    if hasattr(model, "parameters"):
-        return list(model.parameters())
-    raise ArgumentError("pass an optimizer object (cr.optim.create(name, params, lr=...)) when the "
-                        "model is not a cr.nn.Module")
-
-
 def _train_step(model, loss_fn, optimizer, inputs, targets):
     optimizer.zero_grad()
     loss = loss_fn(model(inputs), targets)
@@ -134,10 +126,10 @@ def overfit_one_batch(model, loss_fn, inputs, targets, optimizer, steps=200, tol
     """Train on one batch for up to ``steps`` steps; returns ``(losses, passed)`` where
     ``passed`` says the loss reached ``tol`` (training stops there).  A model that cannot
     memorise a handful of examples has a bug: a detached tensor, a wrong loss, a frozen layer.
-    ``optimizer``: an optimizer over the model's parameters, or a name (its defaults)."""
-    if isinstance(optimizer, str):
-        from . import optim   # lazy: cr.optim loads the optimizer plugins
-        optimizer = optim.create(optimizer, _parameters(model))
+    ``optimizer``: an optimizer over the model's parameters (``cr.optim.create(...)``)."""
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+        raise ArgumentError(f"optimizer must be an optimizer over the model's parameters, got "
+                            f"{optimizer!r}; pass cr.optim.create('adam', model.parameters(), lr=1e-2)")
     if not isinstance(steps, int) or steps < 1:
         raise ArgumentError(f"steps must be a positive integer, got {steps!r}")
     losses = []
@@ -146,14 +138,9 @@ def overfit_one_batch(model, loss_fn, inputs, targets, optimizer, steps=200, tol
         if losses[-1] <= tol or not math.isfinite(losses[-1]):
             break
     if losses[-1] > tol and math.isfinite(losses[-1]):   # the loss after the last step
-        with _no_grad():
+        with no_grad():
             losses.append(float(loss_fn(model(inputs), targets)))
     return losses, losses[-1] <= tol
-
-
-def _no_grad():
-    from ._state import no_grad
-    return no_grad()
 
 
 def lr_finder(make_model_and_optimizer, loss_fn, batches, lr_min=1e-6, lr_max=1.0, steps=100):
@@ -307,7 +294,7 @@ def memory_estimate(params_or_model, optimizer="adamw", param_dtype="float32", g
     the optimizer state is float32; otherwise the state has the parameters' dtype (as
     ``cr.optim`` keeps it).  ``activations``: bytes, or the tensors saved for backward.
 
-    The lessons' rules: Adam in float32 is 4P + 4P + 8P = 16P; Adam in mixed precision is
+    The rules of thumb: Adam in float32 is 4P + 4P + 8P = 16P; Adam in mixed precision is
     2P (float16 weights) + 2P (float16 gradients) + 4P (float32 master) + 8P (m, v) = 16P;
     serving in float16 is 2P.
     """

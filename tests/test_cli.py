@@ -66,3 +66,81 @@ def test_every_name_dir_lists_resolves():
     """No name in ``dir(cr)`` raises AttributeError (dir must not advertise what is not there)."""
     for name in dir(cr):
         getattr(cr, name)
+
+
+# ------------------------------------------------- python -m chainrule demo <name> (issue 14)
+
+TINY_EXAMPLE = '''"""Tiny: the derivative of x^2.
+
+More text that --list does not show."""
+import argparse
+
+import chainrule as cr
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--x", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    g = float(cr.grad(lambda t: t * t)(cr.tensor(args.x)))
+    print(f"grad {g} quick={args.quick}")
+    return {"grad": g}
+'''
+
+SCRIPT_EXAMPLE = '''"""A script without main(argv): run as __main__ with sys.argv."""
+import sys
+
+if __name__ == "__main__":
+    print("args", sys.argv[1:])
+    sys.exit(3 if "--fail" in sys.argv else 0)
+'''
+
+
+@pytest.fixture
+def examples_dir(tmp_path, monkeypatch):
+    (tmp_path / "tiny.py").write_text(TINY_EXAMPLE)
+    (tmp_path / "script.py").write_text(SCRIPT_EXAMPLE)
+    (tmp_path / "_helper.py").write_text("raise RuntimeError('not an example')\n")
+    monkeypatch.setenv("CHAINRULE_EXAMPLES", str(tmp_path))
+    return tmp_path
+
+
+def test_demo_runs_an_example_by_name_with_its_arguments(examples_dir):
+    """End to end, as a shell runs it: main(argv) gets what follows the name."""
+    done = subprocess.run([sys.executable, "-m", "chainrule", "demo", "tiny", "--quick", "--x", "3"],
+                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "grad 6.0 quick=True"     # d(x^2)/dx at 3
+
+
+def test_demo_lists_runs_scripts_and_names_unknown_examples(examples_dir, capsys):
+    from chainrule.__main__ import main
+    assert main(["demo", "--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == ["script", "tiny"]      # _helper.py is not one
+    assert listed[1].split(None, 1)[1] == "Tiny: the derivative of x^2."
+    assert main(["demo", "script", "a", "--fail"]) == 3                    # its own exit status
+    assert capsys.readouterr().out.strip() == "args ['a', '--fail']"
+    assert main(["demo", "tiny.py"]) == 0 and "grad 2.0" in capsys.readouterr().out
+    assert main(["demo", "tiyn"]) == 2
+    assert "no example named 'tiyn' (did you mean 'tiny'?)" in capsys.readouterr().err
+
+
+def test_demo_outside_a_checkout_says_where_the_examples_are(tmp_path, monkeypatch, capsys):
+    from chainrule.__main__ import main
+    monkeypatch.setenv("CHAINRULE_EXAMPLES", str(tmp_path / "missing"))
+    assert main(["demo", "graph"]) == 2 and main(["demo", "--list"]) == 2
+    err = capsys.readouterr().err
+    assert "examples are in the source checkout" in err and "is not a folder" in err
+
+
+def test_demo_finds_the_checkouts_examples_folder(monkeypatch, capsys):
+    """Without CHAINRULE_EXAMPLES: examples/ beside the package's source (core/ -> repo root)."""
+    from pathlib import Path
+    from chainrule.__main__ import main
+    monkeypatch.delenv("CHAINRULE_EXAMPLES", raising=False)
+    folder = Path(cr.__file__).resolve().parent.parent / "examples"
+    assert main(["demo", "--list"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert listed == {p.stem for p in folder.glob("*.py") if not p.name.startswith("_")}

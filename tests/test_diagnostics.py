@@ -118,7 +118,9 @@ def test_a_correct_model_overfits_one_batch_and_a_detached_one_does_not():
     # difference, so every output is pulled toward every target: the loss stays >= var(y)
     flat = y.reshape((8,))
     model = cr.nn.Sequential(cr.nn.Linear(4, 32), cr.nn.Tanh(), cr.nn.Linear(32, 1))
-    losses, passed = diag.overfit_one_batch(model, mse, x, flat, "adam", steps=50, tol=1e-3)
+    losses, passed = diag.overfit_one_batch(model, mse, x, flat,
+                                            cr.optim.create("adam", model.parameters(), lr=1e-2),
+                                            steps=50, tol=1e-3)
     assert not passed and len(losses) == 51
     assert losses[-1] >= float(np.var(flat.numpy())) - 1e-9
 
@@ -129,6 +131,8 @@ def test_overfit_one_batch_with_no_path_to_the_weights_raises_a_clear_error():
     with pytest.raises(cr.GraphError, match="does not require grad"):
         diag.overfit_one_batch(detached, lambda o, t: ((o - t) ** 2).mean(), cr.ones((2, 4)),
                                cr.ones((2, 1)), cr.optim.create("sgd", model.parameters()))
+    with pytest.raises(cr.ArgumentError, match=r"cr.optim.create\('adam', model.parameters"):
+        diag.overfit_one_batch(model, None, None, None, "adam")
 
 
 # ------------------------------------------------------------ lr_finder
