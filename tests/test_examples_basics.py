@@ -413,3 +413,47 @@ def test_cnn_digits(quick):
     cr.nn.cross_entropy(r["net"](cr.tensor(X_train[:64])), cr.tensor(y_train[:64])).backward()
     for name, param in r["net"].named_parameters():
         np.testing.assert_allclose(param.grad.numpy(), p[name].grad.numpy(), rtol=1e-3, atol=1e-5)
+
+
+# ----------------------------------------------------------------- overfit_batch.py
+
+def test_overfit_batch(quick):
+    r, out = quick("overfit_batch")
+    module = load("overfit_batch")
+    runs, tol = r["runs"], r["tol"]
+    losses, passed = runs["correct"]
+    assert passed and losses[-1] <= tol < losses[0]
+    # torch from the same initial weights, the same Adam: the same losses
+    p = {k: torch.tensor(v.numpy(), requires_grad=True) for k, v in module.fresh_model().named_parameters()}
+    inputs, targets = (torch.tensor(a.numpy()) for a in module.one_batch())
+    net = lambda x: torch.relu(x @ p["layers.0.weight"] + p["layers.0.bias"]) @ p["layers.2.weight"] + p["layers.2.bias"]
+    opt = torch.optim.Adam(list(p.values()), lr=1e-2)
+    reference = []
+    for _ in range(len(runs["plain loop"][0])):
+        loss = torch.nn.functional.cross_entropy(net(inputs), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        reference.append(loss.item())
+    np.testing.assert_allclose(runs["plain loop"][0], reference, rtol=1e-3)
+    np.testing.assert_allclose(runs["correct"][0][:len(reference)], reference, rtol=1e-3)
+    # frozen: only the last bias moves, so no loss goes below the best any bias can do (found by LBFGS)
+    p = {k: torch.tensor(v.numpy()) for k, v in module.fresh_model().named_parameters()}   # the start again
+    with torch.no_grad():
+        fixed = net(inputs) - p["layers.2.bias"]
+    bias = torch.zeros(10, requires_grad=True)
+    lbfgs = torch.optim.LBFGS([bias], max_iter=500, tolerance_grad=1e-10, tolerance_change=1e-12)
+
+    def closure():
+        lbfgs.zero_grad()
+        value = torch.nn.functional.cross_entropy(fixed + bias, targets)
+        value.backward()
+        return value
+    best = lbfgs.step(closure).item()
+    best = min(best, closure().item())
+    frozen, frozen_passed = runs["frozen (only the last bias trains)"]
+    assert not frozen_passed and min(frozen) >= best - 1e-4 and best > 1.0
+    # softmax before cross-entropy: the loss is bounded below by log(1 + (C - 1)/e)
+    soft, soft_passed = runs["softmax before cross_entropy"]
+    assert not soft_passed and min(soft) >= math.log(1 + 9 / math.e) - 1e-5
+    assert (out / "overfit_batch.png").stat().st_size > 0
