@@ -1353,6 +1353,22 @@ BAD_CALLS += [   # NumPy's elementwise names (issue 13)
     lambda draw: ((lambda a, b: a % b), (draw(tensors()), draw(values())), {}),
 ]
 
+BAD_CALLS += [   # NumPy's products, scans and NaN-skipping reductions (issue 13)
+    *(_binary(getattr(cr, n)) for n in ("dot", "inner", "outer", "kron", "cross")),
+    lambda draw: (cr.tensordot, (draw(values()), draw(values())), {"axes": draw(st.sampled_from(
+        [0, 1, 2, 5, -1, 1.5, "a", None, ([0], [0]), ([0, 1], [0]), ([0, 0], [0, 1]), ([9], [0]), (0,)]))}),
+    lambda draw: (cr.einsum, (draw(st.sampled_from(["ij,jk->ik", "ii", "i,i", "...i->i", "ij->ii", "i1", "",
+                                                    "->", "i->j", "a...,...->", 3, None, [0, 1]])),
+                              *[draw(values()) for _ in range(draw(st.integers(0, 3)))]), {}),
+    *(_with(getattr(cr, n), axis=AXES, dtype=st.sampled_from([None, "float64", "foo"]))
+      for n in ("cumsum", "cumprod")),
+    _with(cr.diff, n=st.sampled_from([0, 1, 2, -1, 1.5, "a"]), axis=AXES,
+          prepend=st.sampled_from([None, 0.0, "a", [1.0], np.ones((2, 2))])),
+    _with(cr.gradient, axis=AXES, edge_order=st.sampled_from([1, 2, 3, 0, "a"])),
+    lambda draw: (cr.gradient, (draw(values()), draw(values())), {}),
+    *(_reduce(getattr(cr, n)) for n in ("nansum", "nanmean")),
+]
+
 ALLOWED_ON_PURPOSE = (TypeError, ValueError, IndexError, NotImplementedError)
 
 # Raw errors whose cause lives in files this test's author does not own, found by this fuzzer

@@ -142,10 +142,12 @@ def _as_tensors(op, operands):
 def _from_sublists(args):
     """NumPy's other form, einsum(x, [0, 1], y, [1, 2], [0, 2]), as a subscripts string."""
     def letters(sub):
-        try:
-            return "".join("..." if s is Ellipsis else LETTERS[s] for s in sub)
-        except (TypeError, IndexError):
-            raise ArgumentError(f"einsum: a sublist holds ints in [0, 52) and Ellipsis, got {sub!r}") from None
+        if not isinstance(sub, (list, tuple)) or not all(
+                s is Ellipsis or (isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s < 52)
+                for s in sub):
+            raise ArgumentError(f"einsum: subscripts are a string ('ij,jk->ik') or NumPy's sublists (ints "
+                                f"in [0, 52) and Ellipsis after each operand), got {sub!r}")
+        return "".join("..." if s is Ellipsis else LETTERS[s] for s in sub)
     operands, subs = list(args[0::2]), [letters(s) for s in args[1::2]]
     out = "->" + letters(operands.pop()) if len(args) % 2 else ""   # the odd one: the output's
     return ",".join(subs) + out, operands

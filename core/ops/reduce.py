@@ -448,11 +448,11 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     tensor, several a tuple (one per axis)."""
     f = _as_tensor(f, "gradient")
     shape = tuple(shape_of(f))
+    axis = axes_argument("gradient", axis)
     if axis is None:
         axes = tuple(range(len(shape)))
     else:
-        axes = tuple(axis_argument("gradient", a, len(shape))
-                     for a in ((axis,) if isinstance(axis, numbers.Integral) else axis))
+        axes = tuple(axis_argument("gradient", a, len(shape)) for a in ((axis,) if isinstance(axis, int) else axis))
     if not axes:
         raise ShapeError(f"gradient: no axis to differentiate along (shape {shape}, axis {axis!r}); "
                          "a 0-d tensor has none: reshape it to (1,) or more first")
