@@ -457,3 +457,24 @@ def test_overfit_batch(quick):
     soft, soft_passed = runs["softmax before cross_entropy"]
     assert not soft_passed and min(soft) >= math.log(1 + 9 / math.e) - 1e-5
     assert (out / "overfit_batch.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------- per_example_grads.py
+
+def test_per_example_grads(quick):
+    r, out = quick("per_example_grads")
+    p = {k: torch.tensor(v.numpy()) for k, v in r["params"].items()}
+
+    def loss(p, x, y):
+        hidden = torch.relu(x @ p["layers.0.weight"] + p["layers.0.bias"])
+        return torch.nn.functional.cross_entropy((hidden @ p["layers.2.weight"] + p["layers.2.bias"])[None], y[None])
+
+    X, Y = torch.tensor(r["X"]), torch.tensor(r["Y"])
+    reference = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))(p, X, Y)
+    for k, g in reference.items():
+        np.testing.assert_allclose(r["per_example"][k].numpy(), g.numpy(), rtol=1e-10, atol=1e-13)
+    norms = torch.sqrt(sum((g.reshape(len(Y), -1) ** 2).sum(1) for g in reference.values())).numpy()
+    np.testing.assert_allclose(r["norms"], norms, rtol=1e-12)
+    corrupted = np.flatnonzero(r["Y"] != r["true_labels"]).tolist()
+    assert len(corrupted) == 4 and r["top"] == corrupted
+    assert r["loop_gap"] < 1e-12 and r["mean_gap"] < 1e-12
