@@ -116,3 +116,51 @@ def test_optimizers_digits(quick):
         assert abs(run["losses"][0] - math.log(10)) < 0.15, name   # a random init guesses uniformly
         assert np.mean(run["losses"][-10:]) < run["losses"][0] / 2, name
         assert run["accuracy"] > 0.5, name                          # chance is 0.1
+
+
+# ----------------------------------------------------------------- lr_sweep.py
+
+def torch_mlp_losses(module, lr, X, y, batches):
+    """The example's Adam run on its MLP, replayed in torch from the same initial weights."""
+    net = module.make_model()
+    params = [torch.tensor(p.numpy(), requires_grad=True) for p in net.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    losses = []
+    for idx in batches:
+        h = torch.tensor(X[idx])
+        for i in range(0, len(params), 2):
+            h = h @ params[i] + params[i + 1]
+            if i + 2 < len(params):
+                h = torch.relu(h)
+        loss = torch.nn.functional.cross_entropy(h, torch.tensor(y[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_lr_sweep_u_curve_against_torch(quick):
+    r, out = quick("lr_sweep")
+    module = load("lr_sweep")
+    X, y = module.load_digits_data()
+    for lr in (1e-2, 1e-4):
+        np.testing.assert_allclose(r["losses"][lr], torch_mlp_losses(module, lr, X, y, r["batches"]),
+                                   rtol=1e-8, err_msg=f"lr={lr}")
+    finals = r["final"]
+    best = min(finals, key=finals.get)
+    assert best == r["best_lr"] and best not in (1.0, 1e-5)
+    assert finals[1.0] > 2 * finals[best] and finals[1e-5] > 2 * finals[best]   # both walls of the U
+    assert (out / "lr_sweep.png").stat().st_size > 0
+
+
+def test_lr_finder_ramp_and_stop_rule(quick):
+    r, _ = quick("lr_sweep")
+    lrs, losses = r["finder_lrs"], r["finder_losses"]
+    expected = [1e-6 * (1.0 / 1e-6) ** (i / 99) for i in range(len(lrs))]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    best = np.minimum.accumulate(losses)
+    assert all(losses[i] <= 4 * best[i - 1] for i in range(1, len(losses) - 1))   # no earlier stop
+    assert len(losses) == 100 or not math.isfinite(losses[-1]) or losses[-1] > 4 * best[-2]
+    assert r["suggested_lr"] == pytest.approx(lrs[int(np.argmin(losses))] / 10, rel=1e-12)
+    assert 0.1 * r["best_lr"] <= r["suggested_lr"] <= 10 * r["best_lr"]
