@@ -933,7 +933,8 @@ def _product_step(kind, draw, shape, rng):
         return Step("tensordot", lambda h, y: cr.tensordot(h, c, n), lambda h, y: torch.tensordot(h, tc, n))
     if kind == "kron" and math.prod(shape) <= 12:
         c, tc = _scaled(rng, draw(st.sampled_from([(2,), (2, 1)])), 1)
-        return Step("kron", lambda h, y: cr.kron(h, c), lambda h, y: torch.kron(h, tc))
+        return Step("kron", lambda h, y: cr.kron(h, c),   # torch.kron views: a transposed h needs a copy
+                    lambda h, y: torch.kron(h.contiguous(), tc))
     if kind == "cross" and 3 in shape:
         axis = shape.index(3)
         c, tc = const(rng.standard_normal(shape))
@@ -995,7 +996,9 @@ def _rounded(op, ours, theirs):
 STEPS.update({
     "square": unary("square", cr.square, torch.square),
     "reciprocal": unary("reciprocal", lambda h: cr.reciprocal(h * h + 0.5), lambda h: torch.reciprocal(h * h + 0.5)),
-    "sinh": unary("sinh", cr.sinh, torch.sinh), "cosh": unary("cosh", cr.cosh, torch.cosh),
+    # even functions shifted: sinc(-a) == sinc(a) makes exact ties that a later argmax breaks by
+    # the last bit, which differs between the libraries
+    "sinh": unary("sinh", cr.sinh, torch.sinh), "cosh": unary("cosh", lambda h: cr.cosh(h + 0.3), lambda h: torch.cosh(h + 0.3)),
     "arcsin": unary("arcsin", lambda h: cr.arcsin(cr.tanh(h) * 0.9), lambda h: torch.asin(torch.tanh(h) * 0.9)),
     "arccos": unary("arccos", lambda h: cr.arccos(cr.tanh(h) * 0.9), lambda h: torch.acos(torch.tanh(h) * 0.9)),
     "arctan": unary("arctan", cr.arctan, torch.atan), "arcsinh": unary("arcsinh", cr.arcsinh, torch.asinh),
@@ -1004,12 +1007,13 @@ STEPS.update({
     "exp2": unary("exp2", lambda h: cr.exp2(cr.tanh(h) * 3.0), lambda h: torch.exp2(torch.tanh(h) * 3.0)),
     "log2": unary("log2", lambda h: cr.log2(h * h + 0.5), lambda h: torch.log2(h * h + 0.5)),
     "log10": unary("log10", lambda h: cr.log10(h * h + 0.5), lambda h: torch.log10(h * h + 0.5)),
-    "sinc": unary("sinc", cr.sinc, torch.sinc), "erfc": unary("erfc", cr.erfc, torch.erfc),
+    "sinc": unary("sinc", lambda h: cr.sinc(h + 0.3), lambda h: torch.sinc(h + 0.3)), "erfc": unary("erfc", cr.erfc, torch.erfc),
     "deg2rad": unary("deg2rad", cr.deg2rad, torch.deg2rad), "radians": unary("radians", cr.radians, torch.deg2rad),
     "rad2deg": unary("rad2deg", cr.rad2deg, torch.rad2deg), "degrees": unary("degrees", cr.degrees, torch.rad2deg),
-    # log makes NaNs (h < 0) and -inf (h = 0) for nan_to_num to replace
-    "nan_to_num": unary("nan_to_num", lambda h: cr.nan_to_num(cr.log(h), nan=0.5, neginf=-3.0),
-                        lambda h: torch.nan_to_num(torch.log(h), nan=0.5, neginf=-3.0)),
+    # log makes NaNs (where its argument is negative) for nan_to_num to replace; its argument is
+    # kept off 0, whose -inf has an infinite derivative (0 * inf: NaN gradients, in torch too)
+    "nan_to_num": unary("nan_to_num", lambda h: cr.nan_to_num(cr.log(h * 1.37 - 0.21), nan=0.5, neginf=-3.0),
+                        lambda h: torch.nan_to_num(torch.log(h * 1.37 - 0.21), nan=0.5, neginf=-3.0)),
     "ceil": _rounded("ceil", cr.ceil, torch.ceil), "trunc": _rounded("trunc", cr.trunc, torch.trunc),
     "round": _rounded("round", lambda h: cr.round(h, 1), lambda h: torch.round(h, decimals=1)),
     # away from (0, 0), where torch's derivatives are nan (tests/test_elementwise_numpy_names.py)
@@ -1105,7 +1109,9 @@ def _close(ours, theirs, what, program):
     ours = ours.numpy() if isinstance(ours, cr.Tensor) else np.asarray(ours)
     theirs = theirs.detach().numpy()
     assert ours.shape == theirs.shape, f"{what} of {program}: shape {ours.shape} != torch {theirs.shape}"
-    scale = 1.0 + np.abs(theirs).max(initial=0.0)
+    # the scale of the finite entries: a NaN both sides share (torch's nan derivative at an edge
+    # point) must not make atol NaN, which fails every last-bit difference elsewhere
+    scale = 1.0 + np.abs(theirs[np.isfinite(theirs)]).max(initial=0.0)
     np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-9 * scale,
                                err_msg=f"{what} of {program}: ours vs torch")
 
@@ -1376,8 +1382,6 @@ ALLOWED_ON_PURPOSE = (TypeError, ValueError, IndexError, NotImplementedError)
 # innermost chainrule frame outside the backends' kernels -> the bug.  Each is tolerated with
 # a warning naming it, so the rest of the fuzzer keeps guarding; delete a row once it is fixed.
 KNOWN_ELSEWHERE = {
-    ("functional.py", None): "core/nn/functional.py: softmax(axis=None), dropout(p='a'), "
-                             "dropout/cross_entropy/mse_loss of a Python number or list",
     ("linalg.py", "qr"): "core/ops/linalg.py: qr of a 1-D tensor or a list unpacks a missing shape",
 }
 _known_seen = set()
