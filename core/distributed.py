@@ -81,7 +81,11 @@ _world = None    # set by init(); None: not initialised (rank 0 of 1 for the hel
 
 
 def _dist():
-    import torch.distributed
+    try:
+        import torch.distributed
+    except ImportError:
+        raise ImportError("cr.distributed runs on torch.distributed: pip install 'chainrule[torch]' "
+                          "(torch's CPU build has gloo; NCCL needs its CUDA build)") from None
     return torch.distributed
 
 
@@ -236,7 +240,7 @@ def _collective(what):
     """Turn torch.distributed's failures (a peer gone, a timeout) into one clear error."""
     try:
         yield
-    except Exception as exc:
+    except RuntimeError as exc:      # torch's DistBackendError and gloo/NCCL failures are these
         w = _current()
         raise DistributedError(
             f"rank {w.rank} of {w.world_size}: {what} failed ({type(exc).__name__}: "
@@ -314,7 +318,7 @@ def _flat(raws, backend):
     at = 0
     for r in raws:
         n = _size(backend, r)
-        flat[at:at + n] = backend.astype(backend.reshape(r, (n,)), dtype)
+        flat[at:at + n] = backend.reshape(r, (n,))     # slice assignment casts if needed
         at += n
     return flat
 
@@ -324,8 +328,7 @@ def _unflatten_into(flat, raws, backend):
     at = 0
     for r in raws:
         n = _size(backend, r)
-        r[...] = backend.astype(backend.reshape(flat[at:at + n], tuple(backend.shape(r))),
-                                backend.dtype(r))
+        r[...] = backend.reshape(flat[at:at + n], tuple(backend.shape(r)))
         at += n
 
 
@@ -524,6 +527,8 @@ class DistributedSampler:
     def __init__(self, n, shuffle=True, seed=0, drop_last=False, rank=None, world_size=None):
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ArgumentError(f"DistributedSampler: n={n!r} must be the dataset's length, an int >= 0")
+        if rank is None or world_size is None:
+            _distributed()           # under torchrun without init(): an error, not the whole set
         w = _current()
         self.rank = w.rank if rank is None else rank
         self.world_size = w.world_size if world_size is None else world_size
