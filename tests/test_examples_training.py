@@ -164,3 +164,69 @@ def test_lr_finder_ramp_and_stop_rule(quick):
     assert len(losses) == 100 or not math.isfinite(losses[-1]) or losses[-1] > 4 * best[-2]
     assert r["suggested_lr"] == pytest.approx(lrs[int(np.argmin(losses))] / 10, rel=1e-12)
     assert 0.1 * r["best_lr"] <= r["suggested_lr"] <= 10 * r["best_lr"]
+
+
+# ----------------------------------------------------------------- schedules.py
+
+def torch_rates(make_scheduler, steps):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=3e-4)
+    sched = make_scheduler(opt)
+    rates = []
+    for _ in range(steps):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates
+
+
+def test_schedules_match_the_lessons_and_torch(quick):
+    r, out = quick("schedules")
+    c = r["curves"]
+    steps = np.arange(10001)
+    # the day lesson's lr_at, recomputed here
+    lesson = [3e-4 * t / 500 if t < 500 else 3e-4 * 0.5 * (1 + math.cos(math.pi * (t - 500) / 9500))
+              for t in steps]
+    np.testing.assert_allclose(c["warmup + cosine"], lesson, rtol=1e-12, atol=1e-20)
+    assert c["warmup + cosine"][0] == 0 and c["warmup + cosine"][500] == pytest.approx(3e-4)
+    np.testing.assert_allclose(c["constant"], 3e-4)
+    np.testing.assert_allclose(c["step decay (x0.1 every 3000)"][:10000],
+                               torch_rates(lambda o: torch.optim.lr_scheduler.StepLR(o, 3000, 0.1), 10000),
+                               rtol=1e-12)
+    np.testing.assert_allclose(c["one-cycle"][:10000], torch_rates(
+        lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=3e-4, total_steps=10000), 10000), rtol=1e-9)
+    inv = c["inverse sqrt (warmup 500)"]
+    assert inv[2000] == pytest.approx(3e-4 / 2) and inv[8000] == pytest.approx(3e-4 / 4)   # 1/sqrt(t)
+    # the chapter's printed numbers
+    assert r["chapter"][0] == 0 and r["chapter"][2000] == pytest.approx(3e-4, rel=1e-12)
+    assert r["chapter"][100000] == pytest.approx(3e-5, rel=1e-12)
+    assert (out / "schedules.png").stat().st_size > 0
+
+
+def test_schedules_training_follows_the_schedule_and_cosine_wins(quick):
+    r, _ = quick("schedules")
+    run = r["training"]["warmup + cosine, peak 0.03"]
+    n = len(run["rates"])
+    expected = [0.03 * t / (n // 10) if t < n // 10 else
+                0.03 * 0.5 * (1 + math.cos(math.pi * (t - n // 10) / (n - n // 10))) for t in range(n)]
+    np.testing.assert_allclose(run["rates"], expected, rtol=1e-12, atol=1e-20)
+    # replay the run in torch: same init, same batches, Adam with the same rates (LambdaLR)
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    X, y = digits.data / 16.0, digits.target
+    import chainrule as cr
+    cr.random.seed(0)
+    net = cr.nn.MLP([64, 64, 10], activation="relu", dtype="float64")
+    params = [torch.tensor(p.numpy(), requires_grad=True) for p in net.parameters()]
+    opt = torch.optim.Adam(params, lr=0.03)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: expected[min(t, n - 1)] / 0.03)
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(100):
+        idx = rng.integers(0, len(y), 32)
+        h = torch.relu(torch.tensor(X[idx]) @ params[0] + params[1]) @ params[2] + params[3]
+        loss = torch.nn.functional.cross_entropy(h, torch.tensor(y[idx]))
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        losses.append(loss.item())
+    np.testing.assert_allclose(run["losses"][:100], losses, rtol=1e-7)
+    tr = r["training"]
+    assert tr["warmup + cosine, peak 0.03"]["full_loss"] < tr["constant, peak 0.03"]["full_loss"] / 2
