@@ -230,3 +230,24 @@ def test_schedules_training_follows_the_schedule_and_cosine_wins(quick):
     np.testing.assert_allclose(run["losses"][:100], losses, rtol=1e-7)
     tr = r["training"]
     assert tr["warmup + cosine, peak 0.03"]["full_loss"] < tr["constant, peak 0.03"]["full_loss"] / 2
+
+
+# ----------------------------------------------------------------- initialization.py
+
+def test_initialization_follows_the_variance_recursion(quick):
+    r, out = quick("initialization")
+    n, st = r["width"], r["stds"]
+    # the input is N(0, 1), so z_1 = x W_1 has std sqrt(n) * s; then sqrt(n s^2 / 2) per ReLU layer
+    weight_std = {"N(0,1)": 1.0, "Xavier": math.sqrt(1 / n), "He": math.sqrt(2 / n), "GPT-2 0.02": 0.02}
+    for name, s in weight_std.items():
+        stds = np.array(st[(name, "relu")])
+        assert stds[0] == pytest.approx(math.sqrt(n) * s, rel=0.1), name
+        per_layer = (stds[-1] / stds[0]) ** (1 / 49)                  # geometric mean factor
+        assert per_layer == pytest.approx(math.sqrt(n * s * s / 2), rel=0.03), name
+    assert st[("GPT-2 residual", "relu")][-1] == pytest.approx(
+        math.sqrt(1 + n * (0.02 ** 2 / 100) / 2) ** 50, rel=0.05)
+    # tanh: N(0,1) saturates (|z| ~ sqrt(n) since |tanh| ~ 1), Xavier and He keep O(0.1..1)
+    assert st[("N(0,1)", "tanh")][-1] == pytest.approx(math.sqrt(n), rel=0.1)
+    assert 0.01 < st[("Xavier", "tanh")][-1] < 1 and 0.1 < st[("He", "tanh")][-1] < 2
+    assert r["lesson_0.9^50"] == pytest.approx(0.005154, rel=1e-3)
+    assert (out / "initialization.png").stat().st_size > 0
