@@ -476,5 +476,7 @@ def test_per_example_grads(quick):
     norms = torch.sqrt(sum((g.reshape(len(Y), -1) ** 2).sum(1) for g in reference.values())).numpy()
     np.testing.assert_allclose(r["norms"], norms, rtol=1e-12)
     corrupted = np.flatnonzero(r["Y"] != r["true_labels"]).tolist()
-    assert len(corrupted) == 4 and r["top"] == corrupted
+    assert len(corrupted) == 4 and set(corrupted) <= set(r["flagged"])
+    assert len(r["flagged"]) == 4 + len(r["misclassified"])
+    assert min(norms[corrupted]) > 10 * np.median(norms)
     assert r["loop_gap"] < 1e-12 and r["mean_gap"] < 1e-12
