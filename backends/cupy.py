@@ -166,7 +166,7 @@ def load(device=None):
         any=reducer(cp.any), all=reducer(cp.all),
         argmax=lambda x, axis=None, keepdims=False: cp.argmax(x, axis=axis, keepdims=keepdims),
         argmin=lambda x, axis=None, keepdims=False: cp.argmin(x, axis=axis, keepdims=keepdims),
-        cumsum=lambda x, axis: cp.cumsum(x, axis), cumprod=lambda x, axis: cp.cumprod(x, axis),
+        cumsum=lambda x, axis: _scan(cp, cp.cumsum, x, axis), cumprod=lambda x, axis: _scan(cp, cp.cumprod, x, axis),
         einsum=lambda subscripts, *operands: _einsum(cp, subscripts, *operands),
         reshape=lambda x, shape: cp.reshape(x, shape), transpose=lambda x, axes=None: cp.transpose(x, axes),
         broadcast_to=lambda x, shape: cp.broadcast_to(x, shape),
@@ -206,6 +206,13 @@ def _argsort(cp, x, axis, descending):
         return cp.argsort(x, axis=axis)
     n = x.shape[axis]
     return (n - 1) - cp.flip(cp.argsort(cp.flip(x, axis), axis=axis), axis)
+
+
+def _scan(cp, fn, x, axis):
+    """cumsum/cumprod; float16 accumulates in float32 and rounds once, as torch's does."""
+    if x.dtype == cp.float16:
+        return fn(x, axis, dtype=cp.float32).astype(cp.float16)
+    return fn(x, axis)
 
 
 def _einsum(cp, subscripts, *operands):

@@ -307,12 +307,15 @@ def _argmin(x, axis=None, keepdims=False):
 
 # ------------------------------------------------------------ scans and products
 
-def cumsum(x, axis):
-    return np.cumsum(x, axis)
-
-
-def cumprod(x, axis):
-    return np.cumprod(x, axis)
+def _scan(fn):
+    """cumsum/cumprod; float16/bfloat16 accumulate in float32 and round each result once, as
+    torch's do (NumPy's float16 running sum of 0.1s stalls at 256)."""
+    def kernel(x, axis):
+        if x.dtype.itemsize == 2 and x.dtype.name in _LOW_PRECISION:
+            return fn(x, axis, dtype=np.float32).astype(x.dtype)
+        return fn(x, axis)
+    kernel.__name__ = fn.__name__
+    return kernel
 
 
 _EINSUM_OPTIMIZE_SIZE = 4096   # from here on a contraction path (BLAS) pays for planning it
@@ -479,7 +482,7 @@ def load(device=None):
         sum=add_reduce, prod=_reducer(np.multiply), max=_reducer(np.maximum),
         min=_reducer(np.minimum), any=_reducer(np.logical_or), all=_reducer(np.logical_and),
         argmax=_arrays(_argmax), argmin=_arrays(_argmin),
-        cumsum=cumsum, cumprod=cumprod, einsum=einsum,
+        cumsum=_scan(np.cumsum), cumprod=_scan(np.cumprod), einsum=einsum,
         # shape and indexing
         reshape=reshape, transpose=transpose, broadcast_to=np.broadcast_to,
         expand_dims=expand_dims, squeeze=squeeze, concat=concat, stack=stack,

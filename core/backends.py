@@ -83,7 +83,8 @@ KERNELS = {
     "max": "max(x, axis, keepdims)", "min": "min(x, axis, keepdims)",
     "argmax": "argmax(x, axis, keepdims) -> int64", "argmin": "argmin(x, axis, keepdims) -> int64",
     "any": "any(x, axis, keepdims)", "all": "all(x, axis, keepdims)",
-    # scans and products (axis: an int >= 0; integers and bools accumulate in int64, as NumPy)
+    # scans and products (axis: an int >= 0; integers and bools accumulate in int64, as NumPy;
+    # float16/bfloat16 in float32, rounded once per result, as torch)
     "cumsum": "cumsum(x, axis) -> running sums along axis",
     "cumprod": "cumprod(x, axis) -> running products along axis",
     "einsum": "einsum(subscripts, *operands) -> a new array (never a view of an operand); subscripts "

@@ -597,6 +597,8 @@ def _kernel_cases():
         add(kernel, "bool counts in int64", fn, bools, 0)
         add(kernel, "empty axis", fn, a(0, 3), 0)
         add(kernel, "keyword", lambda k, x, kernel=kernel: getattr(k, kernel)(x, axis=1), a(2, 3))
+        add(kernel, "float16 accumulates in float32", fn,
+            np.full(3000, 0.1 if kernel == "cumsum" else 1.001, np.float16), 0)
     for label, spec, shapes in [("matrix product", "ij,jk->ik", [(3, 4), (4, 2)]), ("trace", "ii->", [(3, 3)]),
                                 ("diagonal", "ii->i", [(3, 3)]), ("transpose", "ij->ji", [(2, 3)]),
                                 ("sum an axis", "ijk->ik", [(2, 3, 4)]), ("outer", "i,j->ij", [(2,), (3,)]),

@@ -342,6 +342,18 @@ def test_scans_follow_numpy(backend):
     assert cr.gradient(cr.tensor([1, 4, 9])).dtype == cr.float64
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_scans_accumulate_in_float32_as_torch(dtype, backend):
+    """NumPy's float16 running sum of 0.1s stalls at 256; torch's (and ours) reaches 500."""
+    x = np.full(5000, 0.1)
+    got = cr.cumsum(cr.tensor(x, dtype=dtype))
+    want = torch.cumsum(torch.tensor(x, dtype=getattr(torch, dtype)), 0)
+    assert got.dtype == dtype
+    assert_close(cr.astype(got, "float64"), want.double(), 1e-2, 0)
+    g = cr.grad(lambda v: cr.sum(cr.cumprod(v * 0.0 + 1.001)))(cr.tensor(x[:300], dtype=dtype))
+    assert g.dtype == dtype
+
+
 def test_gradient_with_coordinates_matches_torch_and_gradcheck():
     coords = np.cumsum(data((5,), "positive", seed=9))
     f = data((2, 5), seed=10)
