@@ -94,7 +94,8 @@ def plot(curves_1d, paths_2d, out):
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for lr, errors in curves_1d.items():
-        ax1.semilogy([e ** 2 for e in errors], label=f"lr={lr} (factor |1-2lr| = {abs(1 - 2 * lr):.2f})")
+        ax1.semilogy([e ** 2 for e in errors], "--" if lr > 0.5 else "-",   # dashed: the sign flips each step
+                     label=f"lr={lr} (factor 1-2lr = {1 - 2 * lr:+.2f})")
     ax1.set_xlabel("step"); ax1.set_ylabel("L(w) = (w-3)^2"); ax1.set_title("learning-rate sensitivity (lesson 2.4)")
     ax1.legend(fontsize=8)
     grid = np.linspace(-1.2, 1.2, 200)
