@@ -251,3 +251,101 @@ def test_initialization_follows_the_variance_recursion(quick):
     assert 0.01 < st[("Xavier", "tanh")][-1] < 1 and 0.1 < st[("He", "tanh")][-1] < 2
     assert r["lesson_0.9^50"] == pytest.approx(0.005154, rel=1e-3)
     assert (out / "initialization.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------- pathologies.py
+
+def torch_mlp_run(X, y, lr, steps, clip=None, optimizer="sgd", lr_at=None):
+    """pathologies.train replayed in torch from the same initial weights and batches."""
+    import chainrule as cr
+    cr.random.seed(0)
+    net = cr.nn.MLP([64, 64, 64, 10], activation="relu", dtype="float64")
+    params = [torch.tensor(p.numpy(), requires_grad=True) for p in net.parameters()]
+    opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
+    rng = np.random.default_rng(0)
+    losses, norms = [], []
+    for t in range(steps):
+        if lr_at is not None:
+            opt.param_groups[0]["lr"] = lr_at(t)
+        idx = rng.integers(0, len(y), 64)
+        h = torch.tensor(X[idx])
+        for i in range(0, 6, 2):
+            h = h @ params[i] + params[i + 1]
+            h = torch.relu(h) if i < 4 else h
+        loss = torch.nn.functional.cross_entropy(h, torch.tensor(y[idx]))
+        opt.zero_grad()
+        loss.backward()
+        norms.append(torch.sqrt(sum((p.grad ** 2).sum() for p in params)).item())
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        losses.append(loss.item())
+    return losses, norms
+
+
+def test_pathologies_vanishing_against_torch(quick):
+    r, out = quick("pathologies")
+    module = load("pathologies")
+    X, y = module.load_digits_data()
+    for kind in ("sigmoid", "residual"):
+        layers, head = module.deep_layers()
+        ws = [(torch.tensor(l.weight.numpy(), requires_grad=True), torch.tensor(l.bias.numpy()))
+              for l in layers]
+        h = torch.tensor(X[:256])
+        for i, (w, b) in enumerate(ws):
+            if kind == "sigmoid":
+                h = torch.sigmoid(h @ w + b)
+            else:
+                h = torch.relu(h @ w + b) if i == 0 else h + torch.relu(h @ w + b)
+        logits = h @ torch.tensor(head.weight.numpy()) + torch.tensor(head.bias.numpy())
+        torch.nn.functional.cross_entropy(logits, torch.tensor(y[:256])).backward()
+        np.testing.assert_allclose(r["vanishing"][kind], [w.grad.norm().item() for w, _ in ws], rtol=1e-9)
+    sig = r["vanishing"]["sigmoid"]
+    assert all(a < b for a, b in zip(sig, sig[1:]))             # shrinks at every layer going back
+    assert sig[0] / sig[-1] < 0.25 ** 9 < 1e-5                  # below the 0.25-per-sigmoid bound
+    assert (out / "pathologies.png").stat().st_size > 0
+
+
+def test_pathologies_clipping_and_spikes_against_torch(quick):
+    r, _ = quick("pathologies")
+    X, y = load("pathologies").load_digits_data()
+    for name, clip in (("lr=1", None), ("lr=1 clipped at 1.0", 1.0)):
+        losses, norms = torch_mlp_run(X, y, 1.0, 40, clip=clip)
+        np.testing.assert_allclose(r["exploding"][name]["losses"][:40], losses, rtol=1e-7, err_msg=name)
+        np.testing.assert_allclose(r["exploding"][name]["grad_norms"][:40], norms, rtol=1e-7, err_msg=name)
+    blown, saved = r["exploding"]["lr=1"], r["exploding"]["lr=1 clipped at 1.0"]
+    assert np.mean(saved["losses"][-20:]) < 0.5 and np.mean(blown["losses"][-20:]) > 2.0
+    # Adam without warmup: the first update moves every weight by lr (m_hat / sqrt(v_hat) = sign g)
+    losses, _ = torch_mlp_run(X, y, 0.3, 10, optimizer="adam")
+    np.testing.assert_allclose(r["spikes"]["Adam lr=0.3, no warmup"]["losses"][:10], losses, rtol=1e-6)
+    warm = lambda t: 0.3 * t / 50
+    losses, _ = torch_mlp_run(X, y, 0.3, 50, optimizer="adam", lr_at=warm)
+    np.testing.assert_allclose(r["spikes"]["Adam lr=0.3, 50-step warmup"]["losses"][:50], losses, rtol=1e-6)
+    assert r["spikes"]["Adam lr=0.3, no warmup"]["spike"] > 10 > 2 > r["spikes"]["Adam lr=0.3, 50-step warmup"]["spike"]
+
+
+def test_pathologies_dead_relus_nan_and_flat(quick):
+    r, _ = quick("pathologies")
+    X, y = load("pathologies").load_digits_data()
+    # dead fractions recomputed in NumPy from the trained net's weights
+    net = r["exploding"]["lr=1"]["net"]
+    ws = [p.numpy() for p in net.parameters()]
+    h, fractions = X, []
+    for i in range(0, 4, 2):
+        z = h @ ws[i] + ws[i + 1]
+        fractions.append(float((~(z > 0).any(axis=0)).mean()))
+        h = np.maximum(z, 0)
+    assert r["dead"]["after lr=1"] == pytest.approx(fractions, abs=1e-12)
+    assert min(fractions) > 0.5 and max(r["dead"]["at init"]) < 0.1 and r["dead_unit_max_grad"] == 0.0
+    # NaN: the naive softmax overflows in float32; the op anomaly mode names is exp; torch's fused loss agrees
+    n = r["nan"]
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.exp(n["logits"])).any() and np.isfinite(n["logits"]).all()
+    assert math.isnan(n["naive_loss"]) and n["anomaly_op"] == "exp"
+    expected = torch.nn.functional.cross_entropy(torch.tensor(n["logits"]), torch.tensor(n["targets"])).item()
+    assert n["stable_loss"] == pytest.approx(expected, rel=1e-5)
+    # flat at log(C): the loss stays at the labels' entropy
+    counts = np.bincount(y, minlength=10) / len(y)
+    assert r["flat"]["label_entropy"] == pytest.approx(-(counts * np.log(counts)).sum(), rel=1e-12)
+    assert r["flat"]["losses"][0] == pytest.approx(math.log(10), rel=1e-12)
+    assert abs(np.mean(r["flat"]["losses"][-20:]) - math.log(10)) < 0.01
