@@ -349,3 +349,35 @@ def test_pathologies_dead_relus_nan_and_flat(quick):
     assert r["flat"]["label_entropy"] == pytest.approx(-(counts * np.log(counts)).sum(), rel=1e-12)
     assert r["flat"]["losses"][0] == pytest.approx(math.log(10), rel=1e-12)
     assert abs(np.mean(r["flat"]["losses"][-20:]) - math.log(10)) < 0.01
+
+
+# ----------------------------------------------------------------- checkpointing_memory.py
+
+def test_checkpointing_saves_memory_with_identical_gradients(quick):
+    r, out = quick("checkpointing_memory")
+    module = load("checkpointing_memory")
+    weights = module.make_weights(r["depth"], r["width"])
+    x = torch.tensor(np.random.default_rng(1).standard_normal((r["batch"], r["width"])))
+    Ws = [(torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)) for a, b in weights]
+    h = x
+    for W1, W2 in Ws:
+        h = h + torch.tanh(h @ W1) @ W2
+    loss = (h * h).sum() / h.numel()
+    loss.backward()
+    runs = r["runs"]
+    for mode, run in runs.items():
+        assert run["loss"] == pytest.approx(loss.item(), rel=1e-12), mode
+        for (a, b), (W1, W2) in zip(run["grads"], Ws):
+            np.testing.assert_allclose(a, W1.grad.numpy(), rtol=1e-9, atol=1e-15)
+            np.testing.assert_allclose(b, W2.grad.numpy(), rtol=1e-9, atol=1e-15)
+        for (a, b), (pa, pb) in zip(run["grads"], runs["plain"]["grads"]):
+            assert np.array_equal(a, pa) and np.array_equal(b, pb), mode   # bit for bit
+    boundaries = r["depth"] * r["batch"] * r["width"] * 8
+    plain, every = runs["plain"], runs["checkpoint every block"]
+    # plain keeps h and tanh(h W1) of every block at least (the matmuls' and tanh's saved values)
+    assert plain["held"] >= 2 * boundaries
+    # per-block checkpointing keeps the block boundaries and little else
+    assert boundaries <= every["held"] < 1.3 * boundaries
+    assert runs["checkpoint sqrt(D) segments"]["held"] < 0.5 * boundaries
+    assert every["peak"] < plain["peak"] and every["block_calls"] == 2 * plain["block_calls"]
+    assert (out / "checkpointing_memory.png").stat().st_size > 0
