@@ -523,6 +523,8 @@ def _reduction(fn):
             r = fn(x)
             return r.reshape((1,) * x.ndim) if keepdims else r
         axis = (axis,) if isinstance(axis, int) else tuple(axis)
+        if axis and x.ndim == 0:   # NumPy's refusal, in its words (torch would take axis 0)
+            raise IndexError(f"axis {axis[0]} is out of bounds for array of dimension 0")
         if not axis:     # NumPy reduces over nothing: a copy, with the reduction's dtype
             return fn(x.unsqueeze(0), (0,), False)
         return fn(x, axis, keepdims)

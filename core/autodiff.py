@@ -472,7 +472,7 @@ def compute(op, backend, raw, params, args=None):
             return op.kforward(backend, *raw, **params)
         out = op.forward(*[r if r is None or type(r) in _PY_SCALARS else make(r, backend)
                            for r in raw], **params)
-    except (NotImplementedError, ChainruleError):
+    except ChainruleError:   # the library's own (a missing kernel included): already named
         raise
     except Exception as exc:
         raise op.explain(exc, args if args is not None else raw) from exc

@@ -18,7 +18,7 @@ from typing import Callable
 
 from ._state import state, loading_lock
 from . import plugins
-from .errors import BackendError, UnknownNameError
+from .errors import BackendError, MissingKernelError, UnknownNameError
 
 # The one place that says what a backend must supply.  x, y: native arrays;
 # shape: tuple of ints; dtype: a chainrule dtype name ("float32"...); axis: int,
@@ -152,7 +152,7 @@ def cpu_only(device):
 
 def _missing(backend_name, kernel):
     def stub(*args, **kwargs):
-        raise NotImplementedError(
+        raise MissingKernelError(
             f"backend {backend_name!r} has no kernel {kernel!r}; implement it in the backend "
             f"plugin (see chainrule.backends.KERNELS[{kernel!r}]: {KERNELS[kernel]})")
     stub.__name__ = f"missing_{kernel}"

@@ -67,3 +67,8 @@ class CheckpointError(ChainruleError, ValueError):
 class IndexingError(ChainruleError, IndexError):
     """An index is out of range for its axis, or a 0-d tensor was indexed (an IndexError, as
     NumPy's and torch's: ``for``-loops and ``except IndexError`` keep working)."""
+
+
+class MissingKernelError(ChainruleError, NotImplementedError):
+    """A backend lacks a kernel an op needs (a partial backend still runs every other op);
+    the message names the backend, the kernel and its signature in ``KERNELS``."""

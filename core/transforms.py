@@ -258,6 +258,9 @@ def _tangent_pair(p, t, who, label):
     if t.dtype != p.dtype:
         raise DTypeError(f"{who}: {tlabel} has dtype {t.dtype} but its primal has dtype "
                          f"{p.dtype}; cast the tangent (t.astype({str(p.dtype)!r}))")
+    if t._backend is not p._backend:
+        raise BackendError(f"{who}: {tlabel} lives on backend {t._backend.name!r} but its primal "
+                           f"on {p._backend.name!r}; move it with t.to({p._backend.name!r})")
     return p, t
 
 

@@ -165,7 +165,8 @@ def one_cycle(max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_fac
         return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
 
     def f(t):
-        t = min(t, total_steps - 1)
+        if t >= total_steps - 1:   # the last step (also when it is the first: total_steps 1)
+            return low
         begin = 0.0
         for i, (end_step, lo, hi) in enumerate(phases):
             if t <= end_step or i == len(phases) - 1:

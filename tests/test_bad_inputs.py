@@ -690,3 +690,35 @@ def test_sgdr_is_the_schedule_that_restarts_and_says_so():
     s = cr.schedules.create("sgdr", lr=1.0, T_0=4)
     assert s(4) == 1.0 > s(3)
     assert "climbs again" in cr.builtin_plugins.schedules.sgdr.__doc__
+
+
+# ------------------------------------------------------------------ cr.nn fronts take what ops take
+
+@pytest.mark.parametrize("call", [
+    lambda v: cr.nn.dropout(v, p=0.5, training=False), lambda v: cr.nn.softmax(v),
+    lambda v: cr.nn.log_softmax(v), lambda v: cr.nn.mse_loss(v, v),
+    lambda v: cr.nn.cross_entropy(v, [0]),
+], ids=["dropout", "softmax", "log_softmax", "mse_loss", "cross_entropy"])
+def test_nn_functions_take_lists_and_arrays_as_ops_do_and_name_anything_else(call):
+    """A list or a NumPy array is a tensor, as for every op (a NumPy array in, a NumPy array
+    out: raw in, raw out, as cr.exp); an object is an ArgumentError."""
+    as_list, as_array = call([[1.0, 2.0]]), call(np.array([[1.0, 2.0]], dtype=np.float32))
+    plain = as_array.numpy() if isinstance(as_array, cr.Tensor) else np.asarray(as_array)
+    np.testing.assert_allclose(as_list.numpy(), plain, rtol=1e-6)
+    with pytest.raises(ArgumentError, match="expected a tensor"):
+        call(object())
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_over_all_entries_is_scipys(name):
+    scipy_special = pytest.importorskip("scipy.special", reason="scipy is a test dependency")
+    a = np.array([[1.0, 2.0, -3.0], [0.5, 4.0, 1000.0]])
+    ours = getattr(cr.nn, name)(cr.tensor(a, dtype=F64), axis=None).numpy()
+    np.testing.assert_allclose(ours, getattr(scipy_special, name)(a, axis=None), rtol=1e-12)
+
+
+@pytest.mark.parametrize("p", ["a", -0.1, 1.0, None])
+def test_dropout_names_a_bad_probability(p):
+    x = cr.ones((3,))
+    with pytest.raises(cr.HyperparameterError, match="probability"):
+        cr.nn.dropout(x, p=p)

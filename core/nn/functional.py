@@ -5,14 +5,20 @@ as a VJP and a JVP rule; the losses are fused where that makes the gradient exac
 and stable: cross_entropy's gradient is (softmax - onehot) / B.
 """
 import functools
+import itertools as _itertools
 import math
+import numbers
 
 from ..ops.registry import register as _register, on_kernels, public
 from ..ops import (multiply, where, exp, tanh as _tanh, erf, sum as _sum, mean as _mean,
                    var as _var, sqrt, logsumexp as _logsumexp)
-from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32
+from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,
+                   take_along_axis as _take_along_axis, squeeze as _squeeze)
+from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32, _as_tensor
 from ..ops._util import shape_of, dtype_of, normalize_axis
-from ..errors import ShapeError, DTypeError
+from ..errors import ShapeError, DTypeError, ArgumentError, IndexingError, HyperparameterError
+from ..creation import ones as _ones
+from .._state import no_grad as _no_grad
 from ..dtypes import FLOATING
 from ..tensor import Tensor, make, _batched
 from ..ops.shape import expand_dims
@@ -175,19 +181,38 @@ _log_softmax = register(
     raw_rules=True)
 
 
+def _tensor_argument(x, op):
+    """x as a Tensor: numbers and lists as every op takes them, a backend's raw array wrapped;
+    anything else is named (an ArgumentError)."""
+    x = _as_tensor(x, op)
+    return x if type(x) is Tensor else make(x, _backends.backend_of_raw(x))
+
+
 def _axis(x, axis):
-    return normalize_axis(axis, len(shape_of(x)))[0]
+    """One axis (softmax and its kin normalize along exactly one)."""
+    axes = normalize_axis(axis, len(shape_of(x)))
+    if len(axes) != 1:
+        raise ArgumentError(f"axis must be one integer (the axis to normalize along), got {axis!r}; "
+                            "axis=None normalizes over all entries")
+    return axes[0]
 
 
 @public(_softmax)
 def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along ``axis``, shifted so it never overflows."""
+    """exp(x) / sum(exp(x)) along ``axis`` (None: over all entries, as SciPy's), shifted so
+    it never overflows."""
+    x = _as_tensor(x, "softmax")
+    if axis is None:
+        return _reshape(_softmax(_reshape(x, (-1,)), axis=0), shape_of(x))
     return _softmax(x, axis=_axis(x, axis))
 
 
 @public(_log_softmax)
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along ``axis``; stable for logits of any size."""
+    """x - logsumexp(x) along ``axis`` (None: over all entries); stable for logits of any size."""
+    x = _as_tensor(x, "log_softmax")
+    if axis is None:
+        return _reshape(_log_softmax(_reshape(x, (-1,)), axis=0), shape_of(x))
     return _log_softmax(x, axis=_axis(x, axis))
 
 
@@ -340,7 +365,8 @@ def cross_entropy(logits, labels, reduction="mean"):
     [-0.1562, 0.1142, 0.042]
     """
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ArgumentError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    logits = _tensor_argument(logits, "cross_entropy")
     if not logits.dtype.is_floating:
         raise DTypeError(f"cross_entropy: logits must be floating, got {logits.dtype}; "
                          "cast with .astype('float32')")
@@ -380,7 +406,9 @@ def _check_classes(labels, classes):
 
 def mse_loss(pred, target, reduction="mean"):
     """Mean (or sum) of squared errors."""
-    d = pred - target
+    if reduction not in ("mean", "sum", "none"):
+        raise ArgumentError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    d = _as_tensor(pred, "mse_loss") - _as_tensor(target, "mse_loss")
     if reduction == "none":
         return d * d
     return _mean(d * d) if reduction == "mean" else _sum(d * d)
@@ -411,8 +439,10 @@ def dropout(x, p=0.5, training=True, seed=None):
     training.  The mask comes from ``cr.random`` (seeded); with ``seed=n`` it comes from a
     generator seeded with n instead, the same mask for the same n, shape and backend, and
     cr.random's stream is left where it was."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not isinstance(p, numbers.Real) or not 0 <= p < 1:
+        raise HyperparameterError(f"dropout: p (the probability of zeroing an entry) must be a "
+                                  f"number in [0, 1), got {p!r}")
+    x = _tensor_argument(x, "dropout")
     if not training or p == 0:
         return x
     if x._trace is not None and _batched(x):
@@ -452,14 +482,6 @@ register("dropout", dropout)
 # fold's transpose is unfold again.  Convolution is unfold then one matmul with the weight,
 # pooling a reduction over K: their derivatives of every order are these two rules.  Both
 # kernels are loops over the K offsets of strided slices, on the backend's own kernels.
-import itertools as _itertools   # noqa: E402
-import numbers   # noqa: E402
-
-from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,   # noqa: E402
-                   take_along_axis as _take_along_axis, squeeze as _squeeze)
-from ..errors import ArgumentError, IndexingError   # noqa: E402
-from ..creation import ones as _ones   # noqa: E402
-from .._state import no_grad as _no_grad   # noqa: E402
 
 
 def _out_sizes(spatial, kernel, stride, padding, dilation):

@@ -47,9 +47,10 @@ Rules are written with chainrule ops, so a gradient of a gradient is just
 more tracing.  Broadcasting is undone and dtypes restored once, by the engine,
 not in each rule.  Cotangents ``g``, tangents ``x_dot``, output ``ans``.
 """
+import numbers
 import sys
 
-from ..backends import KERNELS
+from ..backends import KERNELS, backend_of_raw
 from ..errors import RegistryError, ShapeError, DTypeError, IndexingError, ArgumentError
 from ..tensor import Tensor, make
 from .. import autodiff, plugins
@@ -106,6 +107,10 @@ class Op:
         failed = f"{self.name}({operands}) failed: {text}"
         if isinstance(exc, TypeError) and "keyword argument" in text:   # hinted by the applier
             return ArgumentError(f"{failed}; see help(cr.{self.name}) for its keywords")
+        odd = [type(a).__name__ for a in args if not _is_operand(a)]
+        if odd or isinstance(exc, (AttributeError, KeyError)):   # the kernel choked on a None...
+            return ArgumentError(f"{failed}; {self.name} takes tensors, arrays and numbers"
+                                 + (f", not {', '.join(odd)}" if odd else ""))
         if "0-dimensional" in text or "array of dimension 0" in text:   # NumPy's words for a 0-d array
             if self.name == "getitem":
                 return IndexingError(f"{failed}; a 0-d tensor has no axis to index: read its value "
@@ -134,6 +139,12 @@ class Op:
 
 
 _registry = {}
+
+
+def _is_operand(a):
+    """What an op computes on: a tensor, a number, a list of numbers, a backend's array."""
+    return (type(a) is Tensor or isinstance(a, (numbers.Number, list, tuple))
+            or backend_of_raw(a) is not None)
 
 
 def _zeros_like(x):
