@@ -211,6 +211,17 @@ def test_integer_inputs_are_typed_as_numpy(name, backend):
     _same_as_numpy(getattr(cr, name)(cr.tensor(x)), getattr(np, name)(x), "float64")
 
 
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "int32"])
+def test_small_integers_and_bools_are_typed_as_numpy(dtype, backend):
+    x = np.array([1, 0, 3, 2]).astype(dtype)
+    for name in ("square", "deg2rad", "rad2deg", "degrees", "radians", "sinh", "arctan", "log2", "sinc",
+                 "ceil", "trunc", "nan_to_num", "exp2"):
+        expected = getattr(np, name)(x)
+        got = getattr(cr, name)(cr.tensor(x))
+        assert got.dtype == expected.dtype.name, f"{name}: {got.dtype}, NumPy's {expected.dtype}"
+        np.testing.assert_allclose(got.numpy().astype(np.float64), expected.astype(np.float64), rtol=1e-3)
+
+
 @pytest.mark.parametrize("name", ["erf", "erfc"])
 def test_erf_and_erfc_match_the_c_library(name, backend):
     x = np.concatenate([EDGES, np.linspace(-6, 6, 25)])

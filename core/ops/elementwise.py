@@ -352,7 +352,13 @@ remainder = register(
 mod = register("mod", lambda x, y: remainder(x, y), doc="NumPy's mod: remainder, the sign of y.")
 
 # the operations composed exactly of others (rules by differentiating through them)
-square = register("square", lambda x: multiply(x, x), doc="x * x, elementwise.")
+def _square(x):
+    if _array_dtype(x) == "bool":   # NumPy squares bools as int8 (bool * bool would be and)
+        x = astype(x, "int8")
+    return multiply(x, x)
+
+
+square = register("square", _square, doc="x * x, elementwise.")
 
 
 def _reciprocal(x):
@@ -373,9 +379,20 @@ def _array_dtype(x):
 
 reciprocal = register("reciprocal", lambda x: _reciprocal(x), doc="1 / x, elementwise (floating x).")
 
+# NumPy's floating ufuncs compute bools and small integers in the smallest float that holds them
+_FLOAT_FOR = {"bool": "float16", "int8": "float16", "uint8": "float16", "int16": "float32",
+              "int32": "float64", "int64": "float64"}
+
+
+def _as_float(x):
+    """x, cast as NumPy's floating ufuncs (exp, deg2rad) cast an integer or bool input."""
+    dtype = _array_dtype(x)
+    return x if dtype is None or dtype in FLOATING else astype(x, _FLOAT_FOR[str(dtype)])
+
+
 _RADIANS_PER_DEGREE = math.pi / 180.0
-deg2rad = register("deg2rad", lambda x: multiply(x, _RADIANS_PER_DEGREE), doc="Degrees to radians.")
-rad2deg = register("rad2deg", lambda x: multiply(x, 1 / _RADIANS_PER_DEGREE), doc="Radians to degrees.")
+deg2rad = register("deg2rad", lambda x: multiply(_as_float(x), _RADIANS_PER_DEGREE), doc="Degrees to radians.")
+rad2deg = register("rad2deg", lambda x: multiply(_as_float(x), 1 / _RADIANS_PER_DEGREE), doc="Radians to degrees.")
 radians = register("radians", lambda x: deg2rad(x), doc="Degrees to radians (deg2rad).")
 degrees = register("degrees", lambda x: rad2deg(x), doc="Radians to degrees (rad2deg).")
 
