@@ -381,3 +381,40 @@ def test_checkpointing_saves_memory_with_identical_gradients(quick):
     assert runs["checkpoint sqrt(D) segments"]["held"] < 0.5 * boundaries
     assert every["peak"] < plain["peak"] and every["block_calls"] == 2 * plain["block_calls"]
     assert (out / "checkpointing_memory.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------- memory_estimate.py
+
+def test_memory_estimate_the_lessons_rules_and_torch_state(quick):
+    r, out = quick("memory_estimate")
+    seven = r["seven_b"]
+    assert seven["train fp32 Adam"]["total"] == 112 * 10 ** 9       # the lesson's 112 GB
+    assert seven["serve fp16"]["total"] == 14 * 10 ** 9              # and 14 GB: 8x
+    assert seven["train mixed Adam"]["total"] == 112 * 10 ** 9       # 2P + 2P + 4P + 8P
+    assert seven["train fp32 Lion"]["optimizer_state"] == 28 * 10 ** 9   # "halves the state to 28 GB"
+    sizes = r["sizes"]
+    P = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert r["P"] == P
+    # torch's optimizers keep the same state on the same model (0-dim step counters aside)
+    torch_net = torch.nn.Sequential(*[torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+    for label, make in (("momentum", lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9)),
+                        ("rmsprop", lambda ps: torch.optim.RMSprop(ps)), ("adam", torch.optim.Adam),
+                        ("adamw", torch.optim.AdamW), ("adafactor", torch.optim.Adafactor)):
+        opt = make(torch_net.parameters())
+        sum((p ** 2).sum() for p in torch_net.parameters()).backward()
+        opt.step()
+        state = sum(v.numel() * v.element_size() for st in opt.state.values() for v in st.values()
+                    if torch.is_tensor(v) and v.dim() > 0)
+        assert r["optimizers"][label]["measured"]["optimizer_state"] == state, label
+        torch_net.zero_grad()
+    for label, copies in (("sgd", 0), ("lion", 1), ("sophia", 2)):
+        assert r["optimizers"][label]["measured"]["optimizer_state"] == copies * 4 * P, label
+    # shampoo: a (n x n) statistic and its inverse root per axis of each parameter
+    shampoo = sum(2 * (a * a + b * b) + 2 * b * b for a, b in zip(sizes[:-1], sizes[1:])) * 4
+    assert r["optimizers"]["shampoo"]["measured"]["optimizer_state"] == shampoo
+    for label, run in r["optimizers"].items():
+        assert run["measured"]["parameters"] == run["measured"]["gradients"] == 4 * P, label
+        assert run["estimate"]["total"] == run["measured"]["total"], label
+    assert r["optimizers"]["adam"]["measured"]["total"] == 16 * P
+    assert r["mixed"]["measured"]["total"] == 16 * P and r["serve"]["measured"] == 2 * P
+    assert (out / "memory_estimate.png").stat().st_size > 0
