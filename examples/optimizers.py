@@ -15,6 +15,14 @@ Three problems, every optimizer from ``cr.optim`` (``cr.optim.names()``):
 3. A 64-32-10 MLP on scikit-learn's 8x8 digits: the first loss is log(10) = 2.303 (a random
    init guesses uniformly: the day lesson's self-check 7), then each optimizer trains it.
 
+4. The chapter's exercise 6: Adam's update m_hat / (sqrt(v_hat) + eps) does not change when
+   every gradient is multiplied by c > 0 (m scales by c, sqrt(v) by c): Adam on 100 f and
+   on f / 100 takes the same steps as on f (up to eps), while SGD's steps scale by c
+   (at c = 100 its lr is too large for the valley and it diverges).
+   Useful: the learning rate does not depend on the loss's units or scale.
+5. The chapter's exercise 9: AdamW with no gradient multiplies the weights by (1 - lr lambda)
+   each step, so w_T = w_0 (1 - lr lambda)^T -> 0: decay alone pulls every weight to zero.
+
 Each optimizer's learning rate is its own sensible one (Lion takes a 3-10x smaller rate
 than Adam, as the lesson's table says; Lion's step is lr * sign(...), always the same size,
 so on Rosenbrock it ends hopping around the minimum instead of settling).  Sophia's
@@ -145,6 +153,48 @@ def _functional_loss(net, values, xb, yb):
     return cr.nn.cross_entropy(h, yb)
 
 
+def scale_invariance(steps):
+    """Trajectories of Adam (and SGD) on f and on c f from the same start; the largest gap."""
+    out = {}
+    for algo, hp in (("adam", dict(lr=5e-2)), ("sgd", dict(lr=1e-4))):
+        base = _trajectory(rosenbrock, algo, hp, steps)
+        for c in (100.0, 0.01):
+            if algo == "sgd" and c < 1:
+                continue
+            scaled = _trajectory(lambda p, c=c: c * rosenbrock(p), algo, hp, steps)
+            gap = float(np.nanmax(np.abs(np.array(scaled) - np.array(base)))) if np.isfinite(scaled).all() \
+                else math.inf
+            out[f"{algo} c={c:g}"] = {"max_gap": gap, "base": base, "scaled": scaled}
+    return out
+
+
+def _trajectory(loss_fn, algorithm, hparams, steps):
+    p = cr.tensor(np.array(START), requires_grad=True)
+    opt = cr.optim.create(algorithm, [p], **hparams)
+    points = []
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            opt.zero_grad()
+            loss_fn(p).backward()
+            opt.step()
+            points.append(p.numpy().copy())
+    return points
+
+
+def adamw_decay(lr=0.1, weight_decay=0.1, horizons=(10, 100, 1000)):
+    """|w_T| / |w_0| for AdamW stepped with zero gradients."""
+    w0 = np.array([3.0, -2.0, 0.5])
+    w = cr.tensor(w0, requires_grad=True)
+    opt = cr.optim.create("adamw", [w], lr=lr, weight_decay=weight_decay)
+    ratios = {}
+    for t in range(1, max(horizons) + 1):
+        w.grad = cr.zeros_like(w)
+        opt.step()
+        if t in horizons:
+            ratios[t] = float(np.linalg.norm(w.numpy()) / np.linalg.norm(w0))
+    return {"lr": lr, "weight_decay": weight_decay, "ratios": ratios}
+
+
 def plot(results, out):
     import matplotlib
     matplotlib.use("Agg")
@@ -220,6 +270,22 @@ def main(argv=None):
         assert r["losses"][-1] < r["losses"][0] / 10, f"{name} did not descend Rosenbrock's valley"
     for name, r in results["digits"].items():
         assert np.mean(r["losses"][-10:]) < r["losses"][0] / 2, f"{name} did not train the digits MLP"
+    results["scale_invariance"] = scale_invariance(rosen_steps // 2)
+    si = results["scale_invariance"]
+    print(f"4. exercise 6: the largest distance between the trajectory on f and on c f, {rosen_steps // 2} steps: "
+          + ", ".join(f"{k} {v['max_gap']:.1e}" for k, v in si.items()))
+    assert si["adam c=100"]["max_gap"] < 1e-6 and si["adam c=0.01"]["max_gap"] < 1e-4
+    assert si["sgd c=100"]["max_gap"] > 0.1
+
+    results["adamw_decay"] = adamw_decay()
+    ad = results["adamw_decay"]
+    print(f"5. exercise 9: AdamW, lr={ad['lr']}, weight_decay={ad['weight_decay']}, zero gradients: |w_T| / |w_0| = "
+          + ", ".join(f"T={t}: {v:.3e}" for t, v in ad["ratios"].items())
+          + f"  (1 - lr lambda)^T = " + ", ".join(f"{(1 - ad['lr'] * ad['weight_decay']) ** t:.3e}"
+                                                   for t in ad["ratios"]))
+    for t, v in ad["ratios"].items():
+        assert math.isclose(v, (1 - ad["lr"] * ad["weight_decay"]) ** t, rel_tol=1e-9)
+
     results["figure"] = plot(results, args.out)
     print(f"figure: {results['figure']}")
     return results

@@ -118,6 +118,29 @@ def test_optimizers_digits(quick):
         assert run["accuracy"] > 0.5, name                          # chance is 0.1
 
 
+def test_optimizers_exercises_6_and_9(quick):
+    r, _ = quick("optimizers")
+    si = r["scale_invariance"]
+    f = lambda p: (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+    for c in (100.0, 0.01):
+        p = torch.tensor(r["start"], dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([p], lr=5e-2)
+        points = []
+        for _ in range(100):
+            opt.zero_grad()
+            (c * f(p)).backward()
+            opt.step()
+            points.append(p.detach().numpy().copy())
+        np.testing.assert_allclose(si[f"adam c={c:g}"]["scaled"][:100], points, rtol=1e-9, atol=1e-12)
+        # Adam's steps on c f are those on f (eps = 1e-8 aside)
+        np.testing.assert_allclose(si[f"adam c={c:g}"]["base"][:100], points, atol=1e-6)
+    assert si["sgd c=100"]["max_gap"] > 0.1
+    ad = r["adamw_decay"]
+    for t, ratio in ad["ratios"].items():
+        assert ratio == pytest.approx((1 - ad["lr"] * ad["weight_decay"]) ** t, rel=1e-9)
+    assert ad["ratios"][1000] < 1e-4
+
+
 # ----------------------------------------------------------------- lr_sweep.py
 
 def torch_mlp_losses(module, lr, X, y, batches):
