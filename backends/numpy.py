@@ -325,7 +325,13 @@ def einsum(subscripts, *operands):
     """np.einsum, planned (optimize) for three or more operands or big ones; a new array,
     never a view (NumPy answers 'ij->ji' and 'ii->i' with views of the operand)."""
     optimize = len(operands) > 2 or any(np.size(o) >= _EINSUM_OPTIMIZE_SIZE for o in operands)
+    dtypes = [getattr(o, "dtype", None) for o in operands]
+    bfloat16 = next((d for d in dtypes if d is not None and d.name == "bfloat16"), None)
+    if bfloat16 is not None:   # ml_dtypes has no einsum loop: accumulate in float32
+        operands = [o.astype(np.float32) if d is bfloat16 else o for o, d in zip(operands, dtypes)]
     out = np.einsum(subscripts, *operands, optimize=optimize)
+    if bfloat16 is not None and all(d is bfloat16 for d in dtypes):   # rounded once, as matmul
+        out = np.asarray(out).astype(bfloat16)
     if type(out) is not ndarray:
         return np.asarray(out)
     if out.base is not None and any(np.may_share_memory(out, o) for o in operands):

@@ -44,10 +44,11 @@ from .tensor import Tensor
 
 # torch.autocast's CUDA op lists, in chainrule's op names (torch's CPU lists are shorter:
 # on CPU softmax, exp, log, pow and sum keep the input dtype).
-LOWER_PRECISION_OPS = {"matmul", "linear"}
+LOWER_PRECISION_OPS = {"matmul", "linear", "einsum"}   # conv1d/conv2d: unfold, then matmul
 FLOAT32_OPS = {
-    "exp", "expm1", "log", "log1p", "tan", "power",                      # pointwise, range-sensitive
-    "sum", "prod",                                                       # reductions
+    "exp", "expm1", "log", "log1p", "log2", "log10", "tan", "power",     # pointwise, range-sensitive
+    "sinh", "cosh", "arcsin", "arccos", "softplus",
+    "sum", "prod", "cumsum", "cumprod", "vector_norm",                   # reductions
     "softmax", "log_softmax", "logsumexp", "cross_entropy",              # losses and their parts
     "eigh", "qr", "solve_triangular",                                    # linear algebra
 }

@@ -56,6 +56,8 @@ def data():
 # torch.autocast("cpu") has the same list entry as torch's CUDA lists, which autocast follows)
 SAME_ON_CPU = {
     "matmul": (lambda c: c["x"] @ c["w"], lambda t: t["x"] @ t["w"], "low"),
+    "einsum": (lambda c: cr.einsum("ij,jk->ik", c["x"], c["w"]),
+               lambda t: torch.einsum("ij,jk->ik", t["x"], t["w"]), "low"),
     "linear": (lambda c: cr.nn.linear(c["x"], c["w"], c["b"]),
                lambda t: F.linear(t["x"], t["w"].T, t["b"]), "low"),
     "matmul of low and float32": (lambda c: c["logits_low"] @ c["w"].T,
@@ -93,6 +95,13 @@ CUDA_FLOAT32 = {
     "log1p": (lambda c: cr.log1p(cr.abs(c["logits_low"])), lambda t: t.abs().log1p()),
     "pow": (lambda c: c["logits_low"] ** 3, lambda t: t ** 3),
     "sum": (lambda c: cr.sum(c["logits_low"]), torch.sum),
+    "sinh": (lambda c: cr.sinh(c["logits_low"]), torch.sinh),
+    "cosh": (lambda c: cr.cosh(c["logits_low"]), torch.cosh),
+    "log2": (lambda c: cr.log2(cr.abs(c["logits_low"])), lambda t: t.abs().log2()),
+    "softplus": (lambda c: cr.nn.softplus(c["logits_low"]), F.softplus),
+    "cumsum": (lambda c: cr.cumsum(c["logits_low"], axis=-1), lambda t: torch.cumsum(t, -1)),
+    "cumprod": (lambda c: cr.cumprod(c["logits_low"], axis=-1), lambda t: torch.cumprod(t, -1)),
+    "vector_norm": (lambda c: cr.linalg.vector_norm(c["logits_low"]), torch.linalg.vector_norm),
 }
 
 
