@@ -101,16 +101,22 @@ def init(backend=None, timeout=300.0, comm=None):
     Without them (a plain ``python train.py``) this process is a world of one and
     every collective is a no-op, so one script runs both ways.
 
-    ``backend``: the chainrule backend the model runs on (default: the current one).
-    NumPy and torch on the CPU talk over gloo; ``torch:cuda`` and CuPy over NCCL,
-    and then each rank takes GPU ``LOCAL_RANK`` (modulo the GPUs present) and makes it
-    the current chainrule backend (``torch:cuda:<i>`` / ``cupy:<i>``).  ``comm``
+    ``backend``: the chainrule backend the model runs on (default: the current one;
+    one named here becomes the current one).  NumPy and torch on the CPU talk over
+    gloo; ``torch:cuda`` and CuPy over NCCL, and then each rank takes GPU
+    ``LOCAL_RANK`` (modulo the GPUs present) and makes it the current chainrule
+    backend (``torch:cuda:<i>`` / ``cupy:cuda:<i>``).  ``comm``
     forces ``"gloo"`` or ``"nccl"``.  ``timeout`` (seconds) bounds every wait,
     joining included: a rank that died makes the others raise ``DistributedError``.
     """
     global _world
     if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
         raise ArgumentError(f"init: timeout={timeout!r} must be a number of seconds > 0")
+    if _world is not None and _world.comm is not None:
+        raise DistributedError("init: this process already joined a process group; call "
+                               "cr.distributed.destroy() first to join another")
+    if backend is not None:
+        set_backend(canonical_name(backend))
     missing = [v for v in _TORCHRUN_VARS if v not in os.environ]
     if len(missing) == len(_TORCHRUN_VARS):
         _world = _World(timeout=timeout)
@@ -121,16 +127,13 @@ def init(backend=None, timeout=300.0, comm=None):
                                f"set {', '.join(_TORCHRUN_VARS)} yourself")
     rank, world_size = _env_int("RANK"), _env_int("WORLD_SIZE")
     local_rank = _env_int("LOCAL_RANK", rank)
-    name = canonical_name(backend) if backend is not None else get_backend().name
+    name = get_backend().name
     comm = comm or _transport(name)
     if comm not in ("gloo", "nccl"):
         raise ArgumentError(f"init: comm={comm!r}; use 'gloo' (CPU) or 'nccl' (CUDA)")
     dist = _dist()
-    if _world is not None and _world.comm is not None:
-        raise DistributedError("init: this process already joined a process group; call "
-                               "cr.distributed.destroy() first to join another")
     if comm == "nccl":
-        name = _take_local_gpu(name, local_rank)
+        _take_local_gpu(name, local_rank)
     try:
         dist.init_process_group(comm, rank=rank, world_size=world_size,
                                 timeout=datetime.timedelta(seconds=timeout))
@@ -177,9 +180,7 @@ def _take_local_gpu(name, local_rank):
     if base == "cupy":
         import cupy
         cupy.cuda.Device(index).use()
-    local = canonical_name(f"{base}:cuda:{index}")
-    set_backend(local)
-    return local
+    set_backend(canonical_name(f"{base}:cuda:{index}"))
 
 
 def destroy():

@@ -42,7 +42,7 @@ WORKER = textwrap.dedent('''
         return cr.nn.cross_entropy(model(cr.tensor(X[idx])), cr.tensor(Y[idx]))
 
     def train(zero=False, micro=None):
-        model = dist.DataParallel(fresh_model())
+        model = dist.DataParallel(fresh_model(), bucket_mb=0.0005)   # ~500 B: several buckets
         opt = (dist.ZeroRedundancyOptimizer(model.named_parameters(), "adam", lr=LR) if zero
                else cr.optim.create("adam", model.named_parameters(), lr=LR))
         start = params(model)
@@ -73,15 +73,30 @@ WORKER = textwrap.dedent('''
         model.sync_gradients()                  # rank 1 never comes: must raise, not hang
         sys.exit(0)
 
+    import torch.distributed as tdist
+    calls, real_all_reduce = [0], tdist.all_reduce
+
+    def counted_all_reduce(*args, **kwargs):       # how many all-reduces each run sends
+        calls[0] += 1
+        return real_all_reduce(*args, **kwargs)
+    tdist.all_reduce = counted_all_reduce
+
+    def counted(run):
+        before = calls[0]
+        out = run()
+        return out, calls[0] - before
+
     result = {"rank": world.rank, "world": world.world_size}
     for backend in ("numpy", "torch"):    # one process group carries both (gloo)
         with cr.use_backend(backend):
             before = params(fresh_model())
-            model, opt, start, seen = train()
+            (model, opt, start, seen), plain_calls = counted(train)
             result[backend] = {"seen": seen, "before": before, "start": start, "plain": params(model),
-                               "plain_state_bytes": dist.optimizer_state_bytes(opt)}
+                               "plain_state_bytes": dist.optimizer_state_bytes(opt),
+                               "plain_calls": plain_calls}
             if backend == "numpy":
-                nosync, _, _, _ = train(micro=N // 4)
+                (nosync, _, _, _), nosync_calls = counted(lambda: train(micro=N // 4))
+                result[backend]["nosync_calls"] = nosync_calls
                 zero, zopt, _, _ = train(zero=True)
                 result[backend].update(nosync=params(nosync), zero=params(zero),
                                        zero_state_bytes=dist.optimizer_state_bytes(zopt))
@@ -182,6 +197,8 @@ def test_no_sync_accumulation_equals_the_full_batch(two_ranks):
     ranks = [r["numpy"] for r in two_ranks[1]]
     truth = full_batch_reference(ranks[0]["start"], "numpy")
     assert max(max_difference(r["nosync"], truth) for r in ranks) < 1e-6
+    # and the micro-batch under no_sync sent nothing: as many all-reduces as one batch per step
+    assert ranks[0]["nosync_calls"] == ranks[0]["plain_calls"] >= STEPS
 
 
 def test_zero1_matches_unsharded_with_less_optimizer_state_per_rank(two_ranks):
