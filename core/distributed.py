@@ -399,22 +399,33 @@ def broadcast_parameters(params, src=0, bucket_mb=25.0):
 def sync_gradients(params, bucket_mb=25.0):
     """Average every parameter's ``.grad`` over the ranks, in place, one all-reduce per bucket.
 
-    Parameters whose ``.grad`` is None on this rank take part with zeros (and get the
-    average), so the ranks always send buckets of the same layout.
+    A parameter without a ``.grad`` on this rank takes part with zeros (the ranks must
+    send buckets of one layout) and gets the average; one that no rank has a gradient
+    for keeps ``.grad = None``, as with torch's DDP, so the optimizer leaves it alone.
+    Which is which travels in the last bucket (a flag per parameter), not in a
+    collective of its own.
     """
     params = _params_of(params)
-    if not _distributed():
+    if not params or not _distributed():
         return
     for p in params:
-        if p.grad is None:
-            b = p._backend
-            p.grad = make(b.zeros(tuple(b.shape(p._data)), b.dtype(p._data)), b)
-        elif not isinstance(p.grad, Tensor) or p.grad.shape != p.shape:
+        if p.grad is not None and (not isinstance(p.grad, Tensor) or p.grad.shape != p.shape):
             raise ArgumentError(f"sync_gradients: a parameter of shape {p.shape} has a .grad "
                                 f"{getattr(p.grad, 'shape', type(p.grad).__name__)}; gradients must "
-                                "have their parameter's shape")
-    _reduce_buckets([(p.grad._data, p.grad._backend) for p in params], bucket_mb,
-                    "the gradient all-reduce")
+                                "have their parameter's shape (nothing was sent)")
+    missing = [i for i, p in enumerate(params) if p.grad is None]
+    for i in missing:
+        b = params[i]._backend
+        params[i].grad = make(b.zeros(tuple(b.shape(params[i]._data)), b.dtype(params[i]._data)), b)
+    last = params[-1].grad
+    has_grad = last._backend.ones((len(params),), last._backend.dtype(last._data))
+    for i in missing:
+        has_grad[i] = 0
+    _reduce_buckets([(p.grad._data, p.grad._backend) for p in params] + [(has_grad, last._backend)],
+                    bucket_mb, "the gradient all-reduce")
+    for i in missing:
+        if float(has_grad[i]) == 0.0:     # no rank had one
+            params[i].grad = None
 
 
 def all_reduce(x, op="mean"):

@@ -101,6 +101,16 @@ WORKER = textwrap.dedent('''
                 result[backend].update(nosync=params(nosync), zero=params(zero),
                                        zero_state_bytes=dist.optimizer_state_bytes(zopt))
                 dist.save(out + ".ckpt.safetensors", model.state_dict())
+    # a parameter only rank 0 uses, one nobody uses (float32: a bucket of its own), one both use
+    a = cr.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    b = cr.tensor([3.0], dtype="float32", requires_grad=True)
+    c = cr.tensor([1.0], dtype="float64", requires_grad=True)
+    loss = (c * (world.rank + 1)).sum()
+    if world.rank == 0:
+        loss = loss + (a * a).sum()
+    loss.backward()
+    dist.sync_gradients([a, b, c])
+    result["unused"] = {"a": a.grad.tolist(), "b": b.grad is None, "c": c.grad.tolist()}
     with open(out + ".rank%%d.json" %% world.rank, "w") as f:
         json.dump(result, f, default=lambda a: a.tolist())
     dist.destroy()
@@ -209,6 +219,12 @@ def test_zero1_matches_unsharded_with_less_optimizer_state_per_rank(two_ranks):
     print(f"Adam state bytes per rank: unsharded {full}, ZeRO-1 {sharded}")
     assert all(0 < s < full for s in sharded)
     assert sum(sharded) == full      # every parameter's state kept exactly once in the world
+
+
+def test_a_gradient_some_rank_lacks_is_averaged_and_one_no_rank_has_stays_none(two_ranks):
+    for r in two_ranks[1]:
+        # a: 2a = [2, 4] on rank 0, nothing on rank 1; b: used nowhere; c: 1 and 2
+        assert r["unused"] == {"a": [1.0, 2.0], "b": True, "c": [1.5]}
 
 
 def test_rank0_checkpoint_holds_the_trained_parameters(two_ranks):
