@@ -36,9 +36,11 @@ step); ``no_sync()`` turns it into a no-op for gradient accumulation, as DDP's.
 
 Bucketing: gradients are packed, in parameter order and per dtype, into flat
 buffers of about ``bucket_mb`` megabytes, one all-reduce per buffer (a few big
-messages beat many small ones).  NumPy buffers reach gloo through
-``torch.from_numpy`` (no copy), torch tensors go as they are, CuPy buffers
-through DLPack as CUDA tensors for NCCL.
+messages beat many small ones).  A NumPy buffer reaches gloo as
+``torch.from_numpy(buffer)`` (the same memory), a torch buffer is a torch tensor
+already, a CuPy buffer goes to NCCL as ``torch.from_dlpack(buffer)`` (the same
+GPU memory).  Every rank must call the same collectives in the same order (the
+same model, the same number of steps), as with any torch.distributed program.
 
 Failures: every collective waits at most ``timeout`` seconds (``init``), and
 one that fails (a rank died, or never came) raises ``DistributedError`` on the
@@ -46,7 +48,9 @@ ranks still alive, naming the collective, instead of hanging.
 
 Optimizer-state sharding (ZeRO stage 1): ``ZeroRedundancyOptimizer`` keeps the
 optimizer state of 1/N of the parameters on each rank, updates only those, then
-sends each updated parameter from its owner to everyone.
+sends each updated parameter from its owner to everyone (as torch's
+ZeroRedundancyOptimizer next to DDP: the gradients are still all-reduced whole,
+and the parameters' broadcast adds about half an all-reduce's traffic per step).
 """
 import contextlib
 import datetime
@@ -340,9 +344,9 @@ def _reduce_buckets(arrays, bucket_mb, what, average=True):
         wire = _as_torch(flat, backend)
         with _collective(what):
             dist.all_reduce(wire)
-        _after_collective(backend)
         if average:
-            wire /= world          # gloo has no AVG; the division happens in place, in flat
+            wire /= world          # gloo has no AVG; in place, so in flat (on torch's stream)
+        _after_collective(backend)
         _unflatten_into(flat, raws, backend)
 
 
