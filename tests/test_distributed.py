@@ -280,6 +280,11 @@ def test_without_torchrun_a_world_of_one_runs_the_same_code(monkeypatch):
         dist.destroy()
 
 
+def test_transport_follows_where_the_arrays_live():
+    assert [dist._transport(n) for n in ("numpy", "torch", "torch:cuda:0", "cupy", "cupy:cuda:1")] == \
+        ["gloo", "gloo", "nccl", "nccl", "nccl"]
+
+
 def test_bad_setup_is_a_clear_error(monkeypatch):
     with pytest.raises(cr.ArgumentError, match="timeout"):
         dist.init(timeout=-1)
@@ -302,3 +307,25 @@ def test_importing_cr_distributed_does_not_import_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+# ------------------------------------------------------- the example, as the README runs it
+
+def test_the_example_under_torchrun_matches_one_process():
+    """torchrun --standalone --nproc_per_node=2 examples/data_parallel.py --quick: the global
+    batch is split over the ranks, so its losses are the single process's."""
+    pytest.importorskip("sklearn", reason="the example trains on scikit-learn's bundled digits")
+    example = os.path.join(REPO, "examples", "data_parallel.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def final_loss(*launcher):
+        done = subprocess.run([*launcher, example, "--quick", "--timeout", "60"], capture_output=True,
+                              text=True, timeout=120, env=env, cwd=REPO)
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("final loss")]
+        assert len(lines) == 1, done.stdout      # printed by rank 0 only
+        return float(lines[0].split()[-1])
+
+    two = final_loss(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+    one = final_loss(sys.executable)
+    assert two < 1.0 and abs(two - one) < 2e-3, (one, two)   # trained, and the same run
