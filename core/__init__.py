@@ -21,6 +21,7 @@ from . import ops, random, nn
 from . import linalg   # cr.linalg: numpy.linalg's functions
 from .ops.registry import exports as _exports
 globals().update(_exports("chainrule"))   # every built-in op: cr.<name> (see cr.ops)
+from .ops.aliases import *   # noqa: F401,F403  NumPy's other names (absolute, amax, concatenate...)
 from .transforms import (grad, value_and_grad, vjp, jvp, jacfwd, jacrev, hessian, hvp, checkpoint)
 from .vmap import vmap
 from .gradcheck import gradcheck
