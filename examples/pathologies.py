@@ -7,7 +7,7 @@ digits (or a batch of them), with ``cr.diagnostics`` and ``cr.detect_anomaly``:
    weight-gradient norm.  Each sigmoid passes at most 0.25 of the gradient, so the first
    layer's norm is orders of magnitude below the last's.  Cure: a residual ReLU net
    (x + relu(x W + b)), whose norms stay within a small factor across depth.
-2. Exploding gradients: SGD at lr = 1 on a 64-64-64-10 ReLU MLP: the gradient norm
+2. Exploding gradients: SGD at lr = 2 on a 64-64-64-10 ReLU MLP: the gradient norm
    (``GradNormTracker``) spikes again and again, to ~8; one such unclipped step throws the
    weights so far that most ReLUs die (row 3): the loss goes back to ~log(10) and stays.  Cure: ``cr.optim.clip_grad_norm_(params, 1.0)``
    at the same lr: training survives (the day lesson's exercise 6).
@@ -15,11 +15,11 @@ digits (or a batch of them), with ``cr.diagnostics`` and ``cr.detect_anomaly``:
    sensible lr (0.1), with and without clipping: it grows from ~0.2 as the net leaves
    its init and levels off below 1, so clipping at 1.0 seldom acts there.
 3. Dead ReLUs: ``dead_relu_fraction`` of the hidden pre-activations on all 1797 digits,
-   at init (He-like default: ~0) and after the unclipped lr = 1 run: most units are off
+   at init (the default uniform init, torch's: few) and after the unclipped lr = 2 run: most units are off
    for every input, and their weight gradients are exactly 0, so they stay dead.
 4. Loss spikes: Adam at lr = 0.3 without warmup: its first update is lr * sign(g) on
-   every weight (m_hat / sqrt(v_hat) = +-1 at step 1), and the loss jumps ~35x; the same
-   peak reached after a 50-step linear warmup does not spike.
+   every weight (m_hat / sqrt(v_hat) = +-1 at step 1), and within the first steps the loss
+   jumps ~35x; the same peak reached after a 50-step linear warmup does not spike there.
 5. Loss -> NaN: a hand-written softmax without the max-subtraction trick overflows exp
    on large float32 logits (above 88.7: inf / inf = NaN); ``cr.detect_anomaly()`` names
    the op: ``exp``.
@@ -220,15 +220,15 @@ def main(argv=None):
 
     # 2 (and exercise 15)
     results["exploding"], results["exercise_15"] = {}, {}
-    for name, clip in (("lr=1", None), ("lr=1 clipped at 1.0", 1.0)):
-        net, losses, norms = train(X, y, 1.0, steps, clip=clip, progress=bar(name))
+    for name, clip in (("lr=2", None), ("lr=2 clipped at 1.0", 1.0)):
+        net, losses, norms = train(X, y, 2.0, steps, clip=clip, progress=bar(name))
         results["exploding"][name] = {"losses": losses, "grad_norms": norms, "net": net}
     for name, clip in (("lr=0.1", None), ("lr=0.1 clipped at 1.0", 1.0)):
         net, losses, norms = train(X, y, 0.1, steps, clip=clip, progress=bar(name))
         results["exercise_15"][name] = {"losses": losses, "grad_norms": norms}
     ex = results["exploding"]
-    blown, saved = ex["lr=1"], ex["lr=1 clipped at 1.0"]
-    print(f"2. exploding: SGD lr=1: gradient norm peaks at {max(blown['grad_norms']):.1f}, final loss "
+    blown, saved = ex["lr=2"], ex["lr=2 clipped at 1.0"]
+    print(f"2. exploding: SGD lr=2: gradient norm peaks at {max(blown['grad_norms']):.1f}, final loss "
           f"{np.mean(blown['losses'][-20:]):.3f}; clipped at 1.0: final loss {np.mean(saved['losses'][-20:]):.3f}")
     assert np.mean(saved["losses"][-20:]) < 0.5 < 2.0 < np.mean(blown["losses"][-20:])
     for name, r in results["exercise_15"].items():
@@ -244,16 +244,16 @@ def main(argv=None):
     # 3
     fresh = train(X, y, 0.1, 0)[0]
     results["dead"] = {"at init": cr.diagnostics.dead_relu_fraction(hidden_pre_activations(fresh, X)),
-                       "after lr=1": cr.diagnostics.dead_relu_fraction(
+                       "after lr=2": cr.diagnostics.dead_relu_fraction(
                            hidden_pre_activations(blown["net"], X)),
-                       "after lr=1 clipped": cr.diagnostics.dead_relu_fraction(
+                       "after lr=2 clipped": cr.diagnostics.dead_relu_fraction(
                            hidden_pre_activations(saved["net"], X))}
     results["dead_unit_max_grad"] = dead_units_get_no_gradient(blown["net"], X, y)
     d = results["dead"]
     print("3. dead ReLUs (fraction of hidden units off on all 1797 digits, per layer): " +
           "; ".join(f"{k}: {[round(v, 2) for v in fr]}" for k, fr in d.items()) +
           f"; largest gradient into a dead unit: {results['dead_unit_max_grad']}")
-    assert max(d["at init"]) < 0.1 and min(d["after lr=1"]) > 0.5 and results["dead_unit_max_grad"] == 0.0
+    assert max(d["at init"]) < 0.2 and min(d["after lr=2"]) > 0.5 and results["dead_unit_max_grad"] == 0.0
 
     # 4
     spike_steps = 60
@@ -262,10 +262,10 @@ def main(argv=None):
                            ("Adam lr=0.3, 50-step warmup", cr.schedules.create(
                                "warmup_cosine", peak_lr=0.3, warmup=50, total=400))):
         _, losses, _ = train(X, y, 0.3, spike_steps, optimizer="adam", schedule=schedule, progress=bar(name))
-        results["spikes"][name] = {"losses": losses, "spike": max(losses) / losses[0]}
+        results["spikes"][name] = {"losses": losses, "spike": max(losses[:10]) / losses[0]}
     sp = results["spikes"]
-    print("4. loss spikes: max loss / first loss: " + ", ".join(f"{k}: {v['spike']:.1f}x" for k, v in sp.items()))
-    assert sp["Adam lr=0.3, no warmup"]["spike"] > 10 > 2 > sp["Adam lr=0.3, 50-step warmup"]["spike"]
+    print("4. loss spikes: the largest loss of the first 10 steps / the first loss: " + ", ".join(f"{k}: {v['spike']:.1f}x" for k, v in sp.items()))
+    assert sp["Adam lr=0.3, no warmup"]["spike"] > 10 > 1.5 > sp["Adam lr=0.3, 50-step warmup"]["spike"]
 
     # 5
     results["nan"] = nan_row(X, y)

@@ -12,9 +12,10 @@ The day lesson names five schedules; each is a ``cr.schedules`` name:
 
 The example checks each against the lesson's formula written out here in plain Python,
 then does the day lesson's exercise 5: the digits MLP trained with Adam at a constant
-rate and with warmup + cosine to the same peak.  At a high peak (0.03) the cosine run
-ends far lower: its rate decays where the constant one keeps bouncing on mini-batch
-noise.  At a lower peak (0.01), in a short run, the constant rate ends lower (it takes
+rate and with warmup + cosine to the same peak.  At a high peak (0.03) the cosine runs
+end lower on average over three seeds (one seed can go either way: the constant rate's
+final loss is noisy): the rate decays where the constant one keeps bouncing on
+mini-batch noise.  At a lower peak (0.01), in a short run, the constant rate ends lower (it takes
 more steps at a useful size): the schedule pays off at the edge of stability.
 
 One thing the lesson's ``lr_at`` does not say: past ``total`` its cosine climbs back up
@@ -126,6 +127,8 @@ def plot(results, out):
     ax1.set_xlabel("step"); ax1.set_ylabel("learning rate"); ax1.legend(fontsize=8)
     ax1.set_title(f"the lessons' five schedules (peak {PEAK:g}, {TOTAL} steps)")
     for name, r in results["training"].items():
+        if not isinstance(r, dict) or "seed 0" not in name:
+            continue
         ax2.plot(np.convolve(r["losses"], np.ones(20) / 20, mode="valid"),
                  label=f"{name}: full-data loss {r['full_loss']:.3f}")
     ax2.set_yscale("log"); ax2.set_xlabel("step"); ax2.set_ylabel("batch loss (20-step mean)")
@@ -158,22 +161,26 @@ def main(argv=None):
         assert math.isclose(v, cosine_lr_with_warmup(t, 2000, 100000, 3e-4, 3e-5), rel_tol=1e-12, abs_tol=1e-20)
 
     steps = 400 if args.quick else 3000
-    print(f"exercise 5: digits MLP, Adam, {steps} steps of batch 32")
-    for peak in (3e-2, 1e-2):
-        runs = {"constant": cr.schedules.create("constant", lr=peak),
-                "warmup + cosine": cr.schedules.create("warmup_cosine", peak_lr=peak, warmup=steps // 10,
-                                                       total=steps)}
-        for name, schedule in runs.items():
-            bar = lambda it: tqdm(it, desc=name, leave=False, disable=args.quick or not sys.stderr.isatty())
-            losses, rates, full = train_digits(schedule, steps, progress=bar)
-            results["training"][f"{name}, peak {peak:g}"] = {"losses": losses, "rates": rates, "full_loss": full}
-            print(f"  peak {peak:<5g} {name:<16} final loss on all 1797 digits: {full:.4f}")
+    print(f"exercise 5: digits MLP, Adam, {steps} steps of batch 32 (full-data loss at the end)")
+    for peak, seeds in ((3e-2, (0, 1, 2)), (1e-2, (0,))):
+        for name in ("constant", "warmup + cosine"):
+            schedule = cr.schedules.create("constant", lr=peak) if name == "constant" else \
+                cr.schedules.create("warmup_cosine", peak_lr=peak, warmup=steps // 10, total=steps)
+            for seed in seeds:
+                bar = lambda it: tqdm(it, desc=name, leave=False, disable=args.quick or not sys.stderr.isatty())
+                losses, rates, full = train_digits(schedule, steps, seed=seed, progress=bar)
+                results["training"][f"{name}, peak {peak:g}, seed {seed}"] = {
+                    "losses": losses, "rates": rates, "full_loss": full}
+            finals = [results["training"][f"{name}, peak {peak:g}, seed {s}"]["full_loss"] for s in seeds]
+            results["training"][f"{name}, peak {peak:g}"] = float(np.mean(finals))
+            print(f"  peak {peak:<5g} {name:<16} final loss, seeds {seeds}: "
+                  + ", ".join(f"{v:.4f}" for v in finals) + f"  (mean {np.mean(finals):.4f})")
     tr = results["training"]
-    assert tr["warmup + cosine, peak 0.03"]["full_loss"] < tr["constant, peak 0.03"]["full_loss"] / 2, \
-        "at a high peak, warmup + cosine should end well below the constant rate"
-    print("  at peak 0.03 the constant rate is stuck on mini-batch noise and the decay wins; at 0.01, "
-          "in this short run, the constant rate's larger total step budget still wins: the cosine's "
-          "gain is at the end of a run whose peak is as high as training allows")
+    assert tr["warmup + cosine, peak 0.03"] < 0.75 * tr["constant, peak 0.03"], \
+        "at a high peak, warmup + cosine should end below the constant rate"
+    print("  at peak 0.03 the constant rate stays noisy (its final loss varies with the seed) and the decay "
+          "wins on average; at 0.01, in this short run, the constant rate's larger total step budget "
+          "wins: the schedule pays off when the peak is as high as training allows")
     results["figure"] = plot(results, args.out)
     print(f"figure: {results['figure']}")
     return results
