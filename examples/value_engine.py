@@ -1,4 +1,4 @@
-"""The lesson's scalar autograd engine (lesson 000, Code Lab 2.1, after Karpathy's micrograd),
+"""The chapter's scalar autograd engine (section 2.1, after Karpathy's micrograd),
 written out, next to chainrule on the same graphs: the same gradients.
 
 * ``Value`` is the lesson's class (+, *, sigmoid, backward by topological sort), with exercise
