@@ -534,19 +534,25 @@ _solve = register("solve", _solve_forward, namespace="linalg", vjp=_solve_vjp, j
                   batch=lambda dims, a, b: _solve(*B.aligned((a, b), dims)))
 
 
+def _right_hand_side(name, a, b, rows):
+    """b of ``a x = b``: (rows,) or (..., rows, k), floating; (b, its shape, is it a vector)."""
+    b = _as_tensor(b, name)
+    size, b_shape = shape_of(a)[-2], tuple(shape_of(b))
+    vector = len(b_shape) == 1
+    if not b_shape or b_shape[-2 + vector] != size:
+        raise ShapeError(f"{name}: b must be ({rows},) or (..., {rows}, k) with {rows} = {size} "
+                         f"(a is {tuple(shape_of(a))}), got {b_shape}")
+    if dtype_of(b) not in FLOATING:
+        raise DTypeError(f"{name}: expected floating b, got {dtype_of(b)}; cast with .astype('float64')")
+    return b, b_shape, vector
+
+
 @public(_solve)
 def solve(a, b):
     """X with A X = B for square A (..., n, n): B is a vector (n,) when 1-d (as NumPy 2),
     else matrices (..., n, k); batch axes broadcast.  A singular A raises LinAlgError."""
     a = _matrices(a, "solve", square=True)
-    b = _as_tensor(b, "solve")
-    n, b_shape = shape_of(a)[-1], tuple(shape_of(b))
-    vector = len(b_shape) == 1
-    if not b_shape or b_shape[-2 + vector] != n:
-        raise ShapeError(f"solve: b must be (n,) or (..., n, k) with n = {n} (a is {tuple(shape_of(a))}), "
-                         f"got {b_shape}")
-    if dtype_of(b) not in FLOATING:
-        raise DTypeError(f"solve: expected floating b, got {dtype_of(b)}; cast with .astype('float64')")
+    b, b_shape, vector = _right_hand_side("solve", a, b, "n")
     _check_batches("solve", shape_of(a)[:-2], b_shape[:-2])
     x = _solve(a, expand_dims(b, -1) if vector else b)
     return getitem(x, (Ellipsis, 0)) if vector else x
@@ -918,15 +924,8 @@ def _lstsq(a, b, rcond=None):
     None: max(m, n) * eps.  Derivatives as pinv's (a warning at a rank-deficient a)."""
     import numpy as np   # here only: the host-side rank
     a = _matrices(a, "lstsq")
-    b = _as_tensor(b, "lstsq")
     m, n = shape_of(a)[-2:]
-    b_shape = tuple(shape_of(b))
-    vector = len(b_shape) == 1
-    if not b_shape or b_shape[-2 + vector] != m:
-        raise ShapeError(f"lstsq: b must be (m,) or (..., m, k) with m = {m} (a is {tuple(shape_of(a))}), "
-                         f"got {b_shape}")
-    if dtype_of(b) not in FLOATING:
-        raise DTypeError(f"lstsq: expected floating b, got {dtype_of(b)}; cast with .astype('float64')")
+    b, b_shape, vector = _right_hand_side("lstsq", a, b, "m")
     cut = _cutoff("lstsq", a, rcond, _DEFAULT, None)
     bm = expand_dims(b, -1) if vector else b
     x = matmul(_pinv(a, rtol=cut), bm)
