@@ -120,7 +120,7 @@ def main(argv=None):
     assert train == 16 * SEVEN_B and serve == 2 * SEVEN_B
     assert results["seven_b"]["train mixed Adam"]["total"] == 16 * SEVEN_B
 
-    sizes = [128, 256, 256, 10] if args.quick else [1024, 4096, 4096, 1024]
+    sizes = [128, 256, 256, 10] if args.quick else [784, 1024, 1024, 10]
     P = sum(p.size for p in make_mlp(sizes).parameters())
     results.update(sizes=sizes, P=P, optimizers={})
     print(f"\nan MLP {sizes}: P = {P:,} parameters; after one step (bytes):")
