@@ -97,6 +97,7 @@ _leaky_relu = register(
 
 @public(_leaky_relu)
 def leaky_relu(x, negative_slope=0.01):
+    _check_number("leaky_relu", "negative_slope", negative_slope)
     return _leaky_relu(x, negative_slope=negative_slope)
 
 
@@ -179,6 +180,14 @@ _log_softmax = register(
     vjp=lambda ans, x, axis: lambda g: g - exp(ans) * _sum_op(g, axis=(axis,), keepdims=True),
     jvp=lambda t, ans, x, axis: t[0] - _sum_op(exp(ans) * t[0], axis=(axis,), keepdims=True),
     raw_rules=True)
+
+
+def _check_number(op, name, value, low=None):
+    """A hyperparameter that must be a real number (at least ``low``, when given)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value or (
+            low is not None and value < low):
+        bound = "" if low is None else f" >= {low}"
+        raise HyperparameterError(f"{op}: {name} must be a number{bound}, got {value!r}")
 
 
 def _tensor_argument(x, op):
@@ -426,6 +435,7 @@ def _standardize(x, eps):
 def layer_norm(x, eps=1e-5, weight=None, bias=None):
     """Normalize the last axis to zero mean and unit variance (in float32 for float16/bfloat16
     x, as torch), then scale and shift."""
+    _check_number("layer_norm", "eps", eps, low=0)
     y = _standardize(x, eps)
     if weight is not None:
         y = y * weight
@@ -822,6 +832,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Normalize each channel (axis 1) of (N, C, *), as ``torch.nn.functional.batch_norm``:
     training uses the batch's mean and biased variance and updates ``running_mean`` /
     ``running_var`` in place (momentum, unbiased variance); eval uses the running statistics."""
+    _check_number("batch_norm", "momentum", momentum, low=0)
+    _check_number("batch_norm", "eps", eps, low=0)
     shape = tuple(input.shape)
     if len(shape) < 2:
         raise ShapeError(f"batch_norm: input must have shape (N, C, *), got {shape}")
@@ -904,6 +916,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     ``torch.nn.functional.softplus``."""
     if not isinstance(beta, (int, float)) or beta <= 0:
         raise ArgumentError(f"softplus: beta must be a positive number, got {beta!r}")
+    _check_number("softplus", "threshold", threshold)
     return _softplus(x, beta=beta, threshold=threshold)
 
 

@@ -51,7 +51,8 @@ import numbers
 import sys
 
 from ..backends import KERNELS, backend_of_raw
-from ..errors import RegistryError, ShapeError, DTypeError, IndexingError, ArgumentError
+from ..errors import (RegistryError, ShapeError, DTypeError, IndexingError, ArgumentError,
+                      BackendError)
 from ..tensor import Tensor, make
 from .. import autodiff, plugins
 from ._hints import hinted, hinting
@@ -124,7 +125,7 @@ class Op:
             return IndexingError(f"{failed}; an index must lie in [-n, n) for an axis of length n")
         # NumPy's words and torch's ("at least 1D", "dim", "not implemented for 'Bool'")
         if any(word in text for word in ("broadcast", "shape", "size", "dimension", "axis", "1D",
-                                         "2D", "dim")):
+                                         "2D", "dim", "numel")):
             hint = ("matmul needs x.shape[-1] == y.shape[-2]: transpose an operand"
                     if self.name == "matmul" else
                     "shapes must broadcast (trailing axes equal or 1): reshape, expand_dims or "
@@ -132,6 +133,8 @@ class Op:
             return ShapeError(f"{self.name}({operands}) failed: {text}; {hint}")
         if any(word in text for word in ("dtype", "type", "cast", "bool", "Bool", "not implemented for")):
             return DTypeError(f"{self.name}({operands}) failed: {text}; cast operands with .astype(...)")
+        if isinstance(exc, RuntimeError):   # torch's catch-all: the library's error, as it said it
+            return BackendError(f"{failed}; the backend's kernel refused these operands")
         try:
             return type(exc)(f"{self.name}({operands}): {text}")
         except Exception:   # an exception type that takes other arguments: as it is
