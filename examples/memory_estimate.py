@@ -1,4 +1,4 @@
-"""Training memory vs inference memory: the lessons' 16P and 2P bytes, estimated and measured.
+"""Training memory vs inference memory: the 16P and 2P bytes rules, estimated and measured.
 
 The day lesson's rule for P parameters:
 

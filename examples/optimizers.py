@@ -3,7 +3,7 @@
 Three problems, every optimizer from ``cr.optim`` (``cr.optim.names()``):
 
 1. Rosenbrock's valley f(x, y) = (1 - x)^2 + 100 (y - x^2)^2 from (-1.2, 1), f = 24.2, the
-   long curved ravine of the lessons' trajectory picture (minimum f(1, 1) = 0).
+   long curved ravine of the classic trajectory picture (minimum f(1, 1) = 0).
 2. The day lesson's exercise 2: an ill-conditioned quadratic f(w) = w^T A w (A's eigenvalues
    0.01 and 1, condition number 100) with SGD, SGD + momentum and Adam at the *same*
    learning rate 0.05.  With the valley along the axes (the lesson's picture), Adam's

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: the lessons' five, plotted, and warmup + cosine against a constant rate.
+"""Learning-rate schedules: the day lesson's five, plotted, and warmup + cosine against a constant rate.
 
 The day lesson names five schedules; each is a ``cr.schedules`` name:
 
@@ -44,7 +44,7 @@ def parse_args(argv, doc):
     return parser.parse_args(argv)
 
 
-# ---- the lessons' formulas, as they print them
+# ---- the formulas, as the day lesson prints them
 
 def lr_at(step, peak_lr=PEAK, warmup=WARMUP, total=TOTAL):
     """The day lesson's schedule, verbatim."""
@@ -125,7 +125,7 @@ def plot(results, out):
     for name, curve in results["curves"].items():
         ax1.plot(steps, curve, label=name)
     ax1.set_xlabel("step"); ax1.set_ylabel("learning rate"); ax1.legend(fontsize=8)
-    ax1.set_title(f"the lessons' five schedules (peak {PEAK:g}, {TOTAL} steps)")
+    ax1.set_title(f"five schedules (peak {PEAK:g}, {TOTAL} steps)")
     for name, r in results["training"].items():
         if not isinstance(r, dict) or "seed 0" not in name:
             continue
