@@ -19,6 +19,8 @@ every pre-activation at 0.  The gradient reaching the float16 layer is exactly
 
 Run: python examples/amp_float16_underflow.py   (CHAINRULE_BACKEND=torch for torch)
 """
+import argparse
+
 import chainrule as cr
 
 DEPTHS = (1, 2, 5, 10, 20)
@@ -44,8 +46,14 @@ def first_layer_gradient(depth, dtype=None, scaler=False):
     return grad
 
 
-def main(backend=None):
-    """Print the table; return {depth: {column: gradient}}."""
+def main(argv=None):
+    """Print the table; return {depth: {column: gradient}}.  It runs in a second, so --quick
+    (every example takes it) changes nothing; --backend picks the backend."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="accepted; the example is quick")
+    parser.add_argument("--out", help="accepted; the example writes no files")
+    parser.add_argument("--backend", help="a backend name (default: CHAINRULE_BACKEND or numpy)")
+    backend = parser.parse_args(argv).backend
     columns = {"float32": dict(), "float16": dict(dtype="float16"),
                "float16 + GradScaler": dict(dtype="float16", scaler=True),
                "bfloat16": dict(dtype="bfloat16")}

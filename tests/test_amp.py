@@ -547,7 +547,7 @@ def test_disabled_scaler_is_a_pass_through():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_float16_underflow_example_reproduces_the_lesson(backend, capsys):
-    results = runpy.run_path(str(EXAMPLE))["main"](backend)
+    results = runpy.run_path(str(EXAMPLE))["main"](["--quick", "--backend", backend])
     out = capsys.readouterr().out
     assert "9.09e-13" in out and "9.54e-07" in out
     for depth, row in results.items():
