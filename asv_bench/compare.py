@@ -207,14 +207,19 @@ print(json.dumps({{"s": t1 - t0, "numpy": "numpy" in sys.modules, "torch": "torc
 
 
 def _import_once(mod):
+    # with bytecode caches, as a user's installed package has them (pip compiles them; an
+    # editable install writes them on the first import): PYTHONDONTWRITEBYTECODE=1, which some
+    # machines set, would time Python compiling every module instead
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = subprocess.run([sys.executable, "-c", _IMPORT.format(mod=mod)], capture_output=True,
-                         text=True, check=True, cwd=HERE)
+                         text=True, check=True, cwd=HERE, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def import_time(rep, rounds):
     """Fresh interpreters, alternating `import chainrule` and `import numpy`, medians."""
     cr_runs, np_runs = [], []
+    _import_once("chainrule")   # writes the caches
     for r in range(rounds):
         for mod in (("chainrule", "numpy") if r % 2 == 0 else ("numpy", "chainrule")):
             (cr_runs if mod == "chainrule" else np_runs).append(_import_once(mod))

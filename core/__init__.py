@@ -27,8 +27,6 @@ from .vmap import vmap
 from .gradcheck import gradcheck
 from .anomaly import detect_anomaly, AnomalyError
 from . import _methods, amp
-from . import diagnostics   # cr.diagnostics: gradient norms, dead ReLUs, lr finder, memory
-from . import viz   # cr.viz.draw: the graph as Graphviz DOT (graphviz loads inside draw)
 
 _methods.install()
 pow = power   # the Array API's name for NumPy's power
@@ -38,6 +36,8 @@ _LAZY = {  # submodules and names loaded on first use, to keep `import chainrule
     "init": "chainrule.init", "schedules": "chainrule.schedules", "testing": "chainrule.testing",
     "hookspecs": "chainrule.hookspecs",
     "distributed": "chainrule.distributed",   # imports torch.distributed on first use
+    "diagnostics": "chainrule.diagnostics",   # gradient norms, dead ReLUs, lr finder, memory
+    "viz": "chainrule.viz",                   # the graph as Graphviz DOT (graphviz inside draw)
 }
 
 
