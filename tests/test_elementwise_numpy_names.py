@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from torch_oracle import check_against_torch, close
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
 from backend_fixtures import backend   # noqa: F401  (a pytest fixture)
 from conftest import F64
@@ -86,13 +87,6 @@ def _inputs(case, dtype=np.float64):
     return [draw(s, d, seed=i).astype(dtype) for i, (s, d) in enumerate(zip(case.shapes, case.domains))]
 
 
-def _close(ours, theirs, rtol=1e-10, atol=1e-12):
-    theirs = theirs.detach().cpu().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    got = ours.numpy() if isinstance(ours, cr.Tensor) else np.asarray(ours)
-    assert got.shape == theirs.shape, f"shape {got.shape}, torch {theirs.shape}"
-    np.testing.assert_allclose(got, theirs, rtol=rtol, atol=atol)
-
-
 # ------------------------------------------------------------ VJPs and JVPs vs torch
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -100,29 +94,7 @@ def _close(ours, theirs, rtol=1e-10, atol=1e-12):
 def test_values_vjp_and_jvp_match_torch(case, dtype, backend):
     xs = _inputs(case, np.dtype(dtype))
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == "float64" else dict(rtol=2e-5, atol=2e-6)
-    ours_in = [cr.tensor(x, dtype=dtype) for x in xs]
-    theirs_in = [torch.tensor(x, requires_grad=True) for x in xs]
-    out, pullback = cr.vjp(case.ours, *ours_in)
-    expected = case.theirs(*theirs_in)
-    _close(out, expected, **tol)
-    assert out.dtype == dtype, f"{case.id}: {dtype} in, {out.dtype} out"
-    g = np.random.default_rng(1).standard_normal(tuple(expected.shape)).astype(dtype)
-    cts = pullback(cr.tensor(g, dtype=dtype))
-    cts = cts if isinstance(cts, tuple) else (cts,)
-    want = torch.autograd.grad(expected, theirs_in, torch.tensor(g))
-    for i, (c, w) in enumerate(zip(cts, want)):
-        assert c.dtype == dtype and c.shape == tuple(xs[i].shape)
-        _close(c, w, **tol)
-    # eager backward (the rules on raw arrays) gives the same
-    leaves = [cr.tensor(x, dtype=dtype, requires_grad=True) for x in xs]
-    case.ours(*leaves).backward(cr.tensor(g, dtype=dtype))
-    for leaf, w in zip(leaves, want):
-        _close(leaf.grad, w, **tol)
-    ts = [np.random.default_rng(2 + i).standard_normal(x.shape).astype(dtype) for i, x in enumerate(xs)]
-    _, tangent = cr.jvp(case.ours, tuple(ours_in), tuple(cr.tensor(t, dtype=dtype) for t in ts))
-    _, want_t = torch.func.jvp(case.theirs, tuple(torch.tensor(x) for x in xs),
-                               tuple(torch.tensor(t) for t in ts))
-    _close(tangent, want_t, **tol)
+    check_against_torch(case.ours, case.theirs, xs, dtype, **tol)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -155,11 +127,11 @@ def test_vmap_matches_torch_vmap(case):
     batch = [np.stack([draw(s, d, seed=10 * b + i) for b in range(3)])
              for i, (s, d) in enumerate(zip(case.shapes, case.domains))]
     out = cr.vmap(case.ours)(*[cr.tensor(x, dtype=F64) for x in batch])
-    _close(out, torch.func.vmap(case.theirs)(*[torch.tensor(x) for x in batch]))
+    close(out, torch.func.vmap(case.theirs)(*[torch.tensor(x) for x in batch]))
     if len(batch) == 2:   # the second operand shared by every example
         shared = draw(case.shapes[1], case.domains[1], seed=99)
         out = cr.vmap(case.ours, in_axes=(0, None))(cr.tensor(batch[0], dtype=F64), cr.tensor(shared, dtype=F64))
-        _close(out, torch.func.vmap(case.theirs, in_dims=(0, None))(torch.tensor(batch[0]), torch.tensor(shared)))
+        close(out, torch.func.vmap(case.theirs, in_dims=(0, None))(torch.tensor(batch[0]), torch.tensor(shared)))
 
 
 def test_vmap_of_grad_matches_torch():
@@ -168,14 +140,14 @@ def test_vmap_of_grad_matches_torch():
     tf = lambda a, b: (torch.hypot(a, b) + torch.remainder(a, b) * torch.atan(a)).sum()   # noqa: E731
     gx, gy = cr.vmap(cr.grad(f, argnums=(0, 1)))(cr.tensor(x), cr.tensor(y))
     tgx, tgy = torch.func.vmap(torch.func.grad(tf, argnums=(0, 1)))(torch.tensor(x), torch.tensor(y))
-    _close(gx, tgx)
-    _close(gy, tgy)
+    close(gx, tgx)
+    close(gy, tgy)
 
 
 def test_vmap_of_round_and_nan_to_num_keeps_their_keywords():
     x = np.array([[1.25, np.nan, -np.inf], [25.5, np.inf, 0.35]])
-    _close(cr.vmap(lambda r: cr.round(r, 1))(cr.tensor(x)), np.round(x, 1))
-    _close(cr.vmap(lambda r: cr.nan_to_num(r, nan=-1.0, neginf=-2.0))(cr.tensor(x)),
+    close(cr.vmap(lambda r: cr.round(r, 1))(cr.tensor(x)), np.round(x, 1))
+    close(cr.vmap(lambda r: cr.nan_to_num(r, nan=-1.0, neginf=-2.0))(cr.tensor(x)),
            np.nan_to_num(x, nan=-1.0, neginf=-2.0))
 
 

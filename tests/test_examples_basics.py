@@ -2,9 +2,7 @@
 temporary folder, and the numbers each returns are checked against an independent truth:
 closed forms, finite differences computed here in NumPy, and torch where it is natural."""
 import gzip
-import importlib.util
 import math
-import pathlib
 import shutil
 
 import numpy as np
@@ -12,27 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from examples_runner import load, quick_runs
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """quick(name) -> (the numbers main(["--quick", ...]) returned, its --out folder), run once."""
-    cache = {}
-
-    def get(name, *extra):
-        if (name,) + extra not in cache:
-            out = tmp_path_factory.mktemp(name)
-            cache[(name,) + extra] = load(name).main(["--quick", "--out", str(out), *extra]), out
-        return cache[(name,) + extra]
-    return get
+    return quick_runs(tmp_path_factory)
 
 
 def t(array):

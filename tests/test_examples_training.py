@@ -1,36 +1,20 @@
 """The training examples (examples/optimizers.py ... memory_estimate.py) run with --quick into a
 temporary folder, and the numbers each returns are checked against an independent truth:
 torch.optim and torch.autograd, closed forms, and the lessons' formulas recomputed here."""
-import importlib.util
 import math
-import pathlib
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from examples_runner import load, quick_runs
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """quick(name) -> (the numbers main(["--quick", ...]) returned, its --out folder), run once."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            out = tmp_path_factory.mktemp(name)
-            cache[name] = load(name).main(["--quick", "--out", str(out)]), out
-        return cache[name]
-    return get
+    return quick_runs(tmp_path_factory)
 
 
 # ----------------------------------------------------------------- optimizers.py

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from torch_oracle import check_against_torch, close
 from chainrule.errors import ArgumentError, DTypeError, ShapeError
 from backend_fixtures import backend   # noqa: F401  (a pytest fixture)
 from conftest import data, F64
@@ -119,13 +120,6 @@ def _inputs(case, dtype=np.float64):
     return [data(s, case.domain, seed=i).astype(dtype) for i, s in enumerate(case.shapes)]
 
 
-def _close(ours, theirs, rtol=1e-10, atol=1e-12):
-    theirs = theirs.detach().cpu().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    got = ours.numpy() if isinstance(ours, cr.Tensor) else np.asarray(ours)
-    assert got.shape == theirs.shape, f"shape {got.shape}, torch {theirs.shape}"
-    np.testing.assert_allclose(got, theirs, rtol=rtol, atol=atol)
-
-
 # ------------------------------------------------------------ VJPs and JVPs vs torch
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -133,24 +127,7 @@ def _close(ours, theirs, rtol=1e-10, atol=1e-12):
 def test_values_vjp_and_jvp_match_torch(case, dtype, backend):
     xs = _inputs(case, np.dtype(dtype))
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == "float64" else dict(rtol=1e-5, atol=1e-6)
-    ours_in = [cr.tensor(x, dtype=dtype) for x in xs]
-    theirs_in = [torch.tensor(x, requires_grad=True) for x in xs]
-    out, pullback = cr.vjp(case.ours, *ours_in)
-    expected = case.theirs(*theirs_in)
-    _close(out, expected, **tol)
-    assert out.dtype == dtype, f"{case.id}: {dtype} in, {out.dtype} out"
-    g = np.random.default_rng(1).standard_normal(tuple(expected.shape)).astype(dtype)
-    cts = pullback(cr.tensor(g, dtype=dtype))
-    cts = cts if isinstance(cts, tuple) else (cts,)
-    want = torch.autograd.grad(expected, theirs_in, torch.tensor(g))
-    for i, (c, w) in enumerate(zip(cts, want)):
-        assert c.dtype == dtype and c.shape == tuple(xs[i].shape)
-        _close(c, w, **tol)
-    ts = [np.random.default_rng(2 + i).standard_normal(x.shape).astype(dtype) for i, x in enumerate(xs)]
-    _, tangent = cr.jvp(case.ours, tuple(ours_in), tuple(cr.tensor(t, dtype=dtype) for t in ts))
-    _, want_t = torch.func.jvp(case.theirs, tuple(torch.tensor(x) for x in xs),
-                               tuple(torch.tensor(t) for t in ts))
-    _close(tangent, want_t, **tol)
+    check_against_torch(case.ours, case.theirs, xs, dtype, **tol)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -167,7 +144,7 @@ def test_vmap_matches_a_loop_of_torch(case):
              for i, s in enumerate(case.shapes)]
     out = cr.vmap(case.ours)(*[cr.tensor(x, dtype=F64) for x in batch])
     expected = torch.stack([case.theirs(*[torch.tensor(x[b]) for x in batch]) for b in range(3)])
-    _close(out, expected)
+    close(out, expected)
 
 
 def test_vmap_of_sort_gradients_matches_torch():
@@ -176,7 +153,7 @@ def test_vmap_of_sort_gradients_matches_torch():
     g = cr.vmap(cr.grad(lambda r: (cr.sort(r) * cr.arange(5.0, dtype=F64)).sum()))(cr.tensor(x, dtype=F64))
     tx = torch.tensor(x, requires_grad=True)
     (torch.sort(tx, stable=True).values * torch.arange(5.0, dtype=torch.float64)).sum().backward()
-    _close(g, tx.grad)
+    close(g, tx.grad)
 
 
 def test_vmap_with_batched_indices():
@@ -184,16 +161,16 @@ def test_vmap_with_batched_indices():
     idx = np.array([[0, 3], [1, 1], [2, 0]])          # one index pair per example, a repeat in one
     tx, tv = torch.tensor(x, requires_grad=True), torch.tensor(v, requires_grad=True)
     ours = cr.vmap(lambda a, i, b: cr.index_add(a, 0, i, b))(cr.tensor(x), cr.tensor(idx), cr.tensor(v))
-    _close(ours, torch.stack([torch.index_add(tx[b], 0, torch.tensor(idx[b]), tv[b]) for b in range(3)]))
+    close(ours, torch.stack([torch.index_add(tx[b], 0, torch.tensor(idx[b]), tv[b]) for b in range(3)]))
     taken = cr.vmap(lambda a, i: cr.take_along_axis(a, i[:, None], 0))(cr.tensor(x), cr.tensor(idx))
-    _close(taken, torch.stack([torch.take_along_dim(tx[b], torch.tensor(idx[b])[:, None], 0)
+    close(taken, torch.stack([torch.take_along_dim(tx[b], torch.tensor(idx[b])[:, None], 0)
                                for b in range(3)]))
     # gradient wrt both x and values of the batched-index scatter, through vmap
     gx, gv = cr.vmap(cr.grad(lambda a, i, b: (cr.index_add(a, 0, i, b) ** 2).sum(), argnums=(0, 2)),
                      in_axes=(0, 0, 0))(cr.tensor(x), cr.tensor(idx), cr.tensor(v))
     sum(((torch.index_add(tx[b], 0, torch.tensor(idx[b]), tv[b])) ** 2).sum() for b in range(3)).backward()
-    _close(gx, tx.grad)
-    _close(gv, tv.grad)
+    close(gx, tx.grad)
+    close(gv, tv.grad)
 
 
 # ------------------------------------------------------------- values vs NumPy
@@ -275,7 +252,7 @@ def test_sort_ties_and_nan_as_numpy_and_torch(backend):
     tx = torch.tensor(x[:, [0, 1, 2, 4, 5]], requires_grad=True)
     g = cr.grad(lambda r: (cr.sort(r, descending=True) * cr.tensor(w[:5])).sum())(xs)
     (torch.sort(tx, descending=True, stable=True).values * torch.tensor(w[:5])).sum().backward()
-    _close(g, tx.grad)
+    close(g, tx.grad)
 
 
 # ------------------------------------------------------------ semantics worth a test
@@ -302,7 +279,7 @@ def test_methods_exist_where_ndarray_has_them():
     x = cr.tensor(data((3, 3)))
     for name in ("ravel", "flatten", "swapaxes", "repeat", "diagonal", "trace", "argsort"):
         assert hasattr(x, name), name
-    _close(x.trace(), np.trace(data((3, 3))))
+    close(x.trace(), np.trace(data((3, 3))))
 
 
 def test_pad_of_an_integer_tensor_keeps_its_dtype():
