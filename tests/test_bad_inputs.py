@@ -16,6 +16,8 @@ with its number in the helper's report; strict, so a fix shows up as XPASS and t
 """
 import math
 import os
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -377,10 +379,6 @@ INPUTS = {  # name: a 2-d array (dtype float64 unless given)
 }
 NOT_2D = {"matmul"}   # ops whose torch twin needs more than a vector (for the 0-d / 1-d inputs)
 NUMERIC_BUGS = {
-    # known, not fixed: float32 var/std accumulate in float32 (as torch on CUDA); torch on the CPU
-    # accumulates in float64, so squares of values near float32's limits do not overflow there
-    ("std", "huge float32"): bug(9, "var/std square in float32 and overflow to inf (it shows); torch CPU's is finite"),
-    ("std", "tiny float32"): bug(9, "var/std square in float32 and underflow to 0; torch CPU's is not 0"),
 }
 TOL = {"float64": dict(rtol=1e-9, atol=1e-300), "float32": dict(rtol=2e-5, atol=1e-6)}
 
@@ -397,6 +395,26 @@ def _compare(ours, theirs, what, dtype):
                                **TOL[dtype])
 
 
+# Where torch itself is wrong, the oracle is exact arithmetic: torch's float64 std squares 1e300
+# to inf (std inf) and 1e-310 to 0 (gradient 0), while the std of both is finite and nonzero;
+# chainrule scales before squaring (as torch's float32 std on the CPU gets right by float64)
+EXACT = {("std", "huge"), ("std", "tiny")}
+
+
+def _exact_std_and_gradient(a):
+    """std over all entries of ``a`` and its gradient (x - mean) / (n std), in exact rationals
+    and 50-digit decimals."""
+    xs = [Fraction(float(v)) for v in a.ravel()]
+    n = len(xs)
+    mean = sum(xs) / n
+    var = sum((x - mean) ** 2 for x in xs) / n
+    with localcontext() as ctx:
+        ctx.prec = 50
+        std = (Decimal(var.numerator) / Decimal(var.denominator)).sqrt()
+        grad = [Decimal((x - mean).numerator) / Decimal((x - mean).denominator) / (n * std) for x in xs]
+    return float(std), np.array([float(g) for g in grad]).reshape(a.shape)
+
+
 def _numeric_rows():
     for op in OPS:
         for name in INPUTS:
@@ -411,6 +429,14 @@ def test_value_and_gradient_match_torch_at_the_edges(op, kind):
     ours, theirs = OPS[op]
     a = INPUTS[kind]
     dtype = str(a.dtype)
+    if (op, kind) in EXACT:
+        value, gradient = _exact_std_and_gradient(a)
+        x = cr.tensor(a, dtype=dtype, requires_grad=True)
+        out = ours(x)
+        out.backward()
+        np.testing.assert_allclose(out.numpy(), value, rtol=1e-12, err_msg=f"{op}[{kind}] value")
+        np.testing.assert_allclose(x.grad.numpy(), gradient, rtol=1e-9, err_msg=f"{op}[{kind}] gradient")
+        return
     tx = torch.tensor(a, requires_grad=True)
     try:
         t_out = theirs(tx)

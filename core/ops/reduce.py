@@ -12,6 +12,7 @@ import numbers
 from .registry import register, on_kernels, public
 from ._util import shape_of, normalize_axis, kept_shape
 from .elementwise import where, equal, exp, sqrt, astype_op, isnan, logical_and, logical_or
+from .elementwise import abs as abs_, isfinite as isfinite_, stop_gradient
 from .elementwise import not_equal, logical_not, astype as _astype_public
 from ._util import dtype_of, reduced_shape
 from .shape import reshape, broadcast_to, axes_argument, getitem, concat, axis_argument
@@ -212,8 +213,19 @@ def var(x, axis=None, correction=0, keepdims=False):
 @in_float32
 def std(x, axis=None, correction=0, keepdims=False):
     """Standard deviation, ``sqrt(var)``; its derivative is 0 where it is 0 (a constant
-    slice), as torch's, not sqrt's 1 / (2 * 0)."""
-    return _sqrt_with_zero_slope_at_zero(var(x, axis=axis, correction=correction, keepdims=keepdims))
+    slice), as torch's, not sqrt's 1 / (2 * 0).
+
+    Computed as s * std(x / s), s the largest |x - mean| of the slice: the squares of values
+    near the dtype's limits neither overflow (float32 1e38: std 1.7e38, not inf) nor underflow
+    (1e-40: not 0), as torch's CPU std, which accumulates in float64.  s is a constant to
+    the derivative (std(x / s) * s does not depend on s)."""
+    axis = normalize_axis(axes_argument("std", axis), len(shape_of(x)))
+    if _count(x, axis) == 0:   # nothing to scale by: var's nan (or an empty result)
+        return _sqrt_with_zero_slope_at_zero(var(x, axis=axis, correction=correction, keepdims=keepdims))
+    scale = _max(abs_(x - _sum(x, axis=axis, keepdims=True) / _count(x, axis)), axis=axis, keepdims=True)
+    scale = stop_gradient(where(logical_and(scale > 0, isfinite_(scale)), scale, 1.0))
+    unit = var(x / scale, axis=axis, correction=correction, keepdims=keepdims)
+    return _sqrt_with_zero_slope_at_zero(unit) * (scale if keepdims else reshape(scale, shape_of(unit)))
 
 
 def _sqrt_with_zero_slope_at_zero(v):
