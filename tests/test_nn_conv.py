@@ -373,3 +373,23 @@ def test_bad_inputs_raise_chainrule_errors_naming_the_fix(case):
         return
     with pytest.raises(expected[0], match=expected[1]):
         call()
+
+
+def test_batch_norm_under_checkpoint_updates_its_running_statistics_once():
+    """cr.checkpoint runs the forward again in backward; the running statistics move once per
+    training step, as without checkpointing (and the gradients are the same)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 3, 4, 4))
+    runs = {}
+    for checkpointed in (False, True):
+        cr.random.seed(0)
+        bn = cr.nn.BatchNorm2d(3)
+        bn.weight = cr.tensor(rng.standard_normal(3) * 0 + 1.5, requires_grad=True)
+        xt = cr.tensor(x, dtype="float32", requires_grad=True)
+        f = cr.checkpoint(bn) if checkpointed else bn
+        cr.sum(f(xt) ** 2).backward()
+        runs[checkpointed] = (bn.running_mean.numpy().copy(), bn.running_var.numpy().copy(), xt.grad.numpy())
+    for plain, check in zip(runs[False], runs[True]):
+        np.testing.assert_allclose(check, plain, rtol=1e-6, atol=1e-7)
+    mean = x.astype(np.float32).mean(axis=(0, 2, 3))
+    np.testing.assert_allclose(runs[True][0], 0.1 * mean, rtol=1e-5, atol=1e-7)   # one update

@@ -18,7 +18,7 @@ from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32, _as_te
 from ..ops._util import shape_of, dtype_of, normalize_axis
 from ..errors import ShapeError, DTypeError, ArgumentError, IndexingError, HyperparameterError
 from ..creation import ones as _ones
-from .._state import no_grad as _no_grad
+from .._state import no_grad as _no_grad, state as _state
 from ..dtypes import FLOATING
 from ..tensor import Tensor, make, _batched
 from ..ops.shape import expand_dims
@@ -875,8 +875,9 @@ def _batch_statistics(input, running_mean, running_var, momentum):
             raise ArgumentError("batch_norm: running statistics cannot be updated inside cr.vmap "
                                 "(one update per example); pass running_mean=running_var=None, or "
                                 "normalize the whole batch outside vmap")
-        _update(running_mean, mean, momentum, 1.0)
-        _update(running_var, var, momentum, count / (count - 1))   # unbiased, as torch
+        if not _state.replaying:   # cr.checkpoint recomputing this forward: updated once already
+            _update(running_mean, mean, momentum, 1.0)
+            _update(running_var, var, momentum, count / (count - 1))   # unbiased, as torch
     return mean, var
 
 
