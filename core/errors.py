@@ -72,3 +72,14 @@ class IndexingError(ChainruleError, IndexError):
 class MissingKernelError(ChainruleError, NotImplementedError):
     """A backend lacks a kernel an op needs (a partial backend still runs every other op);
     the message names the backend, the kernel and its signature in ``KERNELS``."""
+
+
+class LinAlgError(ChainruleError, ValueError):
+    """A linear-algebra failure, as NumPy's ``numpy.linalg.LinAlgError`` (a ValueError): a
+    singular matrix where an inverse is needed, a matrix that is not positive definite, a
+    complex spectrum in ``eig``, or a derivative asked for where it does not exist."""
+
+
+class LinAlgWarning(UserWarning):
+    """A derivative taken where it exists only along some perturbations (pinv, lstsq of a
+    rank-deficient matrix: those that keep the rank)."""

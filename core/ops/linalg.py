@@ -23,20 +23,9 @@ from .reduce import sum as _sum, max as _max, min as _min, kernels_in_float32, _
 from .. import backends as _backends
 from ..creation import asarray
 from ..dtypes import FLOATING
-from ..errors import ChainruleError, ShapeError, DTypeError, ArgumentError
+from ..errors import ShapeError, DTypeError, ArgumentError, LinAlgError, LinAlgWarning
 from ..tensor import Tensor, make, _batched
 from . import _batching as B
-
-
-class LinAlgError(ChainruleError, ValueError):
-    """A linear-algebra failure, as NumPy's ``numpy.linalg.LinAlgError`` (a ValueError): a
-    singular matrix where an inverse is needed, a matrix that is not positive definite, a
-    complex spectrum in ``eig``, or a derivative asked for where it does not exist."""
-
-
-class LinAlgWarning(UserWarning):
-    """A derivative taken where it exists only along some perturbations (pinv, lstsq of a
-    rank-deficient matrix: those that keep the rank)."""
 
 
 EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")
