@@ -83,3 +83,22 @@ class LinAlgError(ChainruleError, ValueError):
 class LinAlgWarning(UserWarning):
     """A derivative taken where it exists only along some perturbations (pinv, lstsq of a
     rank-deficient matrix: those that keep the rank)."""
+
+
+# A backend kernel's exception, read off NumPy's and torch's words: the one place that knows
+# them (an op's failure and an in-place write's are told apart the same way)
+_SHAPE_WORDS = ("broadcast", "shape", "size", "dimension", "axis", "1D", "2D", "dim", "numel")
+_DTYPE_WORDS = ("dtype", "type", "cast", "bool", "Bool", "not implemented for")
+
+
+def kernel_failure(exc):
+    """IndexingError, ShapeError or DTypeError: what a kernel's ``exc`` says went wrong (None
+    when its words say none of these)."""
+    text = str(exc)
+    if isinstance(exc, IndexError) or "out of bounds" in text or "out of range" in text:
+        return IndexingError
+    if any(word in text for word in _SHAPE_WORDS):
+        return ShapeError
+    if any(word in text for word in _DTYPE_WORDS):
+        return DTypeError
+    return None

@@ -14,7 +14,7 @@ re-derives its node from the new base, so no alias keeps a stale graph.
 """
 from ._state import state, enable_grad
 from .errors import (BackendError, ChainruleError, DTypeError, GraphError, IndexingError, InplaceError,
-                     ShapeError)
+                     ShapeError, kernel_failure)
 from .tensor import Tensor, LeafNode, make
 from .autodiff import bump_version, compute, version_of, will_write
 from . import ops
@@ -195,10 +195,10 @@ def setitem(x, index, value, opname="__setitem__"):
 def _refused_write(x, index, value, exc, opname):
     shape = value.shape if type(value) is Tensor else getattr(value, "shape", type(value).__name__)
     what = f"{opname}: x[{index!r}] = value (x: {x.dtype}{list(x.shape)}, value: {shape}) failed: {exc}"
-    text = str(exc)
-    if isinstance(exc, IndexError) or "out of bounds" in text or "out of range" in text:
+    kind = kernel_failure(exc)
+    if kind is IndexingError:
         return IndexingError(f"{what}; each index must lie in [-n, n) for an axis of length n")
-    if any(word in text for word in ("broadcast", "shape", "size", "dimension")):
+    if kind is ShapeError:
         return ShapeError(f"{what}; the value must broadcast to the shape x[index] has "
                           "(reshape it, or index fewer entries)")
     return DTypeError(f"{what}; pass a value of x's dtype (value.astype(x.dtype))")

@@ -832,8 +832,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Normalize each channel (axis 1) of (N, C, *), as ``torch.nn.functional.batch_norm``:
     training uses the batch's mean and biased variance and updates ``running_mean`` /
     ``running_var`` in place (momentum, unbiased variance); eval uses the running statistics."""
-    _check_number("batch_norm", "momentum", momentum, low=0)
-    _check_number("batch_norm", "eps", eps, low=0)
+    _check_number("batch_norm", "eps", eps, low=0)   # momentum: checked below, with its range
     shape = tuple(input.shape)
     if len(shape) < 2:
         raise ShapeError(f"batch_norm: input must have shape (N, C, *), got {shape}")

@@ -21,12 +21,13 @@ def normalize_axis(axis, ndim):
     """None -> None; int or sequence -> sorted tuple of non-negative axes (checked)."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
-    if not isinstance(axes, (tuple, list)) or not all(
-            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
+    axes = (axis,) if type(axis) is int or isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, (tuple, list)):
         raise ArgumentError(f"axis must be None, an integer or a tuple of integers, got {axis!r}")
     out = []
-    for a in axes:
+    for a in axes:   # an int is the common case: checked by type, without the ABC
+        if type(a) is not int and (not isinstance(a, numbers.Integral) or isinstance(a, bool)):
+            raise ArgumentError(f"axis must be None, an integer or a tuple of integers, got {axis!r}")
         a = int(a)
         if not -ndim <= a < max(ndim, 1):
             raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions; "

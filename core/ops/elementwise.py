@@ -326,20 +326,19 @@ hypot = register(
     jvp=(lambda x_dot, ans, x, y: x_dot * x / ans,
          lambda y_dot, ans, x, y: y_dot * y / ans), raw_rules=True)
 
-# d logaddexp(x, y) / dx = 1 / (1 + e^(y - x)): finite for any gap (e^(y-x) = inf gives 0)
-logaddexp = register(
-    "logaddexp", "logaddexp", batch=elementwise("logaddexp"),
-    vjp=(lambda ans, x, y: lambda g: g / (exp(y - x) + 1),
-         lambda ans, x, y: lambda g: g / (exp(x - y) + 1)),
-    jvp=(lambda x_dot, ans, x, y: x_dot / (exp(y - x) + 1),
-         lambda y_dot, ans, x, y: y_dot / (exp(x - y) + 1)), raw_rules=True)
+def _log_of_summed_powers(name, power):
+    """log_b(b^x + b^y) (logaddexp: b = e, logaddexp2: b = 2); d/dx = 1 / (1 + b^(y - x)),
+    finite for any gap (b^(y - x) = inf gives 0)."""
+    return register(
+        name, name, batch=elementwise(name),
+        vjp=(lambda ans, x, y: lambda g: g / (power(y - x) + 1),
+             lambda ans, x, y: lambda g: g / (power(x - y) + 1)),
+        jvp=(lambda x_dot, ans, x, y: x_dot / (power(y - x) + 1),
+             lambda y_dot, ans, x, y: y_dot / (power(x - y) + 1)), raw_rules=True)
 
-logaddexp2 = register(
-    "logaddexp2", "logaddexp2", batch=elementwise("logaddexp2"),
-    vjp=(lambda ans, x, y: lambda g: g / (exp2(y - x) + 1),
-         lambda ans, x, y: lambda g: g / (exp2(x - y) + 1)),
-    jvp=(lambda x_dot, ans, x, y: x_dot / (exp2(y - x) + 1),
-         lambda y_dot, ans, x, y: y_dot / (exp2(x - y) + 1)), raw_rules=True)
+
+logaddexp = _log_of_summed_powers("logaddexp", exp)
+logaddexp2 = _log_of_summed_powers("logaddexp2", exp2)
 
 # x - y * floor(x / y), NumPy's sign convention (y's); the derivatives are torch's: 1 for x,
 # -floor(x / y) for y (the jumps, where x / y is an integer, have none)

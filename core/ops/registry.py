@@ -52,7 +52,7 @@ import sys
 
 from ..backends import KERNELS, backend_of_raw
 from ..errors import (RegistryError, ShapeError, DTypeError, IndexingError, ArgumentError,
-                      BackendError)
+                      BackendError, kernel_failure)
 from ..tensor import Tensor, make
 from .. import autodiff, plugins
 from ._hints import hinted, hinting
@@ -121,18 +121,17 @@ class Op:
         if "zero-size" in text or "no identity" in text:
             return ShapeError(f"{failed}; {self.name} of an empty axis has no value (there is "
                               "nothing to take it of): check the shape, or reduce with sum")
-        if "out of bounds" in text or "out of range" in text:
+        kind = kernel_failure(exc)
+        if kind is IndexingError:
             return IndexingError(f"{failed}; an index must lie in [-n, n) for an axis of length n")
-        # NumPy's words and torch's ("at least 1D", "dim", "not implemented for 'Bool'")
-        if any(word in text for word in ("broadcast", "shape", "size", "dimension", "axis", "1D",
-                                         "2D", "dim", "numel")):
+        if kind is ShapeError:
             hint = ("matmul needs x.shape[-1] == y.shape[-2]: transpose an operand"
                     if self.name == "matmul" else
                     "shapes must broadcast (trailing axes equal or 1): reshape, expand_dims or "
                     "transpose an operand")
-            return ShapeError(f"{self.name}({operands}) failed: {text}; {hint}")
-        if any(word in text for word in ("dtype", "type", "cast", "bool", "Bool", "not implemented for")):
-            return DTypeError(f"{self.name}({operands}) failed: {text}; cast operands with .astype(...)")
+            return ShapeError(f"{failed}; {hint}")
+        if kind is DTypeError:
+            return DTypeError(f"{failed}; cast operands with .astype(...)")
         if isinstance(exc, RuntimeError):   # torch's catch-all: the library's error, as it said it
             return BackendError(f"{failed}; the backend's kernel refused these operands")
         try:
