@@ -11,7 +11,7 @@ import re
 import types
 
 from chainrule.backends import BackendSpec
-from chainrule.errors import BackendError
+from chainrule.errors import BackendError, DTypeError
 from chainrule.hookspecs import hookimpl
 
 
@@ -69,7 +69,7 @@ def load(device=None):
         try:
             return to_cp[dtype]
         except KeyError:
-            raise TypeError(f"the cupy backend has no dtype {dtype} (CuPy has no bfloat16)") from None
+            raise DTypeError(f"the cupy backend has no dtype {dtype} (CuPy has no bfloat16)") from None
 
     def asarray(data, dtype=None):
         with gpu:

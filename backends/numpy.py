@@ -20,6 +20,7 @@ import types
 from functools import partial
 
 from chainrule.backends import BackendSpec
+from chainrule.errors import DTypeError
 from chainrule.hookspecs import hookimpl
 
 # -------------------------------------------------------------- the backend spec
@@ -79,7 +80,7 @@ def numpy_dtype(dtype):
         if dtype == "bfloat16" and _with_bfloat16():
             return TO_NUMPY[dtype]
         hint = " (pip install ml_dtypes)" if dtype == "bfloat16" else ""
-        raise TypeError(f"the numpy backend has no dtype {dtype}{hint}") from None
+        raise DTypeError(f"the numpy backend has no dtype {dtype}{hint}") from None
 
 
 def _arrays(kernel):
@@ -114,7 +115,7 @@ def dtype(x):
     except KeyError:   # an ml_dtypes array made before the backend imported it
         if x.dtype.name == "bfloat16" and _with_bfloat16():
             return DTYPE_NAME[x.dtype]
-        raise TypeError(f"the numpy backend has no dtype {x.dtype}") from None
+        raise DTypeError(f"the numpy backend has no dtype {x.dtype}") from None
 
 
 def astype(x, dtype):

@@ -26,7 +26,7 @@ import types
 from functools import partial
 
 from chainrule.backends import BackendSpec
-from chainrule.errors import BackendError
+from chainrule.errors import BackendError, DTypeError
 from chainrule.hookspecs import hookimpl
 
 _NAMES = ("bool", "int8", "uint8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64")
@@ -112,7 +112,7 @@ def torch_dtype(dtype):
     try:
         return TORCH_DTYPE[dtype]
     except KeyError:
-        raise TypeError(f"the torch backend has no dtype {dtype!r}; use one of {list(_NAMES)}") from None
+        raise DTypeError(f"the torch backend has no dtype {dtype!r}; use one of {list(_NAMES)}") from None
 
 
 # ----------------------------------------------------- conversion and metadata

@@ -109,7 +109,9 @@ class Op:
         if isinstance(exc, TypeError) and "keyword argument" in text:   # hinted by the applier
             return ArgumentError(f"{failed}; see help(cr.{self.name}) for its keywords")
         odd = [type(a).__name__ for a in args if not _is_operand(a)]
-        if odd or isinstance(exc, (AttributeError, KeyError)):   # the kernel choked on a None...
+        if isinstance(exc, (AttributeError, KeyError)) or (odd and isinstance(exc, TypeError)):
+            # the kernel choked on a None or an object (a None bound of clip is fine: a
+            # shape error with one present is still a shape error)
             return ArgumentError(f"{failed}; {self.name} takes tensors, arrays and numbers"
                                  + (f", not {', '.join(odd)}" if odd else ""))
         if "0-dimensional" in text or "array of dimension 0" in text:   # NumPy's words for a 0-d array
