@@ -439,6 +439,17 @@ def _unary(fn, npname):
     return kernel
 
 
+def _normalized(fn):
+    """softmax / log_softmax along an axis: torch's fused kernel; an integer or bool x is
+    first cast to the float dtype NumPy's exp gives it (as the composed op would compute)."""
+    def kernel(x, axis):
+        if x.dtype not in FLOATS:
+            x = x.to(_numpy_rule("exp", (x,))[1])
+        return fn(x, axis)
+    kernel.__name__ = fn.__name__
+    return kernel
+
+
 def _sign(x):
     s = torch.sign(x)
     return torch.where(torch.isnan(x), x, s) if x.dtype in FLOATS else s   # NumPy: sign(nan) is nan
@@ -731,6 +742,8 @@ def take(x, indices, axis=None):
 
 def take_along_axis(x, indices, axis):
     indices = indices if isinstance(indices, T) else asarray(x.device, indices)
+    if indices.dtype is not torch.int64:   # torch gathers with int64 only; NumPy with any int
+        indices = indices.long()
     return torch.take_along_dim(x, indices, axis)
 
 
@@ -795,6 +808,7 @@ def load(device=None):
         # memory facts, in-place arithmetic
         shares_memory=shares_memory, owns_memory=owns_memory,
         iadd=_in_place(T.add_), isub=_in_place(T.sub_), imul=_in_place(T.mul_), idiv=_in_place(T.div_),
+        softmax=_normalized(torch.softmax), log_softmax=_normalized(torch.log_softmax),
         # creation
         zeros=partial(zeros, dev), ones=partial(ones, dev), full=partial(full, dev),
         arange=partial(arange, dev), eye=partial(eye, dev),

@@ -427,7 +427,8 @@ def bind(op, args, params):
             parents.append(None)
     if foreign is not None:
         if backend is None:   # raw arrays only: a rule inside a plain backward
-            backend = _backends._raw_types.get(type(foreign))
+            # a cached array type, else looked up (torch tensors: by their device)
+            backend = _backends._raw_types.get(type(foreign)) or _backends.backend_of_raw(foreign)
             if backend is not None:
                 if op.kernel is not None and not params:
                     try:

@@ -40,6 +40,10 @@ KERNELS = {
     # computes out of place and assigns
     "iadd": "iadd(x, y) -> None; x += y in place", "isub": "isub(x, y) -> None; x -= y in place",
     "imul": "imul(x, y) -> None; x *= y in place", "idiv": "idiv(x, y) -> None; x /= y in place",
+    # optional fused kernels (FUSED_KERNELS: one library call instead of five); without
+    # them the ops compose max, subtract, exp, sum and log
+    "softmax": "softmax(x, axis) -> exp(x) / sum(exp(x)) along axis (an int >= 0), stably",
+    "log_softmax": "log_softmax(x, axis) -> x - log(sum(exp(x))) along axis (an int >= 0), stably",
     # creation
     "zeros": "zeros(shape, dtype)", "ones": "ones(shape, dtype)",
     "full": "full(shape, value, dtype)",
@@ -113,6 +117,10 @@ KERNELS = {
     "svd": "svd(x, full_matrices) -> (u, s, vh), a plain tuple; s descending",
     "eig": "eig(x) -> (eigenvalues, eigenvectors) as real arrays; ValueError if any eigenvalue is complex",
 }
+
+# Kernels a backend may leave out with no loss but speed: the ops compose them from the
+# kernels above (the NumPy and CuPy tables do; torch's has them)
+FUSED_KERNELS = ("softmax", "log_softmax")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional
 
 import chainrule as cr
 from .backends import KERNELS, load
+from .nn.functional import _softmax_forward, _log_softmax_forward
 
 __all__ = ["Case", "Skip", "check_backend", "gradcheck_cases", "kernel_cases",
            "parametrize_gradchecks", "parametrize_kernels", "run_case"]
@@ -451,6 +452,16 @@ def _kernel_cases():
     # remainder: Python's sign convention, signed zeros, int % 0 = 0
     signs = np.array([-3.5, 3.5, -3.5, 3.5, 0.0, -0.0, 7.0, -1e-20, 1e-20, 5.0, -1.0, 2.0])
     divisors = np.array([2.0, -2.0, -2.0, 2.0, -3.0, 3.0, 0.0, 1.0, -1.0, inf, inf, nan])
+    # optional fused softmax kernels: the backend's own (when it has one) against the
+    # composition of max, exp, sum and log that the NumPy backend runs
+    for kernel, composed in (("softmax", _softmax_forward), ("log_softmax", _log_softmax_forward)):
+        fn = (lambda composed: lambda k, x, axis: composed(k, x, axis))(composed)
+        add(kernel, "float32 rows", fn, a(3, 4), 1)
+        add(kernel, "float64 columns", fn, a(3, 4, dtype="float64"), 0)
+        add(kernel, "3-d middle axis", fn, a(2, 3, 4), 1)
+        add(kernel, "logits of +-1000", fn, np.array([[1000.0, -1000.0, 999.0], [0.0, 0.0, 0.0]]), 1)
+        add(kernel, "-inf entries", fn, np.array([[-inf, 0.0, 1.0], [2.0, -inf, -inf]]), 1)
+        add(kernel, "int64", fn, np.array([[1, 2, 3], [0, 0, 5]]), 1)
     for kernel in ("arctan2", "hypot", "logaddexp", "logaddexp2", "remainder"):
         fn = (lambda kernel: lambda k, x, y: getattr(k, kernel)(x, y))(kernel)
         add(kernel, "float32 same shape", fn, a(3, 4), a(3, 4))
@@ -579,6 +590,9 @@ def _kernel_cases():
     add("take_along_axis", "labels", lambda k, x, i: k.take_along_axis(x, i, 1), a(3, 4), np.array([[1], [3], [0]]))
     add("take_along_axis", "axis 0", lambda k, x, i: k.take_along_axis(x, i, 0), a(3, 4), np.array([[2, 0, 1, 1]]))
     add("take_along_axis", "axis -1", lambda k, x, i: k.take_along_axis(x, i, -1), a(2, 3), np.array([[2, 2], [0, 1]]))
+    for dt in ("int32", "uint8"):
+        add("take_along_axis", f"{dt} indices", lambda k, x, i: k.take_along_axis(x, i, 1), a(3, 4),
+            np.array([[1], [3], [0]], dtype=dt))
     ties = np.array([[2.0, -1.0, 2.0, nan, 0.5, -1.0], [0.0, 0.0, 1.0, -inf, inf, 0.0]])
     add("argsort", "ties stable, nan last", lambda k, x: k.argsort(x, 1, False), ties)
     add("argsort", "descending: ties stable, nan first", lambda k, x: k.argsort(x, 1, True), ties)

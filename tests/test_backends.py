@@ -73,9 +73,12 @@ def test_cli_lists_backends_with_reasons():
 
 def test_every_builtin_kernel_table_is_complete(backend):
     """Each built-in backend's load() gives every kernel KERNELS names (one left out of the
-    table would only fail when an op first needs it)."""
+    table would only fail when an op first needs it); only a fused kernel, which ops can
+    compose from the others, may be left out."""
     k = cr.backends.load(backend)
-    assert k.missing == []
+    assert [m for m in k.missing if m not in cr.backends.FUSED_KERNELS] == []
+    if backend.startswith("torch"):
+        assert k.missing == []   # torch's fused softmax kernels are the fast path of cross_entropy
     assert all(callable(getattr(k, name)) for name in cr.backends.KERNELS)
 
 

@@ -155,6 +155,8 @@ def gelu(x, approximate="none"):
 def _softmax_forward(k, x, axis):
     if k.shape(x)[axis] == 0:   # nothing to normalize (and no max to shift by): empty, as torch
         return k.copy(x)
+    if "softmax" not in k.missing:   # the backend's fused kernel (torch's)
+        return k.softmax(x, axis)
     e = k.exp(k.subtract(x, k.max(x, axis, True)))
     return k.divide(e, k.sum(e, axis, True))
 
@@ -164,6 +166,8 @@ def _softmax_forward(k, x, axis):
 def _log_softmax_forward(k, x, axis):
     if k.shape(x)[axis] == 0:
         return k.copy(x)
+    if "log_softmax" not in k.missing:
+        return k.log_softmax(x, axis)
     shifted = k.subtract(x, k.max(x, axis, True))
     return k.subtract(shifted, k.log(k.sum(k.exp(shifted), axis, True)))
 
@@ -258,19 +262,18 @@ def _batch(logits, reduction):
 @on_kernels
 @kernels_in_float32
 def _ce_forward(k, logits, labels, reduction):
-    last = len(k.shape(logits)) - 1
+    shape = k.shape(logits)
+    last = len(shape) - 1
     logp = _log_softmax_forward(k, logits, last)
-    if k.dtype(labels) in FLOATING:
-        losses = k.negative(k.sum(k.multiply(logp, labels), last, False))
-    else:  # logp[i, y_i] on rows flattened to 2-D
-        rows = k.reshape(logp, (-1, k.shape(logp)[-1]))
-        n = k.shape(rows)[0]
-        picked = k.getitem(rows, (k.arange(0, n, 1, "int64"), k.reshape(labels, (n,))))
-        losses = k.negative(k.reshape(picked, k.shape(labels)))
+    if k.dtype(labels) in FLOATING:   # sum_c y_c log p_c, per row
+        picked = k.sum(k.multiply(logp, labels), last, False)
+    else:   # log p at each row's label
+        picked = k.take_along_axis(logp, k.reshape(labels, tuple(shape[:-1]) + (1,)), last)
     if reduction == "none":
-        return losses
-    total = k.sum(losses, None, False)
-    return k.divide(total, _rows(k.shape(logits))) if reduction == "mean" else total
+        return k.negative(k.reshape(picked, tuple(shape[:-1])))
+    total = k.sum(picked, None, False)
+    # -total / n, in one rounding (x / -n is exactly -(x / n))
+    return k.divide(total, -_rows(shape)) if reduction == "mean" else k.negative(total)
 
 
 def _rows(shape):
