@@ -81,6 +81,7 @@ def chainrule_backends():
 # read them (torch.Tensor is T: the kernels test ``type(x) is T`` on every call).
 torch = np = T = CPU = None
 FLOATS = frozenset()  # torch's floating dtypes
+INDEX_DTYPES = frozenset()  # index tensors torch reads as NumPy does: int64, int32, bool
 TORCH_DTYPE = {}      # chainrule dtype name -> torch dtype
 DTYPE_NAME = {}       # torch dtype -> chainrule dtype name
 NUMPY_DTYPE = {}      # torch dtype -> NumPy dtype (bfloat16 only with ml_dtypes)
@@ -89,7 +90,7 @@ NUMPY_BFLOAT16 = None  # ml_dtypes' bfloat16, when installed
 
 
 def _import_libraries():
-    global torch, np, T, CPU, FLOATS, NUMPY_BFLOAT16
+    global torch, np, T, CPU, FLOATS, INDEX_DTYPES, NUMPY_BFLOAT16
     if torch is not None:
         return
     import numpy
@@ -98,6 +99,7 @@ def _import_libraries():
     TORCH_DTYPE.update({n: getattr(torch_, n) for n in _NAMES})
     DTYPE_NAME.update({t: n for n, t in TORCH_DTYPE.items()})
     FLOATS = frozenset(TORCH_DTYPE[n] for n in ("float16", "bfloat16", "float32", "float64"))
+    INDEX_DTYPES = frozenset((torch_.int64, torch_.int32, torch_.bool))
     NUMPY_DTYPE.update({TORCH_DTYPE[n]: np.dtype(n) for n in _NAMES if n != "bfloat16"})
     try:
         import ml_dtypes
@@ -666,7 +668,7 @@ def _fix_index(x, index):
     has no negative strides)."""
     parts = index if type(index) is tuple else (index,)
     for p in parts:
-        if type(p) is T or (type(p) is slice and (p.step is None or p.step > 0)) or type(p) is int \
+        if (type(p) is T and p.dtype in INDEX_DTYPES) or (type(p) is slice and (p.step is None or p.step > 0)) or type(p) is int \
                 or p is None or p is Ellipsis:
             continue
         break
@@ -675,6 +677,10 @@ def _fix_index(x, index):
         return x, (index if fixed is parts else fixed)
     parts = [asarray(x.device, p) if isinstance(p, (np.ndarray, np.generic)) and not isinstance(p, np.integer)
              else int(p) if isinstance(p, np.integer) else p for p in parts]
+    # int8/int16/uint8 indices are integers to NumPy; torch refuses the first two and reads
+    # uint8 as a mask (a silently different selection): index with int64
+    parts = [p.long() if type(p) is T and p.dtype not in INDEX_DTYPES and not p.is_floating_point()
+             else p for p in parts]
     parts = list(_ints_as_arrays(parts, x))
     if not any(type(p) is slice and p.step is not None and p.step < 0 for p in parts):
         return x, tuple(parts)
@@ -734,10 +740,9 @@ def scatter_add(dst, index, values):
 
 
 def take(x, indices, axis=None):
-    indices = indices if isinstance(indices, (T, int)) else asarray(x.device, indices)
     if axis is None:
-        return x.reshape(-1)[indices]
-    return x[(slice(None),) * (axis % x.ndim) + (indices,)]
+        return getitem(x.reshape(-1), indices)
+    return getitem(x, (slice(None),) * (axis % x.ndim) + (indices,))
 
 
 def take_along_axis(x, indices, axis):

@@ -587,6 +587,15 @@ def _kernel_cases():
     add("take", "axis 1", lambda k, x, i: k.take(x, i, axis=1), a(3, 5), idx)
     add("take", "2-d indices", lambda k, x, i: k.take(x, i, 0), a(4), np.array([[0, 1], [3, 3]]))
     add("take", "empty indices", lambda k, x, i: k.take(x, i, 0), a(4, 2), np.zeros(0, np.int64))
+    # every integer dtype indexes as NumPy's (torch refuses int8/int16 and reads uint8 as a mask)
+    for dt in ("int8", "uint8", "int16", "int32"):
+        rows = np.array([2, 0, 2, 1], dtype=dt)
+        add("getitem", f"{dt} index array", lambda k, x, i: k.getitem(x, (i,)), a(4, 3), rows)
+        add("getitem", f"{dt} index pair", lambda k, x, i: k.getitem(x, (i, i)), a(4, 3), rows)
+        add("setitem", f"{dt} index array", lambda k, x, i: (k.setitem(x, (i,), 7.0), x)[1], a(4, 3), rows)
+        add("scatter_add", f"{dt} index array", lambda k, x, i, v: (k.scatter_add(x, (i,), v), x)[1],
+            np.zeros((4, 3), np.float32), rows, a(4, 3))
+        add("take", f"{dt} indices", lambda k, x, i: k.take(x, i, 0), a(4, 3), rows)
     add("take_along_axis", "labels", lambda k, x, i: k.take_along_axis(x, i, 1), a(3, 4), np.array([[1], [3], [0]]))
     add("take_along_axis", "axis 0", lambda k, x, i: k.take_along_axis(x, i, 0), a(3, 4), np.array([[2, 0, 1, 1]]))
     add("take_along_axis", "axis -1", lambda k, x, i: k.take_along_axis(x, i, -1), a(2, 3), np.array([[2, 2], [0, 1]]))

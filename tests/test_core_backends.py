@@ -185,3 +185,41 @@ def test_an_impossible_chainrule_backend_variable_is_refused_at_the_first_tensor
                           env={**env, "CHAINRULE_BACKEND": "numpy:gpu"}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "backend 'numpy:gpu' cannot be selected" in done.stdout and "use 'numpy'" in done.stdout
+
+
+# Integer indices of every width select the same entries on every backend (NumPy's rule):
+# torch refuses int8/int16 index tensors and reads uint8 as a mask, a silently different
+# selection, so the torch backend converts them.
+INDEXING = {
+    "getitem": lambda x, i: x[i],
+    "getitem pair": lambda x, i: x[i, i % 3],
+    "take": lambda x, i: cr.take(x, i, axis=0),
+    "take_along_axis": lambda x, i: cr.take_along_axis(x, cr.reshape(i, (4, 1)) % 3, axis=1),
+    "embedding": lambda x, i: cr.nn.embedding(i, x),
+    "cross_entropy": lambda x, i: cr.nn.cross_entropy(x, i % 3),
+    "index_add": lambda x, i: cr.index_add(cr.zeros_like(x), 0, i, x),
+    "setitem": lambda x, i: _assigned(x, i),
+}
+
+
+def _assigned(x, i):
+    y = x * 1.0
+    y[i[:2]] = 5.0
+    return y
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int32", "int64"])
+@pytest.mark.parametrize("name", sorted(INDEXING))
+def test_integer_indices_of_every_width_select_as_numpy(backend, name, dtype):
+    X = np.random.default_rng(1).standard_normal((4, 3))
+    rows = np.array([2, 0, 2, 1], dtype=dtype)
+
+    def run(backend_name):
+        x = cr.tensor(X, backend=backend_name, requires_grad=True)
+        y = INDEXING[name](x, cr.tensor(rows, backend=backend_name))
+        cr.sum(y * y).backward()
+        return y.numpy().astype(np.float64), x.grad.numpy().astype(np.float64)
+
+    want, got = run("numpy"), run(backend)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
