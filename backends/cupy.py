@@ -101,11 +101,14 @@ def load(device=None):
             return fn(x, axis=axis, keepdims=keepdims)
         return reduce
 
-    def add_reduce(x, axis=None, keepdims=False):
-        """sum; float16 accumulates in float32 and rounds once, as in torch."""
-        if x.dtype == np.float16:
-            return cp.sum(x, axis=axis, dtype=np.float32, keepdims=keepdims).astype(np.float16)
-        return cp.sum(x, axis=axis, keepdims=keepdims)
+    def accumulating(fn):
+        """sum and prod: float16 accumulates in float32 and rounds once, as in torch; uint8
+        in int64, as torch's (NumPy's uint64 is no chainrule dtype)."""
+        def reduce(x, axis=None, keepdims=False):
+            if x.dtype == np.float16:
+                return fn(x, axis=axis, dtype=np.float32, keepdims=keepdims).astype(np.float16)
+            return fn(x, axis=axis, keepdims=keepdims, dtype=np.int64 if x.dtype.kind == "u" else None)
+        return reduce
 
     def inplace(ufunc):
         def update(x, y):
@@ -162,7 +165,7 @@ def load(device=None):
             x, copy=True, nan=nan, posinf=posinf, neginf=neginf),
         arctan2=cp.arctan2, hypot=cp.hypot, logaddexp=cp.logaddexp, logaddexp2=cp.logaddexp2,
         remainder=cp.remainder,
-        sum=add_reduce, prod=reducer(cp.prod), max=reducer(cp.max), min=reducer(cp.min),
+        sum=accumulating(cp.sum), prod=accumulating(cp.prod), max=reducer(cp.max), min=reducer(cp.min),
         any=reducer(cp.any), all=reducer(cp.all),
         argmax=lambda x, axis=None, keepdims=False: cp.argmax(x, axis=axis, keepdims=keepdims),
         argmin=lambda x, axis=None, keepdims=False: cp.argmin(x, axis=axis, keepdims=keepdims),
@@ -209,10 +212,11 @@ def _argsort(cp, x, axis, descending):
 
 
 def _scan(cp, fn, x, axis):
-    """cumsum/cumprod; float16 accumulates in float32 and rounds once, as torch's does."""
+    """cumsum/cumprod; float16 accumulates in float32 and rounds once, as torch's does;
+    uint8 in int64."""
     if x.dtype == cp.float16:
         return fn(x, axis, dtype=cp.float32).astype(cp.float16)
-    return fn(x, axis)
+    return fn(x, axis, dtype=cp.int64 if x.dtype.kind == "u" else None)
 
 
 def _einsum(cp, subscripts, *operands):

@@ -289,13 +289,18 @@ def _reducer(ufunc):
 _LOW_PRECISION = ("float16", "bfloat16")
 
 
-def add_reduce(x, axis=None, keepdims=False):
-    """sum; float16/bfloat16 accumulate in float32 and round once, as in torch."""
-    if x.dtype.itemsize == 2 and x.dtype.name in _LOW_PRECISION:
-        return np.asarray(np.add.reduce(x, axis=axis, dtype=np.float32, keepdims=keepdims)
-                          .astype(x.dtype))
-    out = np.add.reduce(x, axis=axis, keepdims=keepdims)
-    return out if type(out) is ndarray else np.asarray(out)
+def _accumulating(ufunc):
+    """sum and prod: float16/bfloat16 accumulate in float32 and round once, as in torch;
+    uint8 in int64, as torch's (NumPy's uint64 is no chainrule dtype)."""
+    def reduce(x, axis=None, keepdims=False):
+        if x.dtype.itemsize == 2 and x.dtype.name in _LOW_PRECISION:
+            return np.asarray(ufunc.reduce(x, axis=axis, dtype=np.float32, keepdims=keepdims)
+                              .astype(x.dtype))
+        out = ufunc.reduce(x, axis=axis, keepdims=keepdims,
+                           dtype=np.int64 if x.dtype.kind == "u" else None)
+        return out if type(out) is ndarray else np.asarray(out)
+    return reduce
+
 
 
 def _argmax(x, axis=None, keepdims=False):
@@ -310,11 +315,11 @@ def _argmin(x, axis=None, keepdims=False):
 
 def _scan(fn):
     """cumsum/cumprod; float16/bfloat16 accumulate in float32 and round each result once, as
-    torch's do (NumPy's float16 running sum of 0.1s stalls at 256)."""
+    torch's do (NumPy's float16 running sum of 0.1s stalls at 256); uint8 in int64."""
     def kernel(x, axis):
         if x.dtype.itemsize == 2 and x.dtype.name in _LOW_PRECISION:
             return fn(x, axis, dtype=np.float32).astype(x.dtype)
-        return fn(x, axis)
+        return fn(x, axis, dtype=np.int64 if x.dtype.kind == "u" else None)   # uint8: as torch
     kernel.__name__ = fn.__name__
     return kernel
 
@@ -486,7 +491,7 @@ def load(device=None):
         arctan2=_arrays(np.arctan2), hypot=_arrays(np.hypot), logaddexp=_arrays(np.logaddexp),
         logaddexp2=_arrays(np.logaddexp2), remainder=_arrays(np.remainder),
         # reductions
-        sum=add_reduce, prod=_reducer(np.multiply), max=_reducer(np.maximum),
+        sum=_accumulating(np.add), prod=_accumulating(np.multiply), max=_reducer(np.maximum),
         min=_reducer(np.minimum), any=_reducer(np.logical_or), all=_reducer(np.logical_and),
         argmax=_arrays(_argmax), argmin=_arrays(_argmin),
         cumsum=_scan(np.cumsum), cumprod=_scan(np.cumprod), einsum=einsum,

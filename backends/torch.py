@@ -403,7 +403,14 @@ def divide(x, y):
     return _numpy_typed(torch.div, "true_divide", (x, y))   # int / int is float64
 
 
+def _integral(v):
+    return type(v) in (int, bool) or (type(v) is T and not v.is_floating_point() and v.dtype is not torch.bool)
+
+
 def power(x, y):
+    if _integral(x) and _integral(y) and (y < 0 if type(y) in (int, bool) else bool((y < 0).any())):
+        # NumPy's error; torch would answer 0 (or 1, -1) for an integer to a negative power
+        raise ValueError("Integers to negative integer powers are not allowed.")
     if _plain(x, y) and (x.dtype if type(x) is T else y.dtype) is not torch.bool:
         return torch.pow(x, y)
     return _numpy_typed(torch.pow, "power", (x, y))   # bool ** bool is int8 in NumPy
@@ -441,17 +448,6 @@ def _unary(fn, npname):
     return kernel
 
 
-def _normalized(fn):
-    """softmax / log_softmax along an axis: torch's fused kernel; an integer or bool x is
-    first cast to the float dtype NumPy's exp gives it (as the composed op would compute)."""
-    def kernel(x, axis):
-        if x.dtype not in FLOATS:
-            x = x.to(_numpy_rule("exp", (x,))[1])
-        return fn(x, axis)
-    kernel.__name__ = fn.__name__
-    return kernel
-
-
 def _sign(x):
     s = torch.sign(x)
     return torch.where(torch.isnan(x), x, s) if x.dtype in FLOATS else s   # NumPy: sign(nan) is nan
@@ -468,6 +464,9 @@ def where(cond, x, y):
 
 
 def clip(x, lo=None, hi=None):
+    if type(x) is not T:   # a Python number clipped: NumPy makes it an array first (int64/float64)
+        x = torch.as_tensor(x, device=_device_of((lo, hi)),
+                            dtype=torch.float64 if isinstance(x, float) else None)
     if lo is None and hi is None:
         return x.clone()
     if (lo is None or (_plain(x, lo) and type(lo) is not T)) and \
@@ -508,6 +507,9 @@ def round_(x, decimals=0):
     decimals < 0, through float64), bools as NumPy types them."""
     if x.dtype in FLOATS:
         return torch.round(x, decimals=decimals) if decimals else torch.round(x)
+    if x.dtype is torch.bool and decimals:   # NumPy's refusal (it scales in float64, into bool)
+        raise TypeError("Cannot cast ufunc 'multiply' output from dtype('float64') to dtype('bool') "
+                        "with casting rule 'same_kind'")
     _, out = _numpy_rule("round", (x,))
     if decimals >= 0:
         return x.clone() if out is None or out is x.dtype else x.to(out)
@@ -563,6 +565,8 @@ def _boolean(fn):
 def _arg(fn):
     """argmax/argmin: of the flattened array for axis None, as NumPy."""
     def kernel(x, axis=None, keepdims=False):
+        if x.dtype is torch.bool:   # NumPy's order (False < True); torch has no bool loop
+            x = x.to(torch.uint8)
         if axis is None:
             r = fn(x.reshape(-1), 0)
             return r.reshape((1,) * x.ndim) if keepdims else r
@@ -587,6 +591,8 @@ def einsum(subscripts, *operands):
     operands = [_operand(o, device) for o in operands]
     if any(o.dtype is not operands[0].dtype for o in operands):
         operands, _ = _promote(None, operands)
+    if operands[0].dtype is torch.bool:   # NumPy: any(and) over the summed letters; torch has no bool loop
+        return torch.einsum(subscripts, *[o.to(torch.int64) for o in operands]) != 0
     out = torch.einsum(subscripts, *operands)
     if any(out.untyped_storage().data_ptr() == o.untyped_storage().data_ptr() for o in operands):
         out = out.clone()
@@ -813,7 +819,7 @@ def load(device=None):
         # memory facts, in-place arithmetic
         shares_memory=shares_memory, owns_memory=owns_memory,
         iadd=_in_place(T.add_), isub=_in_place(T.sub_), imul=_in_place(T.mul_), idiv=_in_place(T.div_),
-        softmax=_normalized(torch.softmax), log_softmax=_normalized(torch.log_softmax),
+        softmax=torch.softmax, log_softmax=torch.log_softmax,
         # creation
         zeros=partial(zeros, dev), ones=partial(ones, dev), full=partial(full, dev),
         arange=partial(arange, dev), eye=partial(eye, dev),

@@ -42,8 +42,8 @@ KERNELS = {
     "imul": "imul(x, y) -> None; x *= y in place", "idiv": "idiv(x, y) -> None; x /= y in place",
     # optional fused kernels (FUSED_KERNELS: one library call instead of five); without
     # them the ops compose max, subtract, exp, sum and log
-    "softmax": "softmax(x, axis) -> exp(x) / sum(exp(x)) along axis (an int >= 0), stably",
-    "log_softmax": "log_softmax(x, axis) -> x - log(sum(exp(x))) along axis (an int >= 0), stably",
+    "softmax": "softmax(x, axis) -> exp(x) / sum(exp(x)) along axis (an int >= 0), stably; x floating",
+    "log_softmax": "log_softmax(x, axis) -> x - log(sum(exp(x))) along axis (an int >= 0), stably; x floating",
     # creation
     "zeros": "zeros(shape, dtype)", "ones": "ones(shape, dtype)",
     "full": "full(shape, value, dtype)",

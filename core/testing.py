@@ -461,7 +461,7 @@ def _kernel_cases():
         add(kernel, "3-d middle axis", fn, a(2, 3, 4), 1)
         add(kernel, "logits of +-1000", fn, np.array([[1000.0, -1000.0, 999.0], [0.0, 0.0, 0.0]]), 1)
         add(kernel, "-inf entries", fn, np.array([[-inf, 0.0, 1.0], [2.0, -inf, -inf]]), 1)
-        add(kernel, "int64", fn, np.array([[1, 2, 3], [0, 0, 5]]), 1)
+        add(kernel, "float16", fn, a(3, 4, dtype="float16"), 1)
     for kernel in ("arctan2", "hypot", "logaddexp", "logaddexp2", "remainder"):
         fn = (lambda kernel: lambda k, x, y: getattr(k, kernel)(x, y))(kernel)
         add(kernel, "float32 same shape", fn, a(3, 4), a(3, 4))
@@ -496,6 +496,7 @@ def _kernel_cases():
         add(kernel, "0-d", fn, np.array(2.5))
         add(kernel, "nan inf", fn, edge)
         add(kernel, "int32", fn, np.abs(ints).astype(np.int32))
+        add(kernel, "uint8 (sums and products in int64)", fn, np.array([[200, 100], [7, 1]], np.uint8), 0)
         add(kernel, "bool", fn, bools)
         add(kernel, "float16", fn, a(6, dtype="float16"))
         add(kernel, "empty axis 0", fn, a(0, 3), 0, False)
@@ -508,6 +509,7 @@ def _kernel_cases():
         add(kernel, "axis 0 keepdims", fn, a(3, 4), 0, True)
         add(kernel, "ties take the first", fn, np.array([1.0, 3.0, 3.0, -1.0, -1.0]))
         add(kernel, "int", fn, ints)
+        add(kernel, "bool", fn, np.array([[False, True, True], [False, False, False]]), 1)
         add(kernel, "empty", fn, a(0))
 
     # --- shape
@@ -618,6 +620,7 @@ def _kernel_cases():
         add(kernel, "nan inf", fn, edge, 0)
         add(kernel, "int32 accumulates in int64", fn, np.abs(ints).astype(np.int32), 0)
         add(kernel, "bool counts in int64", fn, bools, 0)
+        add(kernel, "uint8 accumulates in int64", fn, np.array([200, 100, 7, 3], np.uint8), 0)
         add(kernel, "empty axis", fn, a(0, 3), 0)
         add(kernel, "keyword", lambda k, x, kernel=kernel: getattr(k, kernel)(x, axis=1), a(2, 3))
         add(kernel, "float16 accumulates in float32", fn,
@@ -631,6 +634,11 @@ def _kernel_cases():
         add("einsum", label, lambda k, spec, *xs: k.einsum(spec, *xs), spec, *[a(*sh) for sh in shapes], rtol=1e-4)
     add("einsum", "float32 with float64", lambda k, x, y: k.einsum("ij,j->i", x, y), a(2, 3), a(3, dtype="float64"))
     add("einsum", "int64", lambda k, x, y: k.einsum("i,i->", x, y), ints, ints)
+    add("einsum", "bool (any of ands)", lambda k, x, y: k.einsum("ij,jk->ik", x, y),
+        np.array([[True, False], [False, False]]), np.array([[True, True], [True, False]]))
+    add("power", "int to a negative int power refuses", lambda k, x, y: k.power(x, y),
+        np.array([2, 3], np.int64), np.array([1, -1], np.int64))
+    add("power", "int to a negative python int refuses", lambda k, x: k.power(x, -2), np.array([2, 3], np.int32))
 
     def einsum_copies(k):
         x = k.asarray(np.arange(9.0).reshape(3, 3), "float64")

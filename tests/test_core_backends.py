@@ -223,3 +223,111 @@ def test_integer_indices_of_every_width_select_as_numpy(backend, name, dtype):
     want, got = run("numpy"), run(backend)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+
+
+# Every op on every dtype, called with one or two (3, 4) tensors: the backend gives the numpy
+# backend's dtype and values (and, for float64, its gradients), or both refuse.  This is how
+# uint8 sums (NumPy's uint64, no chainrule dtype), uint8 softmax (wrapped around by an
+# unsigned subtract), integer ** negative integer (torch: a silent 0), bool argmax and bool
+# einsum on torch were found.
+SWEEP_DTYPES = ["bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64"]
+_TOL = {"float16": 2e-2, "float32": 1e-5}   # by the output's dtype; float64 and integers: 1e-9
+RANDOM_OPS = {"dropout": "draws from the backend's own generator, a different stream per backend"}
+
+
+def _sweep_inputs(dtype, count):
+    rng = np.random.default_rng(7)
+    if dtype == "bool":
+        return [rng.random((3, 4)) > 0.5 for _ in range(count)]
+    if "int" in dtype:
+        return [rng.integers(0 if dtype.startswith("u") else -3, 5, (3, 4)).astype(dtype) for _ in range(count)]
+    return [(rng.standard_normal((3, 4)) * 2).astype(dtype) for _ in range(count)]
+
+
+def _sweep_run(fn, arrays, backend_name, grads):
+    xs = [cr.tensor(a, backend=backend_name, requires_grad=grads) for a in arrays]
+    try:
+        out = fn(*xs)
+    except Exception as exc:  # noqa: BLE001 - compared with the numpy backend's refusal
+        return type(exc).__name__
+    outs = out if isinstance(out, tuple) else (out,)
+    got = [(str(o.dtype), o.numpy().astype(np.float64) if o.dtype != "bool" else o.numpy())
+           for o in outs if isinstance(o, cr.Tensor)]
+    if grads and all(isinstance(o, cr.Tensor) and o.dtype.is_floating for o in outs):
+        try:
+            gs = cr.grad(lambda *xs: sum(cr.sum(o * o) for o in _as_tuple(fn(*xs))),
+                         argnums=tuple(range(len(xs))))(*xs)
+        except Exception as exc:  # noqa: BLE001
+            gs = type(exc).__name__
+        got.append(("grads", gs if isinstance(gs, str) else [g.numpy() for g in gs]))
+    return got
+
+
+def _as_tuple(out):
+    return out if isinstance(out, tuple) else (out,)
+
+
+@pytest.mark.parametrize("dtype", SWEEP_DTYPES)
+def test_every_op_on_every_dtype_matches_the_numpy_backend(backend, dtype):
+    disagree = []
+    for name in cr.ops.names():
+        if name in RANDOM_OPS or cr.ops.get(name).namespace is None:   # random, or internal
+            continue
+        fn = cr.ops.get(name).public
+        for count in (1, 2):
+            arrays = _sweep_inputs(dtype, count)
+            grads = dtype == "float64"
+            want = _sweep_run(fn, arrays, "numpy", grads)
+            got = _sweep_run(fn, arrays, backend, grads)
+            if isinstance(want, str) or isinstance(got, str):
+                if isinstance(want, str) != isinstance(got, str):
+                    disagree.append(f"{name}/{count}: numpy {want if isinstance(want, str) else 'ok'}, "
+                                    f"{backend} {got if isinstance(got, str) else 'ok'}")
+                continue
+            for (dw, vw), (dg, vg) in zip(want, got):
+                if dw != dg:
+                    disagree.append(f"{name}/{count}: dtype {dw} vs {dg}")
+                elif dw == "grads":
+                    if isinstance(vw, str) or isinstance(vg, str):
+                        if vw != vg:
+                            disagree.append(f"{name}/{count}: gradient {vw} vs {vg}")
+                    elif not all(np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True) for a, b in zip(vw, vg)):
+                        disagree.append(f"{name}/{count}: gradients differ")
+                elif vw.shape != vg.shape or not np.allclose(vw, vg, equal_nan=True,
+                                                             rtol=_TOL.get(dw, 1e-9), atol=_TOL.get(dw, 1e-9)):
+                    disagree.append(f"{name}/{count}: values differ")
+    assert not disagree, "\n".join(disagree)
+
+
+# The same with a Python or NumPy scalar as one operand, on either side: the scalar's typing
+# (NumPy 2's: Python numbers are weak, NumPy scalars typed) must not depend on the backend.
+SWEEP_SCALARS = [2, 2.5, True, np.float64(2.5), np.float32(2.5), np.int8(2), np.uint8(3)]
+
+
+@pytest.mark.parametrize("dtype", SWEEP_DTYPES)
+def test_every_op_with_a_scalar_operand_matches_the_numpy_backend(backend, dtype):
+    disagree = []
+    (array,) = _sweep_inputs(dtype, 1)
+    for name in cr.ops.names():
+        if name in RANDOM_OPS or cr.ops.get(name).namespace is None:   # random, or internal
+            continue
+        fn = cr.ops.get(name).public
+        for scalar in SWEEP_SCALARS:
+            for scalar_first in (False, True):
+                def call(x, scalar=scalar, scalar_first=scalar_first, fn=fn):
+                    return fn(scalar, x) if scalar_first else fn(x, scalar)
+                want = _sweep_run(call, [array], "numpy", False)
+                got = _sweep_run(call, [array], backend, False)
+                where = f"{name}({'s, x' if scalar_first else 'x, s'}) s={scalar!r}"
+                if isinstance(want, str) or isinstance(got, str):
+                    if isinstance(want, str) != isinstance(got, str):
+                        disagree.append(f"{where}: numpy {want if isinstance(want, str) else 'ok'}, "
+                                        f"{backend} {got if isinstance(got, str) else 'ok'}")
+                    continue
+                for (dw, vw), (dg, vg) in zip(want, got):
+                    if dw != dg:
+                        disagree.append(f"{where}: dtype {dw} vs {dg}")
+                    elif vw.shape != vg.shape or not np.allclose(vw, vg, equal_nan=True,
+                                                                 rtol=_TOL.get(dw, 1e-9), atol=_TOL.get(dw, 1e-9)):
+                        disagree.append(f"{where}: values differ")
+    assert not disagree, "\n".join(disagree)

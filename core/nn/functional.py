@@ -23,7 +23,7 @@ from ..dtypes import FLOATING
 from ..tensor import Tensor, make, _batched
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
-from ..ops.elementwise import add, equal, astype_op, isfinite
+from ..ops.elementwise import add, equal, astype_op, isfinite, _as_float
 from ..ops._batching import aligned, all_batched, elementwise, along_axis
 from .. import backends as _backends
 from .. import random
@@ -214,7 +214,7 @@ def _axis(x, axis):
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis`` (None: over all entries, as SciPy's), shifted so
     it never overflows."""
-    x = _as_tensor(x, "softmax")
+    x = _as_float(_as_tensor(x, "softmax"))   # integers and bools: in the float exp gives them
     if axis is None:
         return _reshape(_softmax(_reshape(x, (-1,)), axis=0), shape_of(x))
     return _softmax(x, axis=_axis(x, axis))
@@ -223,7 +223,7 @@ def softmax(x, axis=-1):
 @public(_log_softmax)
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along ``axis`` (None: over all entries); stable for logits of any size."""
-    x = _as_tensor(x, "log_softmax")
+    x = _as_float(_as_tensor(x, "log_softmax"))   # integers and bools: in the float exp gives them
     if axis is None:
         return _reshape(_log_softmax(_reshape(x, (-1,)), axis=0), shape_of(x))
     return _log_softmax(x, axis=_axis(x, axis))
@@ -420,7 +420,9 @@ def mse_loss(pred, target, reduction="mean"):
     """Mean (or sum) of squared errors."""
     if reduction not in ("mean", "sum", "none"):
         raise ArgumentError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    d = _as_tensor(pred, "mse_loss") - _as_tensor(target, "mse_loss")
+    # a Python number stays one: typed weakly and put on the other operand's backend, as in x - 2
+    pred, target = (v if type(v) in (int, float, bool) else _as_tensor(v, "mse_loss") for v in (pred, target))
+    d = pred - target
     if reduction == "none":
         return d * d
     return _mean(d * d) if reduction == "mean" else _sum(d * d)

@@ -151,12 +151,17 @@ all = _reducer(_all, "all")
 
 @public(_argmax, method=True)
 def argmax(x, axis=None, keepdims=False):
-    return _argmax(x, axis=axis, keepdims=keepdims)
+    return _argmax(x, axis=_index_axis("argmax", x, axis), keepdims=keepdims)
 
 
 @public(_argmin, method=True)
 def argmin(x, axis=None, keepdims=False):
-    return _argmin(x, axis=axis, keepdims=keepdims)
+    return _argmin(x, axis=_index_axis("argmin", x, axis), keepdims=keepdims)
+
+
+def _index_axis(op, x, axis):
+    """argmax/argmin's axis: None or one integer (True is no axis), checked against x."""
+    return None if axis is None else axis_argument(op, axis, len(shape_of(x)))
 
 
 def _count(x, axis):

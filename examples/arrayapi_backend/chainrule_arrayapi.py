@@ -149,6 +149,8 @@ def load(device=None):
     def reducer(fn, result_bool=False):
         def reduce(x, axis=None, keepdims=False):
             src = xp.astype(x, xp.int64 if fn in (xp.sum, xp.prod) else xp.int8) if x.dtype == xp.bool else x
+            if fn in (xp.sum, xp.prod) and x.dtype == xp.uint8:   # the standard's uint64: no chainrule dtype
+                src = xp.astype(x, xp.int64)
             r = fn(src, axis=axis, keepdims=keepdims)
             return xp.astype(r, xp.bool) if x.dtype == xp.bool and fn in (xp.max, xp.min) else r
         return reduce
@@ -184,6 +186,9 @@ def load(device=None):
         new = to_numpy(dst).copy()
         np.add.at(new, np_index(as_tuple(index)), to_numpy(values) if isinstance(values, A) else values)
         dst[...] = xp.asarray(new)
+
+    def numeric(x):   # bools ordered False < True, as NumPy's argmax reads them
+        return xp.astype(x, xp.int8) if x.dtype == xp.bool else x
 
     def scan(fn):  # integers and bools accumulate in int64, as NumPy's do
         def kernel(x, axis):
@@ -291,8 +296,8 @@ def load(device=None):
         remainder=binary(xp.remainder, "remainder"),
         sum=reducer(xp.sum), prod=reducer(xp.prod), max=reducer(xp.max), min=reducer(xp.min),
         any=reducer(xp.any), all=reducer(xp.all),
-        argmax=lambda x, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims),
-        argmin=lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims),
+        argmax=lambda x, axis=None, keepdims=False: xp.argmax(numeric(x), axis=axis, keepdims=keepdims),
+        argmin=lambda x, axis=None, keepdims=False: xp.argmin(numeric(x), axis=axis, keepdims=keepdims),
         cumsum=scan(xp.cumulative_sum), cumprod=scan(xp.cumulative_prod), einsum=einsum,
         reshape=lambda x, shape: xp.reshape(x, tuple(shape)),
         transpose=lambda x, axes=None: xp.permute_dims(x, tuple(axes) if axes is not None
