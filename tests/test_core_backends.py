@@ -267,35 +267,43 @@ def _as_tuple(out):
     return out if isinstance(out, tuple) else (out,)
 
 
+def _public_ops():
+    """(name, public function) of every user-facing op, random ones left out."""
+    return [(name, cr.ops.get(name).public) for name in cr.ops.names()
+            if name not in RANDOM_OPS and cr.ops.get(name).namespace is not None]
+
+
+def _disagreements(where, backend, want, got):
+    """What differs between the numpy backend's answer and the backend's (see _sweep_run)."""
+    if isinstance(want, str) or isinstance(got, str):
+        if isinstance(want, str) == isinstance(got, str):
+            return []   # both refuse
+        return [f"{where}: numpy {want if isinstance(want, str) else 'ok'}, "
+                f"{backend} {got if isinstance(got, str) else 'ok'}"]
+    out = []
+    for (dw, vw), (dg, vg) in zip(want, got):
+        if dw != dg:
+            out.append(f"{where}: dtype {dw} vs {dg}")
+        elif dw == "grads":
+            if isinstance(vw, str) or isinstance(vg, str):
+                if vw != vg:
+                    out.append(f"{where}: gradient {vw} vs {vg}")
+            elif not all(np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True) for a, b in zip(vw, vg)):
+                out.append(f"{where}: gradients differ")
+        elif vw.shape != vg.shape or not np.allclose(vw, vg, equal_nan=True,
+                                                     rtol=_TOL.get(dw, 1e-9), atol=_TOL.get(dw, 1e-9)):
+            out.append(f"{where}: values differ")
+    return out
+
+
 @pytest.mark.parametrize("dtype", SWEEP_DTYPES)
 def test_every_op_on_every_dtype_matches_the_numpy_backend(backend, dtype):
     disagree = []
-    for name in cr.ops.names():
-        if name in RANDOM_OPS or cr.ops.get(name).namespace is None:   # random, or internal
-            continue
-        fn = cr.ops.get(name).public
+    for name, fn in _public_ops():
         for count in (1, 2):
-            arrays = _sweep_inputs(dtype, count)
-            grads = dtype == "float64"
-            want = _sweep_run(fn, arrays, "numpy", grads)
-            got = _sweep_run(fn, arrays, backend, grads)
-            if isinstance(want, str) or isinstance(got, str):
-                if isinstance(want, str) != isinstance(got, str):
-                    disagree.append(f"{name}/{count}: numpy {want if isinstance(want, str) else 'ok'}, "
-                                    f"{backend} {got if isinstance(got, str) else 'ok'}")
-                continue
-            for (dw, vw), (dg, vg) in zip(want, got):
-                if dw != dg:
-                    disagree.append(f"{name}/{count}: dtype {dw} vs {dg}")
-                elif dw == "grads":
-                    if isinstance(vw, str) or isinstance(vg, str):
-                        if vw != vg:
-                            disagree.append(f"{name}/{count}: gradient {vw} vs {vg}")
-                    elif not all(np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True) for a, b in zip(vw, vg)):
-                        disagree.append(f"{name}/{count}: gradients differ")
-                elif vw.shape != vg.shape or not np.allclose(vw, vg, equal_nan=True,
-                                                             rtol=_TOL.get(dw, 1e-9), atol=_TOL.get(dw, 1e-9)):
-                    disagree.append(f"{name}/{count}: values differ")
+            arrays, grads = _sweep_inputs(dtype, count), dtype == "float64"
+            disagree += _disagreements(f"{name}/{count}", backend, _sweep_run(fn, arrays, "numpy", grads),
+                                       _sweep_run(fn, arrays, backend, grads))
     assert not disagree, "\n".join(disagree)
 
 
@@ -308,26 +316,12 @@ SWEEP_SCALARS = [2, 2.5, True, np.float64(2.5), np.float32(2.5), np.int8(2), np.
 def test_every_op_with_a_scalar_operand_matches_the_numpy_backend(backend, dtype):
     disagree = []
     (array,) = _sweep_inputs(dtype, 1)
-    for name in cr.ops.names():
-        if name in RANDOM_OPS or cr.ops.get(name).namespace is None:   # random, or internal
-            continue
-        fn = cr.ops.get(name).public
+    for name, fn in _public_ops():
         for scalar in SWEEP_SCALARS:
             for scalar_first in (False, True):
                 def call(x, scalar=scalar, scalar_first=scalar_first, fn=fn):
                     return fn(scalar, x) if scalar_first else fn(x, scalar)
-                want = _sweep_run(call, [array], "numpy", False)
-                got = _sweep_run(call, [array], backend, False)
                 where = f"{name}({'s, x' if scalar_first else 'x, s'}) s={scalar!r}"
-                if isinstance(want, str) or isinstance(got, str):
-                    if isinstance(want, str) != isinstance(got, str):
-                        disagree.append(f"{where}: numpy {want if isinstance(want, str) else 'ok'}, "
-                                        f"{backend} {got if isinstance(got, str) else 'ok'}")
-                    continue
-                for (dw, vw), (dg, vg) in zip(want, got):
-                    if dw != dg:
-                        disagree.append(f"{where}: dtype {dw} vs {dg}")
-                    elif vw.shape != vg.shape or not np.allclose(vw, vg, equal_nan=True,
-                                                                 rtol=_TOL.get(dw, 1e-9), atol=_TOL.get(dw, 1e-9)):
-                        disagree.append(f"{where}: values differ")
+                disagree += _disagreements(where, backend, _sweep_run(call, [array], "numpy", False),
+                                           _sweep_run(call, [array], backend, False))
     assert not disagree, "\n".join(disagree)
