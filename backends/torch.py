@@ -218,6 +218,14 @@ def _in_place(method):
     return update
 
 
+def iadd_scaled(x, y, alpha):
+    """x += alpha * y in one kernel (torch's optimizers' x.add_(y, alpha=alpha))."""
+    try:
+        x.add_(y if isinstance(y, T) else asarray(x.device, y), alpha=alpha)
+    except RuntimeError as exc:
+        raise TypeError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------- creation
 
 def zeros(device, shape, dtype):
@@ -819,6 +827,7 @@ def load(device=None):
         # memory facts, in-place arithmetic
         shares_memory=shares_memory, owns_memory=owns_memory,
         iadd=_in_place(T.add_), isub=_in_place(T.sub_), imul=_in_place(T.mul_), idiv=_in_place(T.div_),
+        iadd_scaled=iadd_scaled,
         softmax=torch.softmax, log_softmax=torch.log_softmax,
         # creation
         zeros=partial(zeros, dev), ones=partial(ones, dev), full=partial(full, dev),

@@ -40,6 +40,8 @@ KERNELS = {
     # computes out of place and assigns
     "iadd": "iadd(x, y) -> None; x += y in place", "isub": "isub(x, y) -> None; x -= y in place",
     "imul": "imul(x, y) -> None; x *= y in place", "idiv": "idiv(x, y) -> None; x /= y in place",
+    "iadd_scaled": "iadd_scaled(x, y, alpha) -> None; x += alpha * y in place, alpha a Python float "
+                   "(an optimizer's step, in one pass: torch's x.add_(y, alpha=alpha))",
     # optional fused kernels (FUSED_KERNELS: one library call instead of five); without
     # them the ops compose max, subtract, exp, sum and log
     "softmax": "softmax(x, axis) -> exp(x) / sum(exp(x)) along axis (an int >= 0), stably; x floating",
@@ -119,8 +121,8 @@ KERNELS = {
 }
 
 # Kernels a backend may leave out with no loss but speed: the ops compose them from the
-# kernels above (the NumPy and CuPy tables do; torch's has them)
-FUSED_KERNELS = ("softmax", "log_softmax")
+# kernels above (the NumPy and CuPy tables compose softmax; torch's has every one)
+FUSED_KERNELS = ("softmax", "log_softmax", "iadd_scaled")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,10 @@ torch, CuPy...).  ``update`` computes with Python operators and chainrule ops
 (``cr.sqrt``, ``cr.maximum``... accept raw arrays and return raw arrays), so one
 rule runs on every backend, and returns ``step``, which the optimizer *adds* to
 the parameter in place.  Nothing is recorded: optimizers run at raw-array speed.
+A step that is a direction times a number is best returned as
+``Scaled(direction, -lr)``: the optimizer then adds ``-lr * direction`` in one
+pass (torch's ``p.add_(d, alpha=-lr)``), without a temporary the size of the
+parameter.
 
 A step is all or nothing: ``update`` gets its own copy of the state dict (it may
 set keys, ``state["step"] += 1``) and must not write into ``param`` or ``grad``.
@@ -32,6 +36,8 @@ parameter name) and ``param_groups`` (a list of dicts, as in torch).
 [0.0, 0.0]
 """
 import math
+import numbers
+from typing import Any, NamedTuple
 
 from . import plugins
 from ._state import no_grad, enable_grad
@@ -51,6 +57,24 @@ class StateDictError(ChainruleError, ValueError):
 
 
 # ------------------------------------------------------------- algorithms
+
+class Scaled(NamedTuple):
+    """An update's step ``scale * direction``, added to the parameter in one pass."""
+    direction: Any
+    scale: float
+
+
+def add_step(backend, data, step):
+    """``data += step`` in place (an array step, or a ``Scaled`` one in one pass); returns
+    ``data`` (a new array only for an immutable array type)."""
+    if type(step) is not Scaled:
+        data += step   # in place for numpy, torch and cupy arrays
+    elif "iadd_scaled" in backend.missing:
+        data += step.direction * step.scale
+    else:
+        backend.iadd_scaled(data, step.direction, step.scale)
+    return data
+
 
 class Algorithm:
     """An optimizer algorithm: ``defaults``, ``validate``, ``init``, ``update``.
@@ -285,8 +309,10 @@ class Optimizer:
                             b.shape(g._data) != b.shape(data) or b.dtype(g._data) != b.dtype(data):
                         self._bad_grad(name, p, g)
                     delta, work = algo.update(g._data, work, data, hp)
-                    if backend_of_raw(delta) is not b or b.shape(delta) != b.shape(data) \
-                            or b.dtype(delta) not in _FLOATING:
+                    direction = delta.direction if type(delta) is Scaled else delta
+                    if backend_of_raw(direction) is not b or b.shape(direction) != b.shape(data) \
+                            or b.dtype(direction) not in _FLOATING or (type(delta) is Scaled and (
+                                not isinstance(delta.scale, numbers.Real) or isinstance(delta.scale, bool))):
                         self._bad_step(name, p, delta)
                     if not getattr(getattr(data, "flags", None), "writeable", True):
                         raise ValueError(f"parameter {name!r} holds a read-only array (a broadcast view?); "
@@ -301,8 +327,7 @@ class Optimizer:
             if delta is None:
                 continue
             will_write(p)   # an op output sharing p's memory keeps its own copy
-            data = p._data
-            data += delta  # in place for numpy, torch and cupy arrays
+            data = add_step(p._backend, p._data, delta)
             if data is not p._data:  # an immutable array type: write it back
                 p._backend.assign(p._data, data)
             bump_version(p)
@@ -327,7 +352,8 @@ class Optimizer:
         raise TypeError(f"optimizer {self.name!r} returned a step for parameter {name!r} that is not a "
                         f"floating {p.backend} array of shape {p.shape} (got {type(delta).__name__} "
                         f"{getattr(delta, 'shape', '')} {getattr(delta, 'dtype', '')}); its update() must "
-                        "return (step, state) with step shaped like the parameter; nothing was updated")
+                        "return (step, state) with step shaped like the parameter (or Scaled(direction, "
+                        "number)); nothing was updated")
 
     def _hessian_samples(self, closure):
         """(loss, {name: u * (H u)}) with Rademacher u, for the parameters of the groups the

@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional
 import chainrule as cr
 from .backends import KERNELS, load
 from .nn.functional import _softmax_forward, _log_softmax_forward
+from .optim import Scaled, add_step
 
 __all__ = ["Case", "Skip", "check_backend", "gradcheck_cases", "kernel_cases",
            "parametrize_gradchecks", "parametrize_kernels", "run_case"]
@@ -332,6 +333,17 @@ def _kernel_cases():
         add(kernel, "python float", mutated(kernel), a(3), 0.5)
         add(kernel, "0-d", mutated(kernel), np.array(2.0), np.array(4.0))
     add("iadd", "int", mutated("iadd"), ints.copy(), 2)
+    # the fused step: the backend's own (when it has one) against x += alpha * y composed
+    def stepped(k, x, y, alpha):
+        add_step(k, x, Scaled(y, alpha))
+        return x
+    big = a(300, 300)   # above the NumPy backend's block size: added block by block
+    add("iadd_scaled", "float32", stepped, a(3, 4), a(3, 4), -0.25)
+    add("iadd_scaled", "float64 blocks", stepped, big.astype("float64"), a(300, 300, dtype="float64"), 1e-3)
+    add("iadd_scaled", "float32 blocks", stepped, big, a(300, 300), -0.01)
+    add("iadd_scaled", "float32 step into float16", stepped, a(5, dtype="float16"), a(5), 0.5)
+    add("iadd_scaled", "strided", lambda k, x, y, alpha: stepped(k, k.transpose(x, (1, 0)), y, alpha),
+        a(4, 3), a(3, 4), 2.0)
     add("idiv", "int refuses (true divide)", mutated("idiv"), ints.copy(), 2)
 
     # --- creation

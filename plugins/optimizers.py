@@ -16,7 +16,7 @@ import chainrule as cr
 from chainrule.backends import backend_of_raw
 from chainrule.errors import HyperparameterError
 from chainrule.hookspecs import hookimpl
-from chainrule.optim import Algorithm, check_betas, check_nonnegative, check_range
+from chainrule.optim import Algorithm, Scaled, check_betas, check_nonnegative, check_range
 
 
 def _signed(grad, hp):
@@ -53,7 +53,7 @@ class SGD(Algorithm):
     def update(self, grad, state, param, hp):
         lr = -hp["lr"] if hp["maximize"] else hp["lr"]
         if not state and not hp["weight_decay"]:      # plain SGD: the hot path
-            return grad * -lr, state
+            return Scaled(grad, -lr), state
         momentum, wd = hp["momentum"], hp["weight_decay"]
         if wd:
             grad = grad + wd * param
@@ -65,7 +65,7 @@ class SGD(Algorithm):
             buf = buf + (grad if not (damp and started) else (1 - damp) * grad)  # torch: buf_1 = g
             state["momentum_buffer"], state["step"] = buf, started + 1
             grad = grad + momentum * buf if hp["nesterov"] else buf
-        return grad * -lr, state
+        return Scaled(grad, -lr), state
 
 
 # --------------------------------------------------------------- RMSprop
@@ -105,8 +105,8 @@ class RMSprop(Algorithm):
         state["step"] += 1
         if hp["momentum"] > 0:
             buf = state["momentum_buffer"] = state["momentum_buffer"] * hp["momentum"] + g / avg
-            return buf * -hp["lr"], state
-        return g / avg * -hp["lr"], state
+            return Scaled(buf, -hp["lr"]), state
+        return Scaled(g / avg, -hp["lr"]), state
 
 
 # --------------------------------------------------------------- Adagrad
@@ -132,7 +132,7 @@ class Adagrad(Algorithm):
         state["step"] += 1
         clr = hp["lr"] / (1 + (state["step"] - 1) * hp["lr_decay"])
         s = state["sum"] = state["sum"] + g * g
-        return g / (cr.sqrt(s) + hp["eps"]) * -clr, state
+        return Scaled(g / (cr.sqrt(s) + hp["eps"]), -clr), state
 
 
 # ----------------------------------------------------------- Adam, AdamW
@@ -173,7 +173,7 @@ class Adam(Algorithm):
         g = _signed(grad, hp)
         if hp["weight_decay"]:
             g = g + hp["weight_decay"] * param
-        return scale_by_adam(g, state, hp) * -hp["lr"], state
+        return Scaled(scale_by_adam(g, state, hp), -hp["lr"]), state
 
 
 class AdamW(Adam):
@@ -185,7 +185,7 @@ class AdamW(Adam):
         direction = scale_by_adam(_signed(grad, hp), state, hp)
         if hp["weight_decay"]:
             direction = direction + hp["weight_decay"] * param
-        return direction * -hp["lr"], state
+        return Scaled(direction, -hp["lr"]), state
 
 
 # ------------------------------------------------------------------ Lion
@@ -212,7 +212,7 @@ class Lion(Algorithm):
         if hp["weight_decay"]:
             direction = direction + hp["weight_decay"] * param
         state["exp_avg"] = m * b2 + (1 - b2) * g
-        return direction * -hp["lr"], state
+        return Scaled(direction, -hp["lr"]), state
 
 
 # ------------------------------------------------------------- Adafactor
@@ -405,7 +405,7 @@ class Shampoo(Algorithm):
             g = _contract(state[f"inverse_root_{i}"], g, i)
         if not shape:
             g = cr.reshape(g, ())
-        return g * -hp["lr"], state
+        return Scaled(g, -hp["lr"]), state
 
 
 @hookimpl

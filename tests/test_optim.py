@@ -504,3 +504,49 @@ def test_lr_may_be_a_schedule():
 def test_every_builtin_is_listed():
     assert {"sgd", "rmsprop", "adagrad", "adam", "adamw", "lion", "adafactor", "sophia",
             "shampoo"} <= set(cr.optim.names())
+
+
+# ------------------------------------------------ steps returned as Scaled(direction, scale)
+
+@pytest.mark.parametrize("shape", [(3,), (784, 512)])   # one block, and many blocks
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_scaled_step_gives_the_values_of_the_array_step_bit_for_bit(shape, dtype):
+    """SGD's Scaled(grad, -lr) is added block by block on NumPy: the same two roundings per
+    entry as p += g * -lr (as the lessons write it), so the same parameters to the bit."""
+    rng = np.random.default_rng(0)
+    w0, g = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    w = cr.tensor(w0.copy(), requires_grad=True)
+    w.grad = cr.tensor(g)
+    cr.optim.create("sgd", [w], lr=0.01).step()
+    expected = w0.copy()
+    expected += g * -0.01
+    assert np.array_equal(w.numpy(), expected)
+
+
+def test_torch_backend_steps_with_add_alpha_as_torch_sgd():
+    torch = pytest.importorskip("torch", reason="the torch backend needs torch")
+    rng = np.random.default_rng(1)
+    w0, g = rng.standard_normal((50, 40)).astype("float32"), rng.standard_normal((50, 40)).astype("float32")
+    w = cr.tensor(w0.copy(), backend="torch", requires_grad=True)
+    w.grad = cr.tensor(g, backend="torch")
+    cr.optim.create("sgd", [w], lr=0.1).step()
+    ref = torch.tensor(w0, requires_grad=True)
+    ref.grad = torch.tensor(g)
+    torch.optim.SGD([ref], lr=0.1).step()
+    assert np.array_equal(w.numpy(), ref.detach().numpy())
+
+
+@pytest.mark.parametrize("bad", ["string scale", "bool scale", "wrong shape", "integer direction"])
+def test_a_bad_scaled_step_is_refused_and_changes_nothing(bad):
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    w.grad = cr.tensor([0.5, 0.5])
+
+    def update(grad, state, param, hp):
+        direction = {"wrong shape": grad[:1], "integer direction": (grad * 0).astype(int)}.get(bad, grad)
+        scale = {"string scale": "-0.1", "bool scale": True}.get(bad, -0.1)
+        return cr.optim.Scaled(direction, scale), state
+    opt = cr.optim.create("sgd", [w], lr=0.1)
+    opt.algorithm = cr.optim.Algorithm(defaults=opt.algorithm.defaults, update=update)
+    with pytest.raises(TypeError, match="Scaled"):
+        opt.step()
+    assert w.tolist() == [1.0, 2.0] and opt.state == {}

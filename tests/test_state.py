@@ -254,6 +254,11 @@ def _raising_closure(*params):
     raise RuntimeError("injected: the closure failed")
 
 
+def _materialized(step):
+    """A step as one array (the built-ins return cr.optim.Scaled(direction, -lr))."""
+    return step.direction * step.scale if isinstance(step, cr.optim.Scaled) else step
+
+
 def _inject(failure, opt, params, index, inner):
     """Arrange for the next step to fail at parameter ``index``; returns the expected error."""
     p = params[index]
@@ -262,7 +267,7 @@ def _inject(failure, opt, params, index, inner):
         return FloatingPointError
     if failure == "bad_step":
         wrong = FailingAt(inner, -1)
-        wrong.update = lambda g, s, x, hp: (inner.update(g, s, x, hp)[0][..., None], s)
+        wrong.update = lambda g, s, x, hp: (_materialized(inner.update(g, s, x, hp)[0])[..., None], s)
         opt.algorithm = wrong
         return TypeError
     if failure == "closure":
