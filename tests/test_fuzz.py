@@ -916,6 +916,7 @@ REACHED_BY = {
     "sum_to": "add",                # the engine's unbroadcast, in every broadcasting backward
     "index_scatter": "getitem",     # getitem's VJP (and its JVP-of-VJP)
     "embedding_padding": "embedding",   # embedding with padding_idx
+    "cross_entropy_residual": "cross_entropy",   # its VJP (and, second order, the residual's own rules)
 }
 
 # registered ops no random program here reaches, and the tests that cover them

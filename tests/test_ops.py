@@ -396,6 +396,12 @@ TABLE = {
     "log_softmax": lambda: with_kwargs(cr.nn.log_softmax, [{}, dict(axis=0), dict(axis=1)],
                                        shapes=[(3, 4), (2, 3, 4)]),
     "cross_entropy": cross_entropy_,
+    # cross_entropy's gradient is this op: checked through the gradient, in the logits and in
+    # probability targets that need not sum to 1
+    "cross_entropy_residual": lambda: (
+        shaped(lambda z, y: cr.grad(lambda z: cr.nn.cross_entropy(z, y))(z), [(3, 4), (3, 4)], [(4,), (4,)]),
+        shaped(lambda z: cr.grad(lambda z: cr.nn.cross_entropy(z, cr.tensor([2, 0, 3]), reduction="sum"))(z),
+               [(3, 4)])),
     "mse_loss": lambda: (shaped(cr.nn.mse_loss, [(3, 4), (3, 4)], [(5,), (5,)]),
                           shaped(lambda p, t: cr.nn.mse_loss(p, t, reduction="sum"), [(3,), (3,)]),
                           shaped(lambda p, t: cr.nn.mse_loss(p, t, reduction="none"), [(2, 3), (3,)])),

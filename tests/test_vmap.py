@@ -153,6 +153,10 @@ CASES.update({
                       cr.nn.cross_entropy(z, cr.tensor([1, 1]), reduction="none")[0],
                       [(2, 3), (2, 3)], "any"),
     "cross_entropy_row": (lambda z: cr.nn.cross_entropy(z, cr.tensor(1)), [(3,)], "any"),
+    # its gradient is one op, cross_entropy_residual (probability targets need not sum to 1)
+    "cross_entropy_grad": (lambda z, p: cr.grad(lambda z: cr.nn.cross_entropy(z, p))(z) +
+                           cr.grad(lambda z: cr.nn.cross_entropy(z, cr.tensor([0, 2]), reduction="sum"))(z),
+                           [(2, 3), (2, 3)], "any"),
     "to_backend": (lambda x: x.to("numpy") * 2, [(2, 3)], "any"),
 })
 # windows, embedding, batch_norm, softplus (issue 13; vs torch.func.vmap in tests/test_nn_conv.py)

@@ -234,26 +234,6 @@ logsumexp = _logsumexp
 # --------------------------------------------------------------------- losses
 
 
-def _one_hot(labels, num_classes, dtype):
-    """Rows of the identity picked by integer labels (raw or Tensor, as given)."""
-    is_tensor = type(labels) is Tensor
-    b = labels._backend if is_tensor else _backends.backend_of_raw(labels)
-    if is_tensor and labels._trace is not None:   # batched by vmap: with ops, which batch
-        classes = make(b.arange(0, num_classes, 1, "int64"), b)
-        return astype_op(equal(expand_dims(labels, -1), classes), dtype=dtype)
-    raw = labels._data if is_tensor else labels
-    hot = b.equal(b.expand_dims(raw, -1), b.arange(0, num_classes, 1, "int64"))
-    hot = b.astype(hot, dtype)
-    return make(hot, b) if is_tensor else hot
-
-
-def _targets(logits, labels):
-    """Target probabilities: one-hot rows for integer labels, the labels themselves otherwise."""
-    if dtype_of(labels) in FLOATING:
-        return labels
-    return _one_hot(labels, shape_of(logits)[-1], dtype_of(logits))
-
-
 def _batch(logits, reduction):
     """What the mean divides by: the number of rows (1 for reduction="sum"/"none")."""
     return _rows(shape_of(logits)) if reduction == "mean" else 1
@@ -290,30 +270,58 @@ def _ce_spread(g, reduction):
 
 
 def _ce_vjp_logits(ans, logits, labels, reduction):
-    # the fused gradient: (softmax(z) - onehot(y)) / B
-    def vjp(g):
-        if type(logits) is not Tensor:     # a plain backward: the same formula on kernels
-            return _ce_grad_on_kernels(_backends.backend_of_raw(logits), logits, labels, reduction, g)
-        p = _softmax(logits, axis=len(shape_of(logits)) - 1)
-        return (p - _targets(logits, labels)) * (_ce_spread(g, reduction) / _batch(logits, reduction))
-    return vjp
+    # the fused gradient: (softmax(z) * sum(y) - y) / B, which is (softmax(z) - onehot(y)) / B
+    return lambda g: _ce_residual(logits, labels) * (_ce_spread(g, reduction) / _batch(logits, reduction))
 
 
-def _ce_grad_on_kernels(k, logits, labels, reduction, g):
+@on_kernels
+def _ce_residual_forward(k, logits, labels):
+    """d(-sum_c y_c log softmax(z)_c)/dz = softmax(z) * sum_c y_c - y, row by row (for
+    one-hot rows, softmax(z) - onehot(y)): cross-entropy's gradient before the 1/B.
+    Targets that do not sum to 1 keep their sum, as torch's gradient does."""
     shape = k.shape(logits)
-    p = _softmax_forward(k, logits, len(shape) - 1)
+    last = len(shape) - 1
+    p = _softmax_forward(k, logits, last)
     if k.dtype(labels) in FLOATING:
-        p = k.subtract(p, labels)
-    else:   # p - onehot: subtract 1 at each row's label (p is ours to change)
-        rows = k.reshape(p, (-1, shape[-1]))
-        n = k.shape(rows)[0]
-        index = (k.arange(0, n, 1, "int64"), k.reshape(labels, (n,)))
-        k.setitem(rows, index, k.subtract(k.getitem(rows, index), 1))
-        p = k.reshape(rows, shape)
-    scale = k.divide(g, _rows(shape)) if reduction == "mean" else g
-    if reduction == "none":
-        scale = k.reshape(scale, tuple(k.shape(scale)) + (1,))
-    return k.multiply(p, scale)
+        return k.subtract(k.multiply(p, k.sum(labels, last, True)), labels)
+    rows = k.reshape(p, (-1, shape[-1]))   # p is ours to change: subtract 1 at each row's label
+    n = k.shape(rows)[0]
+    index = (k.arange(0, n, 1, "int64"), k.reshape(labels, (n,)))
+    k.setitem(rows, index, k.subtract(k.getitem(rows, index), 1))
+    return k.reshape(rows, shape)
+
+
+def _target_sums(logits, labels):
+    """sum_c y_c per row (kept as an axis) for probability targets; 1 for class labels."""
+    if dtype_of(labels) not in FLOATING:
+        return 1
+    return _sum_op(labels, axis=(len(shape_of(logits)) - 1,), keepdims=True)
+
+
+def _softmax_transpose(logits, v):
+    """v through softmax's Jacobian diag(p) - p p^T (symmetric): p * (v - <v, p>) by rows."""
+    last = len(shape_of(logits)) - 1
+    p = _softmax(logits, axis=last)
+    return p * (v - _sum_op(v * p, axis=(last,), keepdims=True))
+
+
+def _residual_by_targets(logits, v):
+    """v through d(softmax(z) * s - y)/dy = p 1^T - I: <v, p> - v by rows."""
+    last = len(shape_of(logits)) - 1
+    return _sum_op(v * _softmax(logits, axis=last), axis=(last,), keepdims=True) - v
+
+
+# one op, so a backward through cross_entropy (under cr.vmap too) is one kernel sequence
+_ce_residual = register(
+    "cross_entropy_residual", _ce_residual_forward, namespace=None,
+    batch=lambda dims, logits, labels: _ce_residual(*all_batched((logits, labels), dims)),
+    # r = softmax(z) * s - y with s = sum(y): dr/dz = s J_softmax (symmetric), dr/dy = p 1^T - I
+    vjp=(lambda ans, logits, labels: lambda g: _softmax_transpose(logits, g) * _target_sums(logits, labels),
+         lambda ans, logits, labels: lambda g: _residual_by_targets(logits, g)),
+    jvp=(lambda t, ans, logits, labels: _softmax_transpose(logits, t) * _target_sums(logits, labels),
+         lambda t, ans, logits, labels: _softmax(logits, axis=len(shape_of(logits)) - 1)
+         * _sum_op(t, axis=(len(shape_of(logits)) - 1,), keepdims=True) - t), raw_rules=True,
+    doc="softmax(logits) * sum(targets) - targets (one-hot rows for integer labels): cross_entropy's VJP.")
 
 
 def _ce_vjp_labels(ans, logits, labels, reduction):
@@ -328,8 +336,7 @@ def _ce_vjp_labels(ans, logits, labels, reduction):
 
 
 def _ce_jvp_logits(t, ans, logits, labels, reduction):
-    p = _softmax(logits, axis=len(shape_of(logits)) - 1)
-    per = _sum_op((p - _targets(logits, labels)) * t, axis=(len(shape_of(logits)) - 1,))
+    per = _sum_op(_ce_residual(logits, labels) * t, axis=(len(shape_of(logits)) - 1,))
     return _reduce(per, logits, reduction)
 
 
