@@ -64,6 +64,10 @@ class Scaled(NamedTuple):
     scale: float
 
 
+def _is_real(x):
+    return type(x) is float or (isinstance(x, numbers.Real) and not isinstance(x, bool))
+
+
 def add_step(backend, data, step):
     """``data += step`` in place (an array step, or a ``Scaled`` one in one pass); returns
     ``data`` (a new array only for an immutable array type)."""
@@ -310,9 +314,10 @@ class Optimizer:
                         self._bad_grad(name, p, g)
                     delta, work = algo.update(g._data, work, data, hp)
                     direction = delta.direction if type(delta) is Scaled else delta
-                    if backend_of_raw(direction) is not b or b.shape(direction) != b.shape(data) \
-                            or b.dtype(direction) not in _FLOATING or (type(delta) is Scaled and (
-                                not isinstance(delta.scale, numbers.Real) or isinstance(delta.scale, bool))):
+                    if (direction is not g._data and (   # the gradient itself was checked above
+                            backend_of_raw(direction) is not b or b.shape(direction) != b.shape(data)
+                            or b.dtype(direction) not in _FLOATING)) \
+                            or (type(delta) is Scaled and not _is_real(delta.scale)):
                         self._bad_step(name, p, delta)
                     if not getattr(getattr(data, "flags", None), "writeable", True):
                         raise ValueError(f"parameter {name!r} holds a read-only array (a broadcast view?); "
