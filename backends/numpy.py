@@ -142,10 +142,11 @@ _BLOCK_BYTES = 1 << 18   # 256 KiB: a block's alpha * y is still in cache when i
 def iadd_scaled(x, y, alpha):
     """x += alpha * y in place, block by block: the product never makes a trip through main
     memory (an SGD step on a 784x512 float32 weight takes 0.55x the time of x += alpha * y);
-    the same two roundings per entry, so the same values."""
+    the same two roundings per entry, so the same values.  A y sharing x's memory takes the
+    plain path, which reads all of y before writing."""
     step = _BLOCK_BYTES // x.itemsize
     if x.size > step and x.shape == y.shape and x.dtype == y.dtype and x.flags.c_contiguous \
-            and y.flags.c_contiguous:
+            and y.flags.c_contiguous and not np.may_share_memory(x, y):   # y read before written
         fx, fy = x.reshape(-1), y.reshape(-1)
         for i in range(0, x.size, step):
             block = fx[i:i + step]

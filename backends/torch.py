@@ -219,9 +219,16 @@ def _in_place(method):
 
 
 def iadd_scaled(x, y, alpha):
-    """x += alpha * y in one kernel (torch's optimizers' x.add_(y, alpha=alpha))."""
+    """x += alpha * y in one kernel (torch's optimizers' x.add_(y, alpha=alpha)); a y sharing
+    x's memory in another layout (which add_ refuses or reads half-written) goes through a
+    temporary."""
+    y = y if isinstance(y, T) else asarray(x.device, y)
     try:
-        x.add_(y if isinstance(y, T) else asarray(x.device, y), alpha=alpha)
+        if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() and not (
+                y.data_ptr() == x.data_ptr() and y.stride() == x.stride() and y.shape == x.shape):
+            x.add_(y * alpha)
+        else:
+            x.add_(y, alpha=alpha)
     except RuntimeError as exc:
         raise TypeError(str(exc)) from None
 

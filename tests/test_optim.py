@@ -550,3 +550,23 @@ def test_a_bad_scaled_step_is_refused_and_changes_nothing(bad):
     with pytest.raises(TypeError, match="Scaled"):
         opt.step()
     assert w.tolist() == [1.0, 2.0] and opt.state == {}
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch"])
+@pytest.mark.parametrize("layout", ["the parameter itself", "its flip", "a window ahead in one buffer",
+                                    "a window behind in one buffer"])
+def test_a_scaled_step_sharing_the_parameters_memory_reads_it_before_writing(backend_name, layout):
+    """A direction that is the parameter (weight decay) or a view of its memory: every entry
+    of the step is the old value, as in p += alpha * (a copy of the direction)."""
+    if backend_name == "torch":
+        pytest.importorskip("torch", reason="the torch backend needs torch")
+    n = 200_000   # several of the NumPy backend's blocks
+    buffer = cr.tensor(np.random.default_rng(2).standard_normal(n + 1), backend=backend_name)
+    w = {"a window ahead in one buffer": buffer[:n], "a window behind in one buffer": buffer[1:]}.get(
+        layout, cr.tensor(buffer.numpy()[:n], backend=backend_name))
+    direction = {"the parameter itself": lambda: w, "its flip": lambda: cr.flip(w, 0),
+                 "a window ahead in one buffer": lambda: buffer[1:],
+                 "a window behind in one buffer": lambda: buffer[:n]}[layout]()
+    expected = w.numpy() + 0.5 * direction.numpy()   # copies, taken before the step
+    cr.optim.add_step(w._backend, w._data, cr.optim.Scaled(direction._data, 0.5))
+    np.testing.assert_array_equal(w.numpy(), expected)
