@@ -325,3 +325,33 @@ def test_every_op_with_a_scalar_operand_matches_the_numpy_backend(backend, dtype
                 disagree += _disagreements(where, backend, _sweep_run(call, [array], "numpy", False),
                                            _sweep_run(call, [array], backend, False))
     assert not disagree, "\n".join(disagree)
+
+
+# Gradients in a float tensor next to an integer or bool operand: rules on raw arrays must
+# not meet the library's own operators (torch's bool - float raises), and the gradient keeps
+# the float's dtype.  This found logaddexp's and power's rules subtracting with - .
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradients_next_to_an_integer_operand_match_the_numpy_backend(backend, dtype):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 4)).astype(dtype) + 2
+    disagree = []
+    for other in ["bool", "int8", "uint8", "int16", "int32", "int64"]:
+        y = (rng.random((3, 4)) > 0.5) if other == "bool" else rng.integers(1, 4, (3, 4))
+        y = y.astype(other)
+        for name, fn in _public_ops():
+            for x_first in (True, False):
+                def f(x, y, fn=fn, x_first=x_first):
+                    return cr.sum(fn(x, y) if x_first else fn(y, x))
+
+                def run(backend_name):
+                    try:
+                        g = cr.grad(f)(cr.tensor(x, backend=backend_name), cr.tensor(y, backend=backend_name))
+                    except Exception as exc:  # noqa: BLE001 - compared with the numpy backend's refusal
+                        return type(exc).__name__
+                    return [(str(g.dtype), g.numpy().astype(np.float64))]
+                want, got = run("numpy"), run(backend)
+                where = f"{name}({'x, y' if x_first else 'y, x'}) y {other}"
+                disagree += _disagreements(where, backend, want, got)
+                if not isinstance(want, str) and want[0][0] != dtype:
+                    disagree.append(f"{where}: gradient dtype {want[0][0]}")
+    assert not disagree, "\n".join(disagree)

@@ -62,7 +62,8 @@ def _power_slope_x(g, x, y):
     """g * d(x**y)/dx."""
     if _is_number(y):
         return zeros_like(x) if y == 0 else g * (y * x ** (y - 1))
-    return where(equal(y, 0), 0, g * (y * x ** (y - 1)))
+    # subtract, not -: on raw torch tensors - is torch's, which refuses a bool y
+    return where(equal(y, 0), 0, g * (y * x ** subtract(y, 1)))
 
 
 def _power_slope_y(g, ans, x, y):
@@ -328,13 +329,14 @@ hypot = register(
 
 def _log_of_summed_powers(name, power):
     """log_b(b^x + b^y) (logaddexp: b = e, logaddexp2: b = 2); d/dx = 1 / (1 + b^(y - x)),
-    finite for any gap (b^(y - x) = inf gives 0)."""
+    finite for any gap (b^(y - x) = inf gives 0).  subtract, not -: on raw torch tensors -
+    is torch's, which refuses a bool operand."""
     return register(
         name, name, batch=elementwise(name),
-        vjp=(lambda ans, x, y: lambda g: g / (power(y - x) + 1),
-             lambda ans, x, y: lambda g: g / (power(x - y) + 1)),
-        jvp=(lambda x_dot, ans, x, y: x_dot / (power(y - x) + 1),
-             lambda y_dot, ans, x, y: y_dot / (power(x - y) + 1)), raw_rules=True)
+        vjp=(lambda ans, x, y: lambda g: g / (power(subtract(y, x)) + 1),
+             lambda ans, x, y: lambda g: g / (power(subtract(x, y)) + 1)),
+        jvp=(lambda x_dot, ans, x, y: x_dot / (power(subtract(y, x)) + 1),
+             lambda y_dot, ans, x, y: y_dot / (power(subtract(x, y)) + 1)), raw_rules=True)
 
 
 logaddexp = _log_of_summed_powers("logaddexp", exp)
