@@ -207,11 +207,21 @@ def owns_memory(x):
     return not x._is_view()
 
 
-def _in_place(method):
-    """iadd and friends: x.add_(y); a dtype torch refuses to cast into x is a TypeError."""
+def _in_place(method, npname):
+    """iadd and friends: x.add_(y), casting as NumPy's ufunc(x, y, out=x) does: a result
+    NumPy would not cast into x (same_kind: an int64 into uint8, a float into an int) is a
+    TypeError where torch would wrap or truncate; a bool subtrahend counts 0/1 (torch refuses)."""
     def update(x, y):
+        y = y if not isinstance(y, (np.ndarray, np.generic)) else asarray(x.device, y)
+        out = _numpy_rule(npname, (x, y))[1]
+        if out is not None and out is not x.dtype and not np.can_cast(
+                NUMPY_DTYPE.get(out, out), NUMPY_DTYPE.get(x.dtype, x.dtype), "same_kind"):
+            raise TypeError(f"Cannot cast ufunc '{npname}' output from {out} to {x.dtype} with "
+                            "casting rule 'same_kind'")
+        if npname == "subtract" and (type(y) is bool or (type(y) is T and y.dtype is torch.bool)):
+            y = int(y) if type(y) is bool else y.to(x.dtype)
         try:
-            method(x, y if not isinstance(y, (np.ndarray, np.generic)) else asarray(x.device, y))
+            method(x, y)
         except RuntimeError as exc:        # "result type Float can't be cast to Long"
             raise TypeError(str(exc)) from None
     update.__name__ = method.__name__
@@ -833,7 +843,8 @@ def load(device=None):
         shape=shape, dtype=dtype, astype=astype, copy=torch.clone, item=item, assign=assign,
         # memory facts, in-place arithmetic
         shares_memory=shares_memory, owns_memory=owns_memory,
-        iadd=_in_place(T.add_), isub=_in_place(T.sub_), imul=_in_place(T.mul_), idiv=_in_place(T.div_),
+        iadd=_in_place(T.add_, "add"), isub=_in_place(T.sub_, "subtract"),
+        imul=_in_place(T.mul_, "multiply"), idiv=_in_place(T.div_, "divide"),
         iadd_scaled=iadd_scaled,
         softmax=torch.softmax, log_softmax=torch.log_softmax,
         # creation

@@ -355,3 +355,34 @@ def test_gradients_next_to_an_integer_operand_match_the_numpy_backend(backend, d
                 if not isinstance(want, str) and want[0][0] != dtype:
                     disagree.append(f"{where}: gradient dtype {want[0][0]}")
     assert not disagree, "\n".join(disagree)
+
+
+# In-place arithmetic and assignment cast as NumPy's out= (same_kind) on every backend: torch
+# wrapped an int64 into uint8 where NumPy refuses, and refused a bool subtrahend NumPy takes.
+IN_PLACE = {
+    "+=": lambda x, y: x.__iadd__(y), "-=": lambda x, y: x.__isub__(y),
+    "*=": lambda x, y: x.__imul__(y), "/=": lambda x, y: x.__itruediv__(y),
+    "x[0] = y": lambda x, y: x.__setitem__(0, y[0] if isinstance(y, cr.Tensor) else y),
+    "x[mask] = y": lambda x, y: x.__setitem__(x > 1, y[0, 0] if isinstance(y, cr.Tensor) else y),
+    "copy_": lambda x, y: x.copy_(y),
+}
+
+
+@pytest.mark.parametrize("write", sorted(IN_PLACE))
+def test_in_place_writes_cast_as_numpy_on_every_backend(backend, write):
+    disagree = []
+    for dtype in SWEEP_DTYPES:
+        (target,) = _sweep_inputs(dtype, 1)
+        for other in SWEEP_DTYPES + SWEEP_SCALARS:
+            value = _sweep_inputs(other, 1)[0] if isinstance(other, str) else other
+
+            def run(backend_name):
+                x = cr.tensor(target.copy(), backend=backend_name)
+                y = cr.tensor(value, backend=backend_name) if isinstance(value, np.ndarray) else value
+                try:
+                    IN_PLACE[write](x, y)
+                except Exception as exc:  # noqa: BLE001 - compared with the numpy backend's refusal
+                    return type(exc).__name__
+                return [(str(x.dtype), x.numpy().astype(np.float64))]
+            disagree += _disagreements(f"{dtype} {write} {other!r}", backend, run("numpy"), run(backend))
+    assert not disagree, "\n".join(disagree)
