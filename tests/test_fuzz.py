@@ -370,8 +370,11 @@ def _astype(draw, shape, rng):
 
 
 def _to_backend(draw, shape, rng):
-    return Step("to_backend", lambda h, y: h.to("torch").exp().to("numpy") * 0.5,
-                lambda h, y: torch.exp(h) * 0.5)
+    """A round trip through the other backend (programs run on numpy and on torch)."""
+    def ours(h, y):
+        home = h.backend
+        return h.to("numpy" if home.startswith("torch") else "torch").exp().to(home) * 0.5
+    return Step("to_backend", ours, lambda h, y: torch.exp(h) * 0.5)
 
 
 def _where(draw, shape, rng):
@@ -1230,6 +1233,17 @@ def test_each_step_alone_matches_torch(name, data):
 @given(program=programs(), batch_axis=st.sampled_from([0, -1]), per_example_grads=st.booleans())
 def test_random_programs_match_torch(program, batch_axis, per_example_grads):
     check_program(program, batch_axis, per_example_grads)
+
+
+@settings(max_examples=CI_PROGRAMS // 2, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data(), batch_axis=st.sampled_from([0, -1]), per_example_grads=st.booleans())
+def test_random_programs_on_the_torch_backend_match_torch(data, batch_axis, per_example_grads):
+    """The same programs with torch arrays under every op: the torch backend's kernels and the
+    raw rules on its tensors (which meet torch's own operators) against torch.func.  Drawn
+    inside the backend, so that the programs' constants are torch tensors too."""
+    with cr.use_backend("torch"):
+        check_program(data.draw(programs()), batch_axis, per_example_grads)
 
 
 @pytest.mark.slow
