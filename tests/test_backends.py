@@ -382,3 +382,21 @@ def test_demo_trains_on_torch():
         from chainrule.demo import train
         losses = train(steps=30, quiet=True)
     assert len(losses) == 30 and np.mean(losses[-5:]) < losses[0]
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64"])
+def test_numpy_take_along_axis_fast_path_is_numpys(dtype):
+    """The NumPy backend picks per row (cross-entropy) with one fancy index: the values of
+    np.take_along_axis, broadcasting and negative indices included, and its IndexError."""
+    import numpy as np
+    k = cr.backends.load("numpy")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4))
+    for indices in (rng.integers(0, 4, (5, 3)), rng.integers(0, 4, (1, 2)), np.array([[-1], [0], [3], [-4], [2]])):
+        if dtype == "uint8" and indices.min() < 0:
+            continue
+        indices = indices.astype(dtype)
+        for axis in (1, -1):
+            np.testing.assert_array_equal(k.take_along_axis(x, indices, axis), np.take_along_axis(x, indices, axis))
+    with pytest.raises(IndexError):
+        k.take_along_axis(x, np.array([[4]] * 5, dtype=dtype), 1)
