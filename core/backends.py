@@ -42,8 +42,8 @@ KERNELS = {
     "imul": "imul(x, y) -> None; x *= y in place", "idiv": "idiv(x, y) -> None; x /= y in place",
     "iadd_scaled": "iadd_scaled(x, y, alpha) -> None; x += alpha * y in place, alpha a Python float "
                    "(an optimizer's step, in one pass: torch's x.add_(y, alpha=alpha))",
-    # optional fused kernels (FUSED_KERNELS: one library call instead of five); without
-    # them the ops compose max, subtract, exp, sum and log
+    # optional fused kernels (FUSED_KERNELS, with iadd_scaled): one library call where the
+    # ops would make five; without them the ops compose max, subtract, exp, sum and log
     "softmax": "softmax(x, axis) -> exp(x) / sum(exp(x)) along axis (an int >= 0), stably; x floating",
     "log_softmax": "log_softmax(x, axis) -> x - log(sum(exp(x))) along axis (an int >= 0), stably; x floating",
     # creation

@@ -760,6 +760,8 @@ def _compare_qr():
             return f"expected (q, r), got {got!r}"
         (_, qd, q), (_, rd, r) = got[1], got[2]
         eq, er = expected[1][2], expected[2][2]
+        if (qd, rd) != (expected[1][1], expected[2][1]):
+            return f"dtypes {qd}, {rd}, expected {expected[1][1]}, {expected[2][1]}"
         if q.shape != eq.shape or r.shape != er.shape:
             return f"shapes {q.shape}, {r.shape}, expected {eq.shape}, {er.shape} (reduced QR)"
         if not np.allclose(q @ r, eq @ er, atol=1e-10):

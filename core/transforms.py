@@ -36,6 +36,17 @@ def _as_tensor(x):
     return x if type(x) is Tensor else asarray(x)
 
 
+def _cotangent(g, primal):
+    """g as a tensor of numbers (strings and objects are refused here, not deep in a rule)."""
+    try:
+        g = _as_tensor(g)
+        g.dtype
+    except DTypeError:
+        raise DTypeError(f"vjp_fn: the cotangent {g!r:.60} holds no numbers; pass a floating tensor "
+                         f"like the output (shape {primal.shape}, dtype {primal.dtype})") from None
+    return g
+
+
 def _differentiable(x, who, label):
     """x as a tensor, refused unless floating: an integer or bool input has no derivative."""
     t = _as_tensor(x)
@@ -96,7 +107,7 @@ def _vjp(f, primals, has_aux, who, labels):
         for (primal, node), gi in zip(unboxed, g_flat):
             if node is None:
                 continue
-            gi = _as_tensor(gi)
+            gi = _cotangent(gi, primal)
             if gi.shape != primal.shape:
                 raise ShapeError(f"the cotangent has shape {gi.shape} but the output has shape "
                                  f"{primal.shape}; pass one of the output's shape")

@@ -386,3 +386,29 @@ def test_in_place_writes_cast_as_numpy_on_every_backend(backend, write):
                 return [(str(x.dtype), x.numpy().astype(np.float64))]
             disagree += _disagreements(f"{dtype} {write} {other!r}", backend, run("numpy"), run(backend))
     assert not disagree, "\n".join(disagree)
+
+
+# var and std of a constant slice are exactly 0, and std's derivative there is torch's 0: a
+# mean of equal values is not always exact ((c + c + c) / 3 may miss c), which left a std of
+# 5e-17 and a gradient of -0.19 where torch has 0 (found by the fuzzer on the torch backend).
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_var_and_std_of_a_constant_slice_are_exactly_zero_as_torch(backend, dtype):
+    torch = pytest.importorskip("torch", reason="torch is the oracle for std's derivative at 0")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 3, 4)).astype(dtype)
+    x[1, :, 2] = 0.1      # one constant slice along axis 1: (0.1 + 0.1 + 0.1) / 3 is not 0.1
+    x[2] = 0.3961         # a constant slice for every axis
+    for axis in (1, (1, 2), None):
+        constant = np.ptp(x, axis=axis, keepdims=True) == 0   # the truth, by construction
+        t = cr.tensor(x, backend=backend)
+        for fn in (cr.var, cr.std):
+            got = fn(t, axis=axis, keepdims=True).numpy()
+            assert np.array_equal(got == 0, constant), (fn.__name__, axis, got[constant])
+        w = rng.standard_normal(constant.shape)
+        got = cr.grad(lambda v: cr.sum(cr.std(v, axis=axis, keepdims=True) * cr.tensor(w, dtype=dtype, backend=backend)))(t)
+        tx = torch.tensor(x, requires_grad=True)
+        (torch.std(tx, dim=tuple(range(3)) if axis is None else axis, correction=0, keepdim=True)
+         * torch.tensor(w, dtype=tx.dtype)).sum().backward()
+        at_constant = np.broadcast_to(constant, x.shape)
+        np.testing.assert_array_equal(got.numpy()[at_constant], 0)
+        np.testing.assert_array_equal(tx.grad.numpy()[at_constant], 0)   # torch's convention

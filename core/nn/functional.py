@@ -23,7 +23,7 @@ from ..dtypes import FLOATING
 from ..tensor import Tensor, make, _batched
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
-from ..ops.elementwise import add, equal, astype_op, isfinite, _as_float
+from ..ops.elementwise import add, astype_op, isfinite, _as_float
 from ..ops._batching import aligned, all_batched, elementwise, along_axis
 from .. import backends as _backends
 from .. import random

@@ -13,7 +13,7 @@ from .registry import register, on_kernels, public
 from ._util import shape_of, normalize_axis, kept_shape
 from .elementwise import where, equal, exp, sqrt, astype_op, isnan, logical_and, logical_or
 from .elementwise import abs as abs_, isfinite as isfinite_, stop_gradient
-from .elementwise import not_equal, logical_not, astype as _astype_public
+from .elementwise import not_equal, logical_not, astype as _astype_public, maximum, minimum
 from ._util import dtype_of, reduced_shape
 from .shape import reshape, broadcast_to, axes_argument, getitem, concat, axis_argument
 from ._batching import reduction, index_of
@@ -185,8 +185,13 @@ def _centered(x, axis):
 
 
 def _var_forward(x, axis=None, correction=0, keepdims=False):
-    centered = _centered(x, axis)
-    return _sum(centered * centered, axis=axis, keepdims=keepdims) / (_count(x, axis) - correction)
+    n = _count(x, axis)
+    mean = _sum(x, axis=axis, keepdims=True) / n
+    if n:   # kept within the slice's range: a constant slice centers to exactly 0, so its var
+        # and std are 0 (a mean of equal values may miss them: (0.1 + 0.1 + 0.1) / 3 != 0.1)
+        mean = minimum(maximum(mean, _min(x, axis=axis, keepdims=True)), _max(x, axis=axis, keepdims=True))
+    centered = x - mean
+    return _sum(centered * centered, axis=axis, keepdims=keepdims) / (n - correction)
 
 
 def _twice_over_dof(x, axis, correction):
