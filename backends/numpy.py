@@ -259,6 +259,17 @@ def _clip(x, lo=None, hi=None):
     return np.clip(x, lo, hi)
 
 
+def _where(cond, x, y):
+    """np.where, refusing a Python int that its integer operand cannot hold: NumPy's where
+    wraps it (where(c, int8, 300) gives 44) where its arithmetic raises, as here."""
+    for v, other in ((x, y), (y, x)):
+        if type(v) is int and getattr(other, "dtype", None) is not None and other.dtype.kind in "iu":
+            info = np.iinfo(other.dtype)
+            if not info.min <= v <= info.max:
+                raise OverflowError(f"Python integer {v} out of bounds for {other.dtype}")
+    return np.where(cond, x, y)
+
+
 # NumPy's elementwise names (issue 13)
 
 def _erfc_float64():
@@ -498,7 +509,7 @@ def load(device=None):
         log=_arrays(np.log), log1p=_arrays(np.log1p), expm1=_arrays(np.expm1), sqrt=_arrays(np.sqrt),
         abs=_arrays(np.abs), sign=_arrays(np.sign), sin=_arrays(np.sin), cos=_arrays(np.cos),
         tan=_arrays(np.tan), tanh=_arrays(np.tanh), erf=_erf(_erf_float64()), floor=_arrays(np.floor),
-        where=_arrays(np.where), clip=_arrays(_clip),
+        where=_arrays(_where), clip=_arrays(_clip),
         greater=_arrays(np.greater), greater_equal=_arrays(np.greater_equal), less=_arrays(np.less),
         less_equal=_arrays(np.less_equal), equal=_arrays(np.equal), not_equal=_arrays(np.not_equal),
         logical_and=_arrays(np.logical_and), logical_or=_arrays(np.logical_or),

@@ -192,6 +192,7 @@ def assign(dst, src):
     if isinstance(src, T):
         dst.copy_(src)
     elif isinstance(src, _PYTHON_SCALARS):
+        _refuse_out_of_range((src,), dst.dtype)   # NumPy refuses 300 into int8; fill_ wraps it
         dst.fill_(src)
     else:
         dst.copy_(asarray(dst.device, src))
@@ -213,6 +214,7 @@ def _in_place(method, npname):
     TypeError where torch would wrap or truncate; a bool subtrahend counts 0/1 (torch refuses)."""
     def update(x, y):
         y = y if not isinstance(y, (np.ndarray, np.generic)) else asarray(x.device, y)
+        _refuse_out_of_range((y,), x.dtype)
         out = _numpy_rule(npname, (x, y))[1]
         if out is not None and out is not x.dtype and not np.can_cast(
                 NUMPY_DTYPE.get(out, out), NUMPY_DTYPE.get(x.dtype, x.dtype), "same_kind"):
@@ -356,6 +358,11 @@ def _promote(npname, args, arithmetic=True, device=None):
         return [a if isinstance(a, T) else torch.tensor(a, device=device) for a in args], None
     if arithmetic and out is not None and out is not torch.bool:
         common = out                        # int / int: divide in float64, as NumPy does
+    if any(_int_out_of_range(a, common) for a in args):
+        if arithmetic:
+            _refuse_out_of_range(args, common)
+        common = torch.int64 if all(type(a) is not int or -2**63 <= a < 2**63 for a in args) \
+            else torch.float64   # compared exactly, as NumPy 2 compares a Python int
     cast = [a.to(common) if isinstance(a, T) else torch.tensor(a, dtype=common, device=device)
             for a in args]
     return cast, out
@@ -376,12 +383,28 @@ def _plain(x, y):
             return x.dtype is y.dtype or y.dtype is torch.bool or x.dtype is torch.bool
         if ty is float:
             return x.dtype in FLOATS and y == y   # a nan scalar takes the careful path
-        return ty is int and x.dtype is not torch.bool  # torch refuses bool - 1 and x - True
+        # torch refuses bool - 1 and x - True, and wraps an int the dtype cannot hold
+        return ty is int and x.dtype is not torch.bool and not _int_out_of_range(y, x.dtype)
     if ty is T:
         if tx is float:
             return y.dtype in FLOATS and x == x
-        return tx is int and y.dtype is not torch.bool
+        return tx is int and y.dtype is not torch.bool and not _int_out_of_range(x, y.dtype)
     return False
+
+
+def _int_out_of_range(v, dtype):
+    """A Python int beside an integer tensor whose dtype cannot hold it (300 and int8): NumPy 2
+    refuses it in arithmetic and compares it exactly; torch would wrap it around."""
+    if type(v) is not int or dtype is torch.bool or dtype in FLOATS:
+        return False
+    info = torch.iinfo(dtype)
+    return not info.min <= v <= info.max
+
+
+def _refuse_out_of_range(args, dtype):
+    for a in args:
+        if _int_out_of_range(a, dtype):
+            raise OverflowError(f"Python integer {a} out of bounds for {DTYPE_NAME.get(dtype, dtype)}")
 
 
 # -------------------------------------------------------------------- elementwise
@@ -429,7 +452,7 @@ def divide(x, y):
 
 
 def _integral(v):
-    return type(v) in (int, bool) or (type(v) is T and not v.is_floating_point() and v.dtype is not torch.bool)
+    return type(v) in (int, bool) or (type(v) is T and not v.is_floating_point())
 
 
 def power(x, y):
@@ -745,6 +768,7 @@ def _positions(x, index):
 
 
 def setitem(x, index, v):
+    _refuse_out_of_range((v,), x.dtype)   # NumPy refuses x[i] = 300 into int8; torch wraps it
     view, fixed = _fix_index(x, index)
     v = v if isinstance(v, (T, int, float, bool)) else asarray(x.device, v)
     if view is x:

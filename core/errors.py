@@ -95,6 +95,8 @@ def kernel_failure(exc):
     """IndexingError, ShapeError or DTypeError: what a kernel's ``exc`` says went wrong (None
     when its words say none of these)."""
     text = str(exc)
+    if isinstance(exc, OverflowError):   # "Python integer 300 out of bounds for int8"
+        return DTypeError
     if isinstance(exc, IndexError) or "out of bounds" in text or "out of range" in text:
         return IndexingError
     if any(word in text for word in _SHAPE_WORDS):

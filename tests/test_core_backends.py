@@ -309,7 +309,8 @@ def test_every_op_on_every_dtype_matches_the_numpy_backend(backend, dtype):
 
 # The same with a Python or NumPy scalar as one operand, on either side: the scalar's typing
 # (NumPy 2's: Python numbers are weak, NumPy scalars typed) must not depend on the backend.
-SWEEP_SCALARS = [2, 2.5, True, np.float64(2.5), np.float32(2.5), np.int8(2), np.uint8(3)]
+SWEEP_SCALARS = [2, 2.5, True, np.float64(2.5), np.float32(2.5), np.int8(2), np.uint8(3),
+                 300, -1]   # Python ints an int8 or uint8 tensor cannot hold (torch wrapped them)
 
 
 @pytest.mark.parametrize("dtype", SWEEP_DTYPES)
@@ -412,3 +413,34 @@ def test_var_and_std_of_a_constant_slice_are_exactly_zero_as_torch(backend, dtyp
         at_constant = np.broadcast_to(constant, x.shape)
         np.testing.assert_array_equal(got.numpy()[at_constant], 0)
         np.testing.assert_array_equal(tx.grad.numpy()[at_constant], 0)   # torch's convention
+
+
+# A Python int that an integer tensor's dtype cannot hold: compared exactly, refused in
+# arithmetic (NumPy 2's rule), never wrapped around (torch gave int8 * 300 = 44 and
+# uint8 > -1 = False; NumPy's own where gave 44 for where(c, int8, 300)).
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16"])
+def test_python_ints_out_of_an_integer_dtypes_range_are_compared_exactly_or_refused(backend, dtype):
+    values = np.array([0, 1, 100, 127], dtype=dtype)
+    x = cr.tensor(values, backend=backend)
+    for v in (300, -1, -200, 70000, 2**70):
+        for name, op in (("<", np.less), (">", np.greater), ("==", np.equal), ("<=", np.less_equal)):
+            got = {"<": x < v, ">": x > v, "==": x == v, "<=": x <= v}[name].numpy()
+            want = np.array([op(int(a), v) for a in values])   # Python's exact comparison
+            np.testing.assert_array_equal(got, want, err_msg=f"{dtype} {name} {v}")
+        info = np.iinfo(dtype)
+        if info.min <= v <= info.max:
+            continue
+        for name, fn in (("+", lambda: x + v), ("*", lambda: x * v), ("-", lambda: v - x),
+                         ("maximum", lambda: cr.maximum(x, v)), ("where", lambda: cr.where(x > 1, x, v))):
+            with pytest.raises(cr.DTypeError, match="out of bounds|too large"):
+                fn()
+        with pytest.raises(OverflowError, match="out of bounds|too large"):
+            y = cr.tensor(values, backend=backend)
+            y += v
+        # a bound past the range on the side that clips nothing is dropped; on the other side
+        # there is no answer in the dtype
+        below, above = int(info.min) - abs(v), int(info.max) + abs(v)
+        np.testing.assert_array_equal(cr.clip(x, below, above).numpy(), values)
+        for lo, hi in ((above, None), (None, below)):
+            with pytest.raises(cr.DTypeError, match="out of bounds"):
+                cr.clip(x, lo, hi)
