@@ -262,11 +262,12 @@ def _clip(x, lo=None, hi=None):
 def _where(cond, x, y):
     """np.where, refusing a Python int that its integer operand cannot hold: NumPy's where
     wraps it (where(c, int8, 300) gives 44) where its arithmetic raises, as here."""
-    for v, other in ((x, y), (y, x)):
-        if type(v) is int and getattr(other, "dtype", None) is not None and other.dtype.kind in "iu":
-            info = np.iinfo(other.dtype)
-            if not info.min <= v <= info.max:
-                raise OverflowError(f"Python integer {v} out of bounds for {other.dtype}")
+    if type(x) is int or type(y) is int:   # rare: where's callers pass arrays or floats
+        for v, other in ((x, y), (y, x)):
+            if type(v) is int and getattr(other, "dtype", None) is not None and other.dtype.kind in "iu":
+                info = np.iinfo(other.dtype)
+                if not info.min <= v <= info.max:
+                    raise OverflowError(f"Python integer {v} out of bounds for {other.dtype}")
     return np.where(cond, x, y)
 
 

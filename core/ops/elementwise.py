@@ -212,7 +212,7 @@ def clip(x, min=None, max=None):
         return x
     min, max = _bounds_within(x, min, max)
     if min is None and max is None:
-        return astype(x, x.dtype)   # a copy, as the kernel's
+        return clone(x)   # a new array, as the kernel's
     return _clip(x, min, max)
 
 
@@ -223,21 +223,15 @@ def _bounds_within(x, lo, hi):
     dtype = _array_dtype(x)
     if dtype is None or dtype in FLOATING or dtype == "bool":
         return lo, hi
-    info = _iinfo(dtype)
-    if type(lo) is int and lo < info[0]:
-        lo = None
-    if type(hi) is int and hi > info[1]:
-        hi = None
+    bits = 8 * canonical(dtype).itemsize
+    low, high = (0, 2 ** bits - 1) if dtype == "uint8" else (-2 ** (bits - 1), 2 ** (bits - 1) - 1)
+    lo = None if type(lo) is int and lo < low else lo
+    hi = None if type(hi) is int and hi > high else hi
     for v in (lo, hi):
-        if type(v) is int and not info[0] <= v <= info[1]:
+        if type(v) is int and not low <= v <= high:
             raise DTypeError(f"clip: the bound {v} is out of bounds for {dtype} (its values lie in "
-                             f"[{info[0]}, {info[1]}]); cast x to a wider dtype first (x.astype('int64'))")
+                             f"[{low}, {high}]); cast x to a wider dtype first (x.astype('int64'))")
     return lo, hi
-
-
-def _iinfo(dtype):
-    bits = {"int8": 8, "uint8": 8, "int16": 16, "int32": 32, "int64": 64}[str(dtype)]
-    return (0, 2 ** bits - 1) if str(dtype) == "uint8" else (-2 ** (bits - 1), 2 ** (bits - 1) - 1)
 
 
 @on_kernels
