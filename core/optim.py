@@ -300,8 +300,8 @@ class Optimizer:
                 hp["lr"] = float(group["lr"](self._count))
             for name, p in zip(group["param_names"], group["params"]):
                 g, sample = p.grad, samples.get(name)
-                if g is None and sample is None:
-                    continue
+                if g is None:   # skipped, as torch: its state must not change (a Hessian sample
+                    continue    # kept for later would be folded in at a step it was not taken on)
                 data, b = p._data, p._backend
                 st = state.get(name)
                 work = algo.init(data, hp) if st is None else _copied_state(st, b, arrays=algo.in_place)
@@ -476,9 +476,15 @@ class Optimizer:
                                          f"{tuple(b.shape(raw))}, expected {tuple(b.shape(ref))}; "
                                          "the state belongs to a parameter of another shape")
                 out[k] = b.copy(b.astype(raw, b.dtype(ref)))
-            elif isinstance(v, Tensor):
-                out[k] = type(ref)(v.item()) if ref is not None else v.item()
             else:
+                if isinstance(v, Tensor):
+                    v = v.item()
+                if type(ref) is int:   # a step count: an integer >= 0 (5.0 from a float tensor is 5)
+                    if type(v) is float and v.is_integer():
+                        v = int(v)
+                    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                        raise StateDictError(f"state {k!r} of parameter {name!r} is {v!r}; it must "
+                                             "be an integer >= 0 (a step count)")
                 out[k] = v
         return out
 
@@ -543,11 +549,14 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
             norms = [ops.sqrt(ops.sum(g * g)) for g in measured]
         else:
             norms = [ops.sum(ops.abs(g) ** norm_type) ** (1.0 / norm_type) for g in measured]
+        # the total in the widest dtype of the norms (as torch promotes): a float64 gradient's
+        # norm after a float32 one must not be rounded, or overflow, to float32
+        wide = max((n.dtype for n in norms), key=lambda d: d.itemsize)
         same = all(n._backend is norms[0]._backend for n in norms)
         if not same:
-            norms = [make(norms[0]._backend.asarray(float(n), norms[0].dtype), norms[0]._backend)
+            norms = [make(norms[0]._backend.asarray(float(n), wide), norms[0]._backend)
                      for n in norms]
-        stacked = ops.stack([n.astype(norms[0].dtype) for n in norms])
+        stacked = ops.stack([n.astype(wide) for n in norms])
         if norm_type == math.inf:
             total = ops.max(stacked)
         else:
@@ -573,6 +582,9 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
 def clip_grad_value_(params, clip_value):
     """Clip every gradient element into [-clip_value, clip_value], in place."""
     v = float(clip_value)
+    if not v >= 0.0:   # a negative (or NaN) bound would set every gradient to -|v| (or NaN)
+        raise HyperparameterError(f"clip_grad_value_: clip_value={v} must be >= 0 (the largest "
+                                  "absolute value a gradient element may have)")
     for g in _grads(params):
         b = g._backend
         b.assign(g._data, b.clip(g._data, -v, v))

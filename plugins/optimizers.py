@@ -51,13 +51,16 @@ class SGD(Algorithm):
         return {"step": 0, "momentum_buffer": cr.zeros_like(param)}
 
     def update(self, grad, state, param, hp):
-        lr = -hp["lr"] if hp["maximize"] else hp["lr"]
-        if not state and not hp["weight_decay"]:      # plain SGD: the hot path
-            return Scaled(grad, -lr), state
         momentum, wd = hp["momentum"], hp["weight_decay"]
+        if not state and not wd and not momentum:      # plain SGD: the hot path
+            return Scaled(grad, hp["lr"] if hp["maximize"] else -hp["lr"]), state
+        if hp["maximize"]:    # as torch: negate first, so weight decay still pulls p towards 0
+            grad = -grad
         if wd:
             grad = grad + wd * param
         if momentum:
+            if "momentum_buffer" not in state:   # momentum switched on mid-run: torch starts a buffer
+                state["momentum_buffer"], state["step"] = cr.zeros_like(param), 0
             buf = state["momentum_buffer"]
             damp, started = hp["dampening"], state["step"]
             if started:
@@ -65,7 +68,7 @@ class SGD(Algorithm):
             buf = buf + (grad if not (damp and started) else (1 - damp) * grad)  # torch: buf_1 = g
             state["momentum_buffer"], state["step"] = buf, started + 1
             grad = grad + momentum * buf if hp["nesterov"] else buf
-        return Scaled(grad, -lr), state
+        return Scaled(grad, -hp["lr"]), state
 
 
 # --------------------------------------------------------------- RMSprop
@@ -240,7 +243,8 @@ class Adafactor(Algorithm):
 
     def validate(self, hp):
         check_nonnegative(hp, "lr", "weight_decay")
-        if not isinstance(hp["beta2_decay"], (int, float)) or not hp["beta2_decay"] <= 0:
+        if not isinstance(hp["beta2_decay"], (int, float)) or isinstance(hp["beta2_decay"], bool) \
+                or not hp["beta2_decay"] <= 0:
             raise HyperparameterError(f"beta2_decay must be <= 0, got {hp['beta2_decay']!r}")
         eps = hp["eps"]
         if not isinstance(eps, (tuple, list)) or len(eps) != 2:
@@ -248,7 +252,7 @@ class Adafactor(Algorithm):
         if eps[0] is not None:
             check_nonnegative({"eps[0]": eps[0]}, "eps[0]")
         check_nonnegative({"eps[1]": eps[1]}, "eps[1]")
-        if not isinstance(hp["d"], (int, float)) or not hp["d"] >= 1:
+        if not isinstance(hp["d"], (int, float)) or isinstance(hp["d"], bool) or not hp["d"] >= 1:
             raise HyperparameterError(f"d (the clipping threshold) must be >= 1, got {hp['d']!r}")
         _flag(hp, "maximize")
 

@@ -14,6 +14,7 @@ Steps count from 0; a negative step is refused (``chainrule.schedules.Schedule``
 """
 import bisect
 import math
+import numbers
 
 from chainrule.errors import HyperparameterError
 from chainrule.hookspecs import hookimpl
@@ -32,6 +33,10 @@ def _positive_int(name, value):
 
 def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _lr(value, name="lr"):
@@ -60,6 +65,9 @@ def multistep(lr, milestones, gamma=0.1):
     """lr * gamma ** (number of milestones <= step)  (torch MultiStepLR)."""
     _lr(lr)
     _factor("gamma", gamma)
+    milestones = list(milestones)
+    for m in milestones:   # torch decays when the step equals a milestone: 1.5 or -1 never is
+        _check("milestones", m, _integer(m) and m >= 0, "integers >= 0")
     milestones = sorted(int(m) for m in milestones)
     return lambda t: lr * gamma ** bisect.bisect_right(milestones, t)
 
@@ -87,6 +95,7 @@ def linear(lr, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
 def inverse_sqrt(lr, warmup=0):
     """Linear warmup to lr, then lr * sqrt(warmup / step)  (the Transformer paper's shape)."""
     _lr(lr)
+    _check("warmup", warmup, _integer(warmup) and warmup >= 0, "an integer >= 0")
 
     def f(t):
         if t < warmup:
@@ -129,10 +138,10 @@ def sgdr(lr, T_0, T_mult=1, eta_min=0.0):
     def f(t):
         if T_mult == 1:
             t_cur, t_i = t % T_0, T_0
-        else:
-            n = int(math.log(t / T_0 * (T_mult - 1) + 1, T_mult))
-            t_cur = t - T_0 * (T_mult ** n - 1) / (T_mult - 1)
-            t_i = T_0 * T_mult ** n
+        else:   # walk the restarts exactly, as torch's step() does: a float log rounds
+            t_cur, t_i = t, T_0   # T_0 * (T_mult**n - 1) / (T_mult - 1) down and misses the restart
+            while t_cur >= t_i:
+                t_cur, t_i = t_cur - t_i, t_i * T_mult
         return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
     return f
 
