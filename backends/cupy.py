@@ -112,11 +112,22 @@ def load(device=None):
 
     def inplace(ufunc):
         def update(x, y):
+            _refuse_out_of_range(np, y, x.dtype)
             ufunc(x, y, out=x, casting="same_kind")
         return update
 
     def setitem(x, index, v):
+        _refuse_out_of_range(np, v, x.dtype)   # CuPy 13 would wrap x[i] = 300 into int8
         x[index] = v
+
+    def assign(dst, src):
+        _refuse_out_of_range(np, src, dst.dtype)
+        cp.copyto(dst, src, casting="same_kind")
+
+    def where(cond, x, y):
+        for v, other in ((x, y), (y, x)):   # NumPy's where wraps it too: refused, as in the numpy backend
+            _refuse_out_of_range(np, v, getattr(other, "dtype", None))
+        return cp.where(cond, x, y)
 
     def on_device(ns):
         """Every kernel runs with this backend's GPU current (only needed off device 0)."""
@@ -134,7 +145,7 @@ def load(device=None):
         array_types=(),   # arrays of every GPU share a type: backend_of_raw asks the device
         asarray=asarray, from_dlpack=from_dlpack, to_numpy=cp.asnumpy, shape=operator.attrgetter("shape"),
         dtype=lambda x: to_name[x.dtype], astype=lambda x, dtype: x.astype(cp_dtype(dtype), copy=False),
-        copy=cp.copy, item=lambda x: x.item(), assign=lambda dst, src: cp.copyto(dst, src, casting="same_kind"),
+        copy=cp.copy, item=lambda x: x.item(), assign=assign,
         shares_memory=cp.may_share_memory, owns_memory=lambda x: x.base is None,
         iadd=inplace(cp.add), isub=inplace(cp.subtract), imul=inplace(cp.multiply), idiv=inplace(cp.true_divide),
         zeros=lambda shape, dtype: cp.zeros(shape, cp_dtype(dtype)),
@@ -149,9 +160,9 @@ def load(device=None):
         power=cp.power, maximum=cp.maximum, minimum=cp.minimum, negative=cp.negative,
         exp=cp.exp, log=cp.log, log1p=cp.log1p, expm1=cp.expm1, sqrt=cp.sqrt, abs=cp.abs,
         sign=cp.sign, sin=cp.sin, cos=cp.cos, tan=cp.tan, tanh=cp.tanh, floor=cp.floor,
-        erf=lambda x: cupyx.scipy.special.erf(x),
-        where=cp.where, clip=lambda x, lo=None, hi=None: x.copy() if lo is None and hi is None
-        else cp.clip(x, lo, hi),
+        erf=_typed_as_exp(np, lambda x: cupyx.scipy.special.erf(x)),
+        where=where, clip=lambda x, lo=None, hi=None: cp.array(x) if lo is None and hi is None
+        else cp.clip(cp.asarray(x), lo, hi),   # CuPy's clip is a.clip(): a Python number has none
         greater=cp.greater, greater_equal=cp.greater_equal, less=cp.less,
         less_equal=cp.less_equal, equal=cp.equal, not_equal=cp.not_equal,
         logical_and=cp.logical_and, logical_or=cp.logical_or, logical_not=cp.logical_not,
@@ -159,7 +170,7 @@ def load(device=None):
         # NumPy's elementwise names (issue 13)
         sinh=cp.sinh, cosh=cp.cosh, arcsin=cp.arcsin, arccos=cp.arccos, arctan=cp.arctan,
         arcsinh=cp.arcsinh, arccosh=cp.arccosh, arctanh=cp.arctanh, exp2=cp.exp2, log2=cp.log2,
-        log10=cp.log10, sinc=cp.sinc, erfc=lambda x: cupyx.scipy.special.erfc(x),
+        log10=cp.log10, sinc=cp.sinc, erfc=_typed_as_exp(np, lambda x: cupyx.scipy.special.erfc(x)),
         ceil=cp.ceil, trunc=cp.trunc, round=lambda x, decimals=0: cp.around(x, decimals),
         nan_to_num=lambda x, nan=0.0, posinf=None, neginf=None: cp.nan_to_num(
             x, copy=True, nan=nan, posinf=posinf, neginf=neginf),
@@ -186,7 +197,90 @@ def load(device=None):
         svd=lambda x, full_matrices: tuple(cp.linalg.svd(x, full_matrices=full_matrices)),
         eig=lambda x: _real_eig(cp, x),
     )
+    _elementwise(np, ns)
     return ns if gpu.id == 0 else on_device(ns)
+
+
+_UNARY = ("negative", "exp", "log", "log1p", "expm1", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh",
+          "floor", "logical_not", "isfinite", "isnan", "sinh", "cosh", "arcsin", "arccos", "arctan",
+          "arcsinh", "arccosh", "arctanh", "exp2", "log2", "log10", "sinc", "ceil", "trunc")
+_BINARY = ("add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "arctan2", "hypot",
+           "logaddexp", "logaddexp2", "remainder", "logical_and", "logical_or")
+_COMPARISONS = ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal")
+_NUMPY_NAMES = {"abs": "absolute", "divide": "true_divide"}
+
+
+def _elementwise(np, ns):
+    """The ufunc kernels take exactly their operands: CuPy's ufuncs, as NumPy's, read one more
+    positional argument as out= (cr.abs(x, y) would write into y; the numpy backend refuses).
+    A Python int beside an integer array that its dtype cannot hold is typed as NumPy 2 (the
+    numpy backend) types it, whatever CuPy's version: CuPy 13 promotes by value (int8 * 300 is
+    int16, written back into int8 by x *= 300), CuPy 14 follows NEP 50."""
+    for name in _UNARY:
+        setattr(ns, name, (lambda fn: lambda x: fn(x))(getattr(ns, name)))
+    for name in _BINARY + _COMPARISONS:
+        setattr(ns, name, _binary(np, getattr(ns, name), _NUMPY_NAMES.get(name, name)))
+
+
+def _binary(np, fn, npname):
+    low_scalars = npname in _ARITHMETIC
+
+    def kernel(x, y):
+        if low_scalars and (type(x) in _NUMBERS or type(y) in _NUMBERS):
+            array = y if type(x) in _NUMBERS else x
+            if getattr(array, "dtype", None) == np.float16:   # as the numpy backend: in float32,
+                wide = array.astype(np.float32)              # rounded once (not 70000 -> inf first)
+                return fn(x, wide).astype(np.float16) if array is y else fn(wide, y).astype(np.float16)
+        if type(x) is int or type(y) is int:
+            x, y = _python_int(np, npname, x, y)
+        return fn(x, y)
+    return kernel
+
+
+_ARITHMETIC = ("add", "subtract", "multiply", "true_divide", "power")
+_NUMBERS = (int, float)
+
+
+def _python_int(np, npname, x, y):
+    """x, y with an out-of-range Python int retyped: compared exactly (as +-inf), refused where
+    NumPy's loop would hold it in the integer dtype (OverflowError), else a NumPy scalar of the
+    float or bool type NumPy computes in."""
+    v, other = (x, y) if type(x) is int else (y, x)
+    dtype = getattr(other, "dtype", None)
+    if dtype is None or dtype.kind not in "iu" or _fits(np, v, dtype):
+        return x, y
+    if npname in _COMPARISONS:
+        v = float("inf") if v > 0 else float("-inf")
+    else:
+        try:   # NumPy answers the typing question on a 0-d host array (OverflowError: refused)
+            out = getattr(np, npname)(*((np.zeros((), dtype), v) if v is y else (v, np.zeros((), dtype)))).dtype
+        except OverflowError:
+            raise OverflowError(f"Python integer {v} out of bounds for {dtype}") from None
+        if out.kind in "bf":   # a NumPy scalar of the result's type: CuPy 13 and 14 type it alike
+            v = out.type(v)
+    return (v, y) if type(x) is int else (x, v)
+
+
+def _fits(np, v, dtype):
+    info = np.iinfo(dtype)
+    return info.min <= v <= info.max
+
+
+def _refuse_out_of_range(np, v, dtype):
+    """NumPy 2 refuses a Python int that an integer dtype cannot hold (300 into int8); CuPy 13
+    would wrap it around."""
+    if type(v) is int and dtype is not None and dtype.kind in "iu" and not _fits(np, v, dtype):
+        raise OverflowError(f"Python integer {v} out of bounds for {dtype}")
+
+
+def _typed_as_exp(np, fn):
+    """erf/erfc typed as NumPy types exp (float16 kept, bool/int8/uint8 -> float16, int16 ->
+    float32), as the numpy backend's: cupyx's ufuncs have float32 and float64 loops only."""
+    def kernel(x):
+        out = fn(x)
+        want = np.result_type(x.dtype, np.float16)
+        return out if out.dtype == want else out.astype(want)
+    return kernel
 
 
 def _real_eig(cp, x):

@@ -103,6 +103,30 @@ def _arrays(kernel):
     return run
 
 
+def _arithmetic(ufunc):
+    """add, subtract, multiply, divide, power: as ``_arrays``, but a Python number with a
+    float16/bfloat16 array is computed in float32 and rounded once, as torch computes it
+    (NumPy rounds the number to float16 first: x * 70000.0 is inf, x / 1e5 is 0)."""
+    def run(x, y):
+        if type(x) is ndarray and type(y) is ndarray:   # most calls
+            out = ufunc(x, y)
+        elif type(y) in _NUMBERS and type(x) is ndarray and x.dtype.itemsize == 2 \
+                and x.dtype.name in _LOW_PRECISION:
+            return ufunc(x.astype(np.float32), y).astype(x.dtype)
+        elif type(x) in _NUMBERS and type(y) is ndarray and y.dtype.itemsize == 2 \
+                and y.dtype.name in _LOW_PRECISION:
+            return ufunc(x, y.astype(np.float32)).astype(y.dtype)
+        else:
+            out = ufunc(x, y)
+        return out if type(out) is ndarray else np.asarray(out)
+    run.__name__ = ufunc.__name__
+    return run
+
+
+_NUMBERS = (int, float)   # not bool: True is no number to compute with
+_LOW_PRECISION = ("float16", "bfloat16")
+
+
 # ----------------------------------------------------- conversion and metadata
 
 def asarray(data, dtype=None):
@@ -317,9 +341,6 @@ def _reducer(ufunc):
     return reduce
 
 
-_LOW_PRECISION = ("float16", "bfloat16")
-
-
 def _accumulating(ufunc):
     """sum and prod: float16/bfloat16 accumulate in float32 and round once, as in torch;
     uint8 in int64, as torch's (NumPy's uint64 is no chainrule dtype)."""
@@ -504,8 +525,8 @@ def load(device=None):
         uniform=partial(uniform, random), randint=partial(randint, random),
         permutation=partial(permutation, random),
         # elementwise
-        add=_arrays(np.add), subtract=_arrays(np.subtract), multiply=_arrays(np.multiply),
-        divide=_arrays(np.true_divide), power=_arrays(np.power), maximum=_arrays(np.maximum),
+        add=_arithmetic(np.add), subtract=_arithmetic(np.subtract), multiply=_arithmetic(np.multiply),
+        divide=_arithmetic(np.true_divide), power=_arithmetic(np.power), maximum=_arrays(np.maximum),
         minimum=_arrays(np.minimum), negative=_arrays(np.negative), exp=_arrays(np.exp),
         log=_arrays(np.log), log1p=_arrays(np.log1p), expm1=_arrays(np.expm1), sqrt=_arrays(np.sqrt),
         abs=_arrays(np.abs), sign=_arrays(np.sign), sin=_arrays(np.sin), cos=_arrays(np.cos),

@@ -123,7 +123,8 @@ def from_numpy(a, device, dt=None):
     """A tensor on device with a's values: zero-copy on the CPU when torch can share a's memory."""
     a = np.asarray(a)
     if NUMPY_BFLOAT16 is not None and a.dtype == NUMPY_BFLOAT16:
-        t = torch.from_numpy(np.ascontiguousarray(a).view(np.uint16)).view(torch.bfloat16)
+        # reshape: np.ascontiguousarray turns a 0-d array into shape (1,)
+        t = torch.from_numpy(np.ascontiguousarray(a).view(np.uint16)).view(torch.bfloat16).reshape(a.shape)
     else:
         if a.dtype not in TORCH_OF_NUMPY:
             raise TypeError(f"the torch backend cannot hold NumPy dtype {a.dtype}")
@@ -418,10 +419,19 @@ def _binary(fn, npname, scalar_first=True, arithmetic=True, scalars=True):
         if type(x) is T and type(y) is T and x.dtype is y.dtype:   # most calls
             return fn(x, y)
         if _plain(x, y) and (scalar_first or type(x) is T) and (scalars or type(y) is T):
-            return fn(x, y)
+            return _scalar_first_low(fn, x, y) if type(x) is not T else fn(x, y)
         return _numpy_typed(fn, npname, (x, y), arithmetic)
     kernel.__name__ = npname
     return kernel
+
+
+def _scalar_first_low(fn, number, y):
+    """fn(number, y) for a Python number and a tensor.  torch.mul(70000.0, half) rounds the
+    number to float16 first (inf) where half * 70000.0 computes in float32 and rounds once
+    (35008): a float16/bfloat16 y is computed in float32, so s * x == x * s."""
+    if y.dtype is torch.float16 or y.dtype is torch.bfloat16:
+        return fn(number, y.float()).to(y.dtype)
+    return fn(number, y)
 
 
 def _comparison(fn, npname):
@@ -439,7 +449,7 @@ def subtract(x, y):
         if x.dtype is y.dtype:   # most calls; bool - bool raises, as in NumPy
             return torch.sub(x, y)
     elif _plain(x, y):
-        return torch.sub(x, y)
+        return _scalar_first_low(torch.sub, x, y) if type(x) is not T else torch.sub(x, y)
     return _numpy_typed(torch.sub, "subtract", (x, y))
 
 
@@ -447,7 +457,7 @@ def divide(x, y):
     if type(x) is T and type(y) is T and x.dtype is y.dtype and x.dtype in FLOATS:   # most calls
         return torch.div(x, y)
     if _plain(x, y) and (x.dtype if type(x) is T else y.dtype) in FLOATS:
-        return torch.div(x, y)
+        return _scalar_first_low(torch.div, x, y) if type(x) is not T else torch.div(x, y)
     return _numpy_typed(torch.div, "true_divide", (x, y))   # int / int is float64
 
 
@@ -460,7 +470,7 @@ def power(x, y):
         # NumPy's error; torch would answer 0 (or 1, -1) for an integer to a negative power
         raise ValueError("Integers to negative integer powers are not allowed.")
     if _plain(x, y) and (x.dtype if type(x) is T else y.dtype) is not torch.bool:
-        return torch.pow(x, y)
+        return _scalar_first_low(torch.pow, x, y) if type(x) is not T else torch.pow(x, y)
     return _numpy_typed(torch.pow, "power", (x, y))   # bool ** bool is int8 in NumPy
 
 
@@ -595,11 +605,19 @@ def _reduction(fn):
 
 
 def _prod(x, dim=None, keepdim=False):
+    """torch.prod over several axes.  torch's CPU prod multiplies float16/bfloat16 in their own
+    precision (a 1000-term bfloat16 product is off by 30%): they accumulate in float32 and
+    round once, as the NumPy backend's and every other reduction here."""
+    dtype = x.dtype
+    low = dtype is torch.float16 or dtype is torch.bfloat16
+    if low:
+        x = x.float()
     if dim is None:
-        return torch.prod(x)
-    for d in sorted((d % x.ndim for d in dim), reverse=True):   # torch.prod takes one axis
-        x = torch.prod(x, d, keepdim)
-    return x
+        x = torch.prod(x)
+    else:
+        for d in sorted((d % x.ndim for d in dim), reverse=True):   # torch.prod takes one axis
+            x = torch.prod(x, d, keepdim)
+    return x.to(dtype) if low else x
 
 
 def _boolean(fn):

@@ -95,7 +95,12 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
     if retain_graph is None:
         retain_graph = create_graph
     if create_graph:
-        g = make(g, b)
+        if grad is not None and gt._node is not None and gt._trace is None:
+            # a cotangent that requires grad stays in the graph: the gradients are then
+            # differentiable in it too (torch's double-backward / double-vjp trick)
+            g = gt if gt.dtype == self.dtype else gt.astype(self.dtype)
+        else:
+            g = make(g, b)
     if isinstance(self._node, LeafNode):
         leaves = {self._node: g}
     else:  # rules on raw arrays record nothing; tensor rules run under no_grad (autodiff.cotangents)
@@ -103,7 +108,7 @@ def _backward(self, grad=None, retain_graph=None, create_graph=False):
     del g   # so that a cotangent nothing else holds can become a .grad without a copy
     for leaf, ct in take_owned(leaves).items():
         t = leaf.ref() if leaf.ref is not None else None
-        if t is None:
+        if t is None or t._node is None:   # gone, or requires_grad_(False) since: as torch
             continue
         if type(ct) is not Tensor:
             ct = make(ct, t._backend)

@@ -416,7 +416,10 @@ _raw_device_backends = {}  # (native array type, device) -> Backend
 
 
 def _device_name(spec, obj):
-    device = str(getattr(obj, "device", "") or "")
+    device = getattr(obj, "device", None)
+    if type(getattr(device, "id", None)) is int:   # CuPy's Device, whose str() is "<CUDA Device 0>"
+        device = f"cuda:{device.id}"
+    device = str(device or "")
     if not device or device == "cpu":
         return spec.name
     return f"{spec.name}:{device}"

@@ -294,14 +294,18 @@ def jacfwd(f, argnums=0):
 
     def jac(*args):
         nums = _check_argnums(argnums, len(args))
-        results = []
+        per_arg, rebuild_out = [], None
         for i in nums:
             x = _differentiable(args[i], "cr.jacfwd", f"argument {i}")
             f_i = _selecting(f, args, (i,))
             column = lambda e: _jvp(f_i, (x,), (e,), False, "cr.jacfwd")[1]  # noqa: E731
-            cols = vmap(column, out_axes=-1)(_basis(x))     # out.shape + (x.size,)
-            results.append(ops.reshape(cols, cols.shape[:-1] + x.shape))
-        return results[0] if isinstance(argnums, int) else tuple(results)
+            cols = vmap(column, out_axes=-1)(_basis(x))     # per output: out.shape + (x.size,)
+            leaves, rebuild_out = tree.flatten(cols)
+            per_arg.append([ops.reshape(c, c.shape[:-1] + x.shape) for c in leaves])
+        if isinstance(argnums, int):
+            return rebuild_out(per_arg[0])
+        # as JAX and torch.func: the output's structure outside, a tuple over argnums inside
+        return rebuild_out([tuple(p[j] for p in per_arg) for j in range(len(per_arg[0]))])
     return jac
 
 
@@ -315,9 +319,18 @@ def jacrev(f, argnums=0):
         selected = [args[i] for i in nums]
         out, pullback = _vjp(_selecting(f, args, nums), selected, False, "cr.jacrev",
                              [f"argument {i}" for i in nums])
-        rows = vmap(pullback)(_basis(out))          # per argument: (out.size,) + x.shape
-        results = [ops.reshape(r, out.shape + _as_tensor(x).shape) for r, x in zip(rows, selected)]
-        return results[0] if isinstance(argnums, int) else tuple(results)
+        outs, rebuild_out = tree.flatten(out)
+        per_out = []
+        for k, o in enumerate(outs):
+            def pull(e, k=k):    # the cotangent e for output k, zeros for the others
+                return pullback(rebuild_out([e if j == k else zeros_like(other)
+                                             for j, other in enumerate(outs)]))
+            rows = vmap(pull)(_basis(o))           # per argument: (o.size,) + x.shape
+            per_out.append([tree.tree_map(lambda r, xl: ops.reshape(r, o.shape + _as_tensor(xl).shape),
+                                          r, x) for r, x in zip(rows, selected)])
+        if isinstance(argnums, int):
+            return rebuild_out([p[0] for p in per_out])
+        return rebuild_out([tuple(p) for p in per_out])
     return jac
 
 
@@ -542,7 +555,9 @@ class _Region:
         # tensors from outside saved by the nodes, weakly, with the clock when they were
         # saved: one modified in place since would make the recomputation differ from the
         # forward (f's own backward raises for it too)
-        self.outside = [(weakref.ref(t), node.stamp, node) for t, node in found.outside]
+        # (with its version counter: a view made inside f, x[1:] or x.detach(), dies with
+        # the saved values, but the counter it shares with x still sees x's changes)
+        self.outside = [(weakref.ref(t), t._counter, node.stamp, node) for t, node in found.outside]
         self.outside += found.inherited
 
     def strip(self):
@@ -558,9 +573,8 @@ class _Region:
 
     def refill(self):
         """Run f again and give every node of the call its saved values back."""
-        for ref, stamp, node in self.outside:
-            t = ref()
-            if t is not None and _memory_clock(t) > stamp:
+        for ref, counter, stamp, node in self.outside:
+            if _outside_clock(ref, counter) > stamp:
                 raise InplaceError(
                     f"a tensor that {node.op.name!r} saved inside cr.checkpoint was modified in "
                     "place after the forward (by an in-place op such as +=, add_ or x[i] = v); "
@@ -571,6 +585,16 @@ class _Region:
             start.append(LeafNode().seq)
             return self.f(*self.args, **self.kwargs)
         out = self.context.replay(run)
+        for ref, counter, stamp, node in self.outside:
+            if _outside_clock(ref, counter) > stamp:
+                # the rerun itself wrote into memory f reads from outside (closed-over state
+                # updated in place before it is read): the recomputed values are not the
+                # forward's, so the gradient would silently differ from f's
+                raise InplaceError(
+                    f"cr.checkpoint: recomputing the function modified in place a tensor that "
+                    f"{node.op.name!r} reads from outside it (closed-over state such as a "
+                    "buffer), so the recomputation did not see the forward's values; update such "
+                    "state outside the checkpointed function, or do not checkpoint it")
         again = _recorded_since(start[0], out).nodes
         pairs = self._matched(again)
         moved = {}
@@ -617,6 +641,17 @@ def _memory_clock(t):
     """The engine clock at the last in-place change of t's memory (0: never)."""
     counter = t._counter
     return 0 if counter is None else counter.clock
+
+
+def _outside_clock(ref, counter):
+    """The memory clock of a tensor a checkpointed call saved from outside: read through the
+    version counter it had then (shared with every alias, alive after the tensor), else
+    through the tensor if it still lives (a counter created since), else 0 (gone unaliased:
+    nothing can have changed it)."""
+    if counter is not None:
+        return counter.clock
+    t = ref()
+    return 0 if t is None else _memory_clock(t)
 
 
 def _op_name(node):

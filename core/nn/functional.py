@@ -11,7 +11,7 @@ import numbers
 
 from ..ops.registry import register as _register, on_kernels, public
 from ..ops import (multiply, where, exp, tanh as _tanh, erf, sum as _sum, mean as _mean,
-                   var as _var, sqrt, logsumexp as _logsumexp)
+                   var as _var, sqrt, logsumexp as _logsumexp, max as _max)
 from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,
                    take_along_axis as _take_along_axis, squeeze as _squeeze)
 from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32, _as_tensor
@@ -19,11 +19,11 @@ from ..ops._util import shape_of, dtype_of, normalize_axis
 from ..errors import ShapeError, DTypeError, ArgumentError, IndexingError, HyperparameterError
 from ..creation import ones as _ones
 from .._state import no_grad as _no_grad, state as _state
-from ..dtypes import FLOATING
+from ..dtypes import FLOATING, _ITEMSIZE
 from ..tensor import Tensor, make, _batched
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
-from ..ops.elementwise import add, astype_op, isfinite, _as_float
+from ..ops.elementwise import add, astype_op, isfinite, _as_float, isnan, logical_and, logical_or, stop_gradient
 from ..ops._batching import aligned, all_batched, elementwise, along_axis
 from .. import backends as _backends
 from .. import random
@@ -102,6 +102,7 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 @on_kernels
+@kernels_in_float32   # float16/bfloat16: 1 / (1 + e) rounded once, as torch's
 def _sigmoid_forward(k, x):
     e = k.exp(k.negative(k.abs(x)))          # never overflows
     return k.where(k.greater_equal(x, 0), k.divide(1, k.add(e, 1)), k.divide(e, k.add(e, 1)))
@@ -118,6 +119,8 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
 def _gelu_forward(x, approximate):
+    if dtype_of(x) in _LOW:   # 1 + erf(x / sqrt 2) cancels to 0 in float16 for x < -3: float32
+        return astype_op(_gelu_forward(astype_op(x, dtype="float32"), approximate), dtype=dtype_of(x))
     if approximate == "tanh":
         return 0.5 * x * (1 + _tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
     return 0.5 * x * (1 + erf(x * _SQRT_HALF))
@@ -132,10 +135,20 @@ def _gelu_slope(x, approximate):
     return 0.5 * (1 + erf(x * _SQRT_HALF)) + x * _INV_SQRT_2PI * exp(-0.5 * x * x)
 
 
+_LOW = frozenset({"float16", "bfloat16"})
+
+
+def _times_gelu_slope(v, x, approximate):
+    """v * gelu'(x); for float16/bfloat16 x the slope in float32 and the product rounded once."""
+    if dtype_of(x) in _LOW:
+        return astype_op(v * _gelu_slope(astype_op(x, dtype="float32"), approximate), dtype=dtype_of(x))
+    return v * _gelu_slope(x, approximate)
+
+
 _gelu = register(
     "gelu", _gelu_forward, batch=elementwise("gelu"),
-    vjp=lambda ans, x, approximate: lambda g: g * _gelu_slope(x, approximate),
-    jvp=lambda t, ans, x, approximate: t[0] * _gelu_slope(x, approximate), raw_rules=True)
+    vjp=lambda ans, x, approximate: lambda g: _times_gelu_slope(g, x, approximate),
+    jvp=lambda t, ans, x, approximate: _times_gelu_slope(t[0], x, approximate), raw_rules=True)
 
 
 @public(_gelu)
@@ -399,6 +412,11 @@ def cross_entropy(logits, labels, reduction="mean"):
         if lshape != zshape:
             raise ShapeError(f"cross_entropy: probability targets must have the logits' shape "
                              f"{zshape}, got {lshape}; for class labels pass integers")
+        # mixed float dtypes promote as NumPy's (float16 logits, float32 targets: float32); the
+        # float32 compute of low-precision logits would otherwise round to the logits' dtype
+        wide = _promoted_float(str(logits.dtype), str(labels.dtype))
+        logits = logits if logits.dtype == wide else astype_op(logits, dtype=wide)
+        labels = labels if labels.dtype == wide else astype_op(labels, dtype=wide)
     elif b.dtype(labels._data) == "bool":
         raise DTypeError("cross_entropy: labels must be integer classes or float probabilities, got bool")
     elif lshape != zshape[:-1]:
@@ -407,6 +425,15 @@ def cross_entropy(logits, labels, reduction="mean"):
     else:
         _check_classes(labels, zshape[-1])
     return _cross_entropy(logits, labels, reduction=reduction)
+
+
+def _promoted_float(a, b):
+    """The floating dtype NumPy promotes two floating dtypes to."""
+    if a == b:
+        return a
+    if {a, b} == {"float16", "bfloat16"}:
+        return "float32"
+    return max(a, b, key=lambda d: _ITEMSIZE[d])
 
 
 def _check_classes(labels, classes):
@@ -448,6 +475,12 @@ def layer_norm(x, eps=1e-5, weight=None, bias=None):
     """Normalize the last axis to zero mean and unit variance (in float32 for float16/bfloat16
     x, as torch), then scale and shift."""
     _check_number("layer_norm", "eps", eps, low=0)
+    shape = tuple(shape_of(_as_tensor(x, "layer_norm")))
+    for name, t in (("weight", weight), ("bias", bias)):
+        got = None if t is None else tuple(shape_of(_as_tensor(t, "layer_norm")))
+        if got is not None and got != shape[-1:]:
+            raise ShapeError(f"layer_norm: {name} must have shape {shape[-1:]} (one per entry of x's "
+                             f"last axis, which is normalized; x has shape {shape}), got {got}")
     y = _standardize(x, eps)
     if weight is not None:
         y = y * weight
@@ -754,12 +787,20 @@ def _pool_args(op, x, nd, kernel_size, stride, padding, dilation, ceil_mode):
     return x, unbatched, dict(kernel_size=kernel, stride=stride, padding=pad, dilation=dilation)
 
 
-def _max_over_windows(cols, nd):
+def _max_over_windows(cols, nd, inside=None):
     """The max over the K axis of (..., K, *out), its gradient to the first maximum of each
     window (torch's rule for ties): a pick at the argmax, linear in the windows (and no sum,
-    which autocast would run in float32)."""
+    which autocast would run in float32).  ``inside`` (K, *out), where padding is: a
+    -inf padding entry ties with a window whose input entries are all -inf, and the
+    gradient must go to the first maximum inside the input, as torch's."""
     k_axis = len(shape_of(cols)) - nd - 1
-    first = _argmax(cols, axis=k_axis, keepdims=True)
+    if inside is None:
+        first = _argmax(cols, axis=k_axis, keepdims=True)
+    else:
+        v = stop_gradient(cols)
+        top = _max(v, axis=k_axis, keepdims=True)     # nan if the window holds one: nan is the max
+        candidates = logical_and(inside, logical_or(v == top, isnan(v)))
+        first = _argmax(candidates, axis=k_axis, keepdims=True)
     return _squeeze(_take_along_axis(cols, first, axis=k_axis), axis=k_axis)
 
 
@@ -772,7 +813,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                             "cr.argmax over cr.nn.unfold(x, ...) windows instead")
     x, unbatched, win = _pool_args("max_pool2d", input, 2, kernel_size, stride, padding, dilation,
                                    ceil_mode)
-    y = _max_over_windows(_unfold(x, pad_value=-math.inf, **win), 2)
+    inside = None
+    if any(lo for lo, _ in win["padding"]):   # which window entries are the input's, not padding
+        ones = _ones(tuple(x.shape[2:]), dtype=str(x.dtype), backend=x.backend)
+        inside = _unfold(ones, pad_value=0, **win) != 0
+    y = _max_over_windows(_unfold(x, pad_value=-math.inf, **win), 2, inside)
     return y[0] if unbatched else y
 
 

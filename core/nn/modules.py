@@ -284,10 +284,10 @@ def _converted(name, value, p):
         warnings.simplefilter("ignore", RuntimeWarning)
         raw = b.copy(b.astype(src._data, p.dtype))  # a copy: the state may alias a parameter
     out = make(raw, b)
-    if src_dtype.is_floating and src_dtype != p.dtype:
+    if src_dtype != p.dtype and src_dtype != "bool":   # integers too: 70000 is inf in float16
         if bool(ops.any(ops.isfinite(src) & ~ops.isfinite(out))):
             raise DTypeError(f"{name!r} holds values beyond the range of {p.dtype} (they would become "
-                             f"inf); load it into a {src_dtype} model or rescale it")
+                             f"inf); load it into a {src_dtype if src_dtype.is_floating else 'float32'} model or rescale it")
     return out
 
 

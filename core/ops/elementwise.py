@@ -209,7 +209,7 @@ def clip(x, min=None, max=None):
     """Clamp into [min, max] (either may be None, or a tensor broadcasting against x); the
     gradient reaches x where it is inside and a tensor bound where it is the answer (torch's rule)."""
     if min is None and max is None:
-        return x
+        return clone(x)   # a new array, as NumPy's (never x itself: x[...] = v would reach x)
     min, max = _bounds_within(x, min, max)
     if min is None and max is None:
         return clone(x)   # a new array, as the kernel's

@@ -20,6 +20,7 @@ from .shape import (_reshape, matrix_transpose as transpose, expand_dims, getite
 from .elementwise import (where, abs as _abs, stop_gradient, sign as _sign, equal as _equal, power as _power,
                           astype_op)
 from .reduce import sum as _sum, max as _max, min as _min, kernels_in_float32, _as_tensor
+from .reduce import float32_if_low, LOW_PRECISION
 from .. import backends as _backends
 from ..creation import asarray
 from ..dtypes import FLOATING
@@ -1001,20 +1002,25 @@ def _vector_norm_forward(k, x, ord, axis, keepdims):
     return k.power(k.sum(k.power(a, ord), axis, keepdims), 1.0 / ord)
 
 
+# float16/bfloat16: the slope is computed in float32 (|x|^(p-1) / ||x||^(p-1) overflows to
+# inf / inf = nan, or underflows to 0, in float16 for ordinary values) and the cotangent or
+# tangent is rounded once to x's dtype, as the forward accumulates in float32
 def _vector_norm_vjp(ans, x, ord, axis, keepdims):
     def vjp(g):
-        slope = _norm_slope(ans, x, ord, axis, keepdims)
+        slope = _norm_slope(float32_if_low(ans), float32_if_low(x), ord, axis, keepdims)
         if slope is None:
             return None
-        return (g if keepdims else _reshape(g, shape=kept_shape(tuple(shape_of(x)), axis))) * slope
+        out = (g if keepdims else _reshape(g, shape=kept_shape(tuple(shape_of(x)), axis))) * slope
+        return astype_op(out, dtype=dtype_of(x)) if dtype_of(x) in LOW_PRECISION else out
     return vjp
 
 
 def _vector_norm_jvp(t, ans, x, ord, axis, keepdims):
-    slope = _norm_slope(ans, x, ord, axis, keepdims)
+    slope = _norm_slope(float32_if_low(ans), float32_if_low(x), ord, axis, keepdims)
     if slope is None:
         return ans * 0
-    return _sum(slope * t[0], axis=axis, keepdims=keepdims)
+    out = _sum(slope * t[0], axis=axis, keepdims=keepdims)
+    return astype_op(out, dtype=dtype_of(ans)) if dtype_of(ans) in LOW_PRECISION else out
 
 
 _vector_norm = register(

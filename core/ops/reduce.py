@@ -86,19 +86,33 @@ def _extremes(ans, x, axis, keepdims):
     return logical_or(equal(x, spread), logical_and(isnan(x), isnan(spread)))
 
 
+def tie_count(mask, x, axis, keepdims):
+    """How many entries of each slice ``mask`` marks, counted in x's dtype, or in float32 for
+    float16/bfloat16 (whose counts round from 257 (bfloat16) or 2049 (float16) on and reach
+    inf at 65520)."""
+    dt = dtype_of(x)
+    return _sum(astype_op(mask, dtype="float32" if dt in LOW_PRECISION else dt), axis=axis,
+                keepdims=keepdims)
+
+
+def rounded_as(v, x):
+    """v (computed in float32 for a float16/bfloat16 x) rounded once to x's dtype."""
+    return astype_op(v, dtype=dtype_of(x)) if dtype_of(v) != dtype_of(x) else v
+
+
 def _extreme_vjp(ans, x, axis=None, keepdims=False):
     def vjp(g):
         mask = _extremes(ans, x, axis, keepdims)
-        count = _sum(astype_op(mask, dtype=dtype_of(x)), axis=axis, keepdims=True)
-        return where(mask, _spread(g, x, axis, keepdims) / count, 0)
+        count = tie_count(mask, x, axis, True)
+        return rounded_as(where(mask, _spread(g, x, axis, keepdims) / count, 0), x)
     return vjp
 
 
 def _extreme_jvp(t, ans, x, axis=None, keepdims=False):
     # the same average of the extremes' tangents (torch's JVP of a NaN full max is nan)
     mask = _extremes(ans, x, axis, keepdims)
-    count = _sum(astype_op(mask, dtype=dtype_of(x)), axis=axis, keepdims=keepdims)
-    return _sum(where(mask, t[0], 0), axis=axis, keepdims=keepdims) / count
+    count = tie_count(mask, x, axis, keepdims)
+    return rounded_as(_sum(where(mask, float32_if_low(t[0]), 0), axis=axis, keepdims=keepdims) / count, x)
 
 
 _max = register("max", "max", batch=reduction("max"), vjp=_extreme_vjp, jvp=_extreme_jvp, raw_rules=True)

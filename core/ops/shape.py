@@ -728,7 +728,12 @@ def tile(x, reps):
     # (1, s0, 1, s1, ...) broadcast to (r0, s0, r1, s1, ...), then merged pairwise
     spread = _reshape(x, shape=tuple(d for s in shape for d in (1, s)))
     spread = _broadcast_to(spread, shape=tuple(d for r, s in zip(reps, shape) for d in (r, s)))
-    return _reshape(spread, shape=tuple(r * s for r, s in zip(reps, shape)))
+    out = _reshape(spread, shape=tuple(r * s for r, s in zip(reps, shape)))
+    if all(r == 1 or s == 1 for r, s in zip(reps, shape)):
+        # the reshape could merge every (r, s) pair without copying: out is still a view of
+        # x (a broadcast one when some r > 1); NumPy's tile always returns new memory
+        out = _op("clone")(out)
+    return out
 
 
 PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
@@ -841,6 +846,7 @@ def roll(x, shift, axis=None):
     for s, a in zip(shifts * n if len(shifts) == 1 else shifts, axes * n if len(axes) == 1 else axes):
         a = axis_argument("roll", a, ndim)
         total[a] = total.get(a, 0) + s   # shifts of one axis add up, as in NumPy
+    rolled = False
     for a, s in sorted(total.items()):
         size = shape_of(x)[a]
         s = s % size if size else 0
@@ -848,7 +854,9 @@ def roll(x, shift, axis=None):
             before = (slice(None),) * a
             x = concat([getitem(x, before + (slice(size - s, None),)),
                         getitem(x, before + (slice(0, size - s),))], axis=a)
-    return x
+            rolled = True
+    # no net shift: still new memory, as NumPy's roll (never x itself, which x[i] = v would reach)
+    return x if rolled else _op("clone")(x)
 
 
 def flip(m, axis=None):
