@@ -131,3 +131,30 @@ def test_load_state_dict_refuses_integers_beyond_a_float16_parameter(backend, va
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v.numpy(), before[k])
     assert np.isfinite(model.weight.numpy()).all()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_is_x_times_torchs_mask_and_keeps_nan_and_inf_visible(backend, dtype, p):
+    """dropout(x) is x * (keep / (1 - p)) as torch computes it, bit for bit in every float dtype,
+    and its gradient is g times that mask; a dropped NaN or inf gives NaN (0 * nan), as in
+    torch, never a 0 that hides it."""
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0.1, 10, 400)
+    values[:40] = np.nan
+    values[40:80] = np.inf
+    x = cr.tensor(values, dtype=dtype, backend=backend, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        out = cr.nn.dropout(x, p, seed=1)
+    keep = np.isfinite(out.numpy().astype(np.float64)[80:]) & (out.numpy().astype(np.float64)[80:] != 0)
+    dropped = cr.nn.dropout(cr.ones((400,), dtype=dtype, backend=backend), p, seed=1).numpy() == 0
+    assert 0 < dropped.sum() < 400 and (keep == ~dropped[80:]).all()
+    t = torch.tensor(values).to(getattr(torch, dtype))
+    mask = torch.tensor(~dropped).to(t.dtype).div_(1 - p)
+    want = (t * mask).double().numpy()
+    got = out.numpy().astype(np.float64)
+    np.testing.assert_array_equal(got, want)          # NaN where torch has NaN, inf where it has inf
+    assert np.isnan(got[:80][dropped[:80]]).all()     # dropped NaN and inf entries stay NaN
+    out.backward(cr.ones((400,), dtype=dtype, backend=backend))
+    np.testing.assert_array_equal(x.grad.numpy().astype(np.float64), mask.double().numpy())

@@ -505,7 +505,9 @@ def dropout(x, p=0.5, training=True, seed=None):
                          "example dropping the same entries); apply dropout to the batch outside "
                          "vmap, or pass the mask in as a batched argument")
     keep = _uniform_with_seed(x, seed) >= p
-    return where(keep, x / (1 - p), 0)
+    # x times a mask of 0 and 1/(1-p), as torch: a dropped NaN or inf stays NaN (0 * nan),
+    # so a bad value still shows (where(keep, x, 0) would hide it)
+    return x * (astype_op(keep, dtype=str(x.dtype)) * (1 / (1 - p)))
 
 
 def _uniform_with_seed(x, seed):
