@@ -6,6 +6,7 @@ is a context variable: per thread (a new thread starts with none) and also per
 asyncio task, whose ``with cr.use_backend(...)`` blocks may interleave in one thread.
 """
 import contextvars
+import itertools
 import threading
 
 _backend_stack = contextvars.ContextVar("chainrule_backend_stack", default=())
@@ -13,6 +14,9 @@ _backend_stack = contextvars.ContextVar("chainrule_backend_stack", default=())
 
 class _State(threading.local):
     grad_enabled = True       # eager (level-0) recording, switched off by no_grad
+    # (when, enabled) of the innermost no_grad/enable_grad block; a reverse-mode transform
+    # obeys it if the block was entered after the transform began (inside the function)
+    grad_mode = (0, True)
     default_dtype = "float32"  # set on the class: process-wide
     replaying = 0              # > 0 while cr.checkpoint runs a function again, in this thread
 
@@ -40,11 +44,17 @@ replay_captures = []
 loading_lock = threading.RLock()
 
 
-class no_grad:
-    """Stop recording eager graphs (``requires_grad`` tensors), as a context or decorator.
+# Moments at which no_grad blocks and reverse-mode transforms begin, in one order.
+moments = itertools.count(1)
 
-    Transforms (``cr.grad``, ``cr.jvp``...) entered inside still differentiate,
-    like ``torch.func.grad`` inside ``torch.no_grad``.
+
+class no_grad:
+    """Stop recording gradients, as a context or decorator: eager graphs (``requires_grad``
+    tensors), and the reverse-mode transforms (``cr.grad``, ``cr.vjp``, ``jacrev``...) whose
+    function entered the block, as in torch.func: inside ``f`` of ``cr.grad(f)``, a value
+    computed under ``no_grad`` is a constant.  A transform called inside the block still
+    differentiates (``torch.func.grad`` inside ``torch.no_grad``), and forward mode
+    (``cr.jvp``, ``jacfwd``) is never stopped, as torch's.
 
     >>> import chainrule as cr
     >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
@@ -57,11 +67,12 @@ class no_grad:
     _enable = False
 
     def __enter__(self):
-        self._prev = state.grad_enabled
+        self._prev = state.grad_enabled, state.grad_mode
         state.grad_enabled = self._enable
+        state.grad_mode = (next(moments), self._enable)
 
     def __exit__(self, *exc):
-        state.grad_enabled = self._prev
+        state.grad_enabled, state.grad_mode = self._prev
 
     def __call__(self, fn):
         import functools

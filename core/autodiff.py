@@ -24,7 +24,7 @@ import sys
 import threading
 import weakref
 
-from ._state import state, enable_grad, no_grad
+from ._state import state, enable_grad, no_grad, moments
 from .dtypes import FLOATING
 from .errors import (BackendError, ChainruleError, DTypeError, GraphError, InplaceError,
                      RegistryError, ShapeError)
@@ -579,6 +579,7 @@ class VJPTrace:
 
     def __init__(self):
         self.level = next(_levels)
+        self.began = next(moments)   # a no_grad block entered after this stops the recording
 
     def lift(self, x):
         return box(self, x, LeafNode())
@@ -588,6 +589,10 @@ class VJPTrace:
         return box._primal.shape
 
     def process(self, op, args, params):
+        began, enabled = state.grad_mode
+        if not enabled and began > self.began:   # cr.no_grad inside the function: a constant here
+            return bind(op, tuple(a._primal if type(a) is Tensor and a._trace is self else a
+                                  for a in args), params)
         primals, parents, concrete = [], [], True
         for a in args:
             if type(a) is Tensor:

@@ -19,6 +19,7 @@ Covers, each as a whole class (parametrized over backends, functions and variant
 * ``jacfwd`` / ``jacrev`` / ``hessian`` of functions with tuple outputs and tuple
   ``argnums`` give torch.func's (and JAX's) nested structure instead of crashing.
 """
+import contextlib
 import warnings
 
 import numpy as np
@@ -258,3 +259,71 @@ def test_hessian_with_tuple_argnums_matches_torch_func(backend, argnums):
     ft = lambda x, y: torch.sin(x).sum() * (y * y).sum() + (x * x).sum() * y[0]     # noqa: E731
     close(cr.hessian(fc, argnums=argnums)(C(x0), C(y0)),
           tf.hessian(ft, argnums=argnums)(T(x0), T(y0)))
+
+
+# ------------------------------------------- no_grad inside a transformed function (torch.func's rule)
+
+def _grad_modes(lib):
+    """f(x) with a part computed under no_grad (and one under enable_grad inside that) in lib."""
+    m = cr if lib == "cr" else torch
+    s = (lambda v: cr.sum(v)) if lib == "cr" else (lambda v: v.sum())
+
+    def only_no_grad(x):
+        with m.no_grad():
+            c = x ** 2
+        return s(x * m.sin(x) - c * x)
+
+    def re_enabled(x):
+        with m.no_grad():
+            with m.enable_grad():
+                c = x ** 2
+            d = m.exp(x)
+        return s(x * c - d * x)
+
+    def decorated(x):
+        @m.no_grad()
+        def constant(v):
+            return m.tanh(v) * v
+        return s(constant(x) * x + x ** 3)
+
+    def transform_inside(x):   # a transform called inside no_grad still differentiates
+        grad = cr.grad if lib == "cr" else tf.grad
+        with m.no_grad():
+            inner = grad(lambda y: s(y ** 3))(x)
+        return s(inner * x)
+    return dict(only_no_grad=only_no_grad, re_enabled=re_enabled, decorated=decorated,
+                transform_inside=transform_inside)
+
+
+TRANSFORMS = {
+    "grad": (lambda f: cr.grad(f), lambda f: tf.grad(f)),
+    "vjp": (lambda f: lambda x: cr.vjp(f, x)[1](C(1.5))[0],
+            lambda f: lambda x: tf.vjp(f, x)[1](T(1.5))[0]),
+    "jacrev": (lambda f: cr.jacrev(f), lambda f: tf.jacrev(f)),
+    "jacfwd": (lambda f: cr.jacfwd(f), lambda f: tf.jacfwd(f)),
+    "hessian": (lambda f: cr.hessian(f), lambda f: tf.hessian(f)),
+    "grad_of_grad_sum": (lambda f: cr.grad(lambda x: cr.sum(cr.grad(f)(x) * x)),
+                         lambda f: tf.grad(lambda x: (tf.grad(f)(x) * x).sum())),
+    "vmap_grad": (lambda f: lambda x: cr.vmap(cr.grad(f))(cr.stack([x, x * 2])),
+                  lambda f: lambda x: tf.vmap(tf.grad(f))(torch.stack([x, x * 2]))),
+    "jvp": (lambda f: lambda x: cr.jvp(f, (x,), (cr.ones_like(x),))[1],
+            lambda f: lambda x: tf.jvp(f, (x,), (torch.ones_like(x),))[1]),
+}
+
+
+@pytest.mark.parametrize("outer_no_grad", [False, True])
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+@pytest.mark.parametrize("program", ["only_no_grad", "re_enabled", "decorated", "transform_inside"])
+def test_no_grad_inside_a_transformed_function_is_obeyed_as_in_torch_func(program, transform,
+                                                                          outer_no_grad):
+    """Inside f of cr.grad(f) (and vjp, jacrev, hessian...), a value computed under cr.no_grad is
+    a constant, as in torch.func; an enable_grad block inside it records again; a transform
+    called inside the block still differentiates; a no_grad around the whole call is ignored
+    (the answer must not depend on it); forward mode (jvp, jacfwd) never stops."""
+    ours, theirs = TRANSFORMS[transform]
+    x = [0.3, -1.2, 0.7]
+    with (cr.no_grad() if outer_no_grad else contextlib.nullcontext()):
+        got = ours(_grad_modes("cr")[program])(C(x))
+    with (torch.no_grad() if outer_no_grad else contextlib.nullcontext()):
+        want = theirs(_grad_modes("torch")[program])(T(x))
+    close(got, want)

@@ -1,9 +1,10 @@
 """Shape ops and indexing.  All are linear, so each JVP is the op itself."""
+import math
 import numbers
 
 from .registry import register, on_kernels, public
 from ._util import shape_of, normalize_axis, dtype_of
-from ..tensor import Tensor, _batched
+from ..tensor import Tensor, _batched, make
 from ..errors import ShapeError, DTypeError, ArgumentError
 from .. import backends as _backends
 from ..creation import arange, tensor, full, zeros
@@ -567,10 +568,37 @@ def _index_update_forward(k, x, v, index):
     return out
 
 
+def _written(x, index):
+    """Where x[index] = v really lands, as a bool array shaped like x[index] (None: everywhere).
+    With repeated integer indices the last write wins (NumPy's rule): the earlier entries of v
+    are overwritten and reach nothing.  Found with the backend's own setitem, so it agrees
+    with the forward: each position of x[index] writes its number, and reads it back."""
+    b = x._backend if type(x) is Tensor else _backends.backend_of_raw(x)
+    if not any(_is_int_array(p, b) for p in index):   # no repeats possible
+        return None
+    board = b.zeros(tuple(shape_of(x)), "int64")
+    shape = tuple(b.shape(b.getitem(board, index)))
+    ids = b.reshape(b.arange(0, math.prod(shape), 1, "int64"), shape)
+    b.setitem(board, index, ids)
+    kept = b.equal(b.getitem(board, index), ids)
+    return None if b.to_numpy(kept).all() else make(kept, b)
+
+
+def _index_update_vjp_v(ans, x, v, index):
+    kept = _written(x, index)
+
+    def vjp(g):
+        picked = _getitem(g, index=index)
+        if kept is None:
+            return picked
+        return _op("where")(kept if type(picked) is Tensor else kept._data, picked, 0)
+    return vjp
+
+
 _index_update = register(
     "index_update", _index_update_forward, batch=_index_update_batch,
     vjp=(lambda ans, x, v, index: lambda g: _index_update(g, 0, index=index),
-         lambda ans, x, v, index: lambda g: _getitem(g, index=index)),
+         _index_update_vjp_v),
     jvp="linear", raw_rules=True, namespace=None,
     doc="A copy of x with x[index] = v (what ``x[index] = v`` records).")
 
