@@ -342,10 +342,10 @@ def _reduce_buckets(arrays, bucket_mb, what, average=True):
     for raws, backend in _buckets(arrays, bucket_mb):
         flat = _flat(raws, backend)
         wire = _as_torch(flat, backend)
+        if average:       # gloo has no AVG; divide first, as DDP does, so that the sum of the
+            wire /= world  # ranks' values cannot overflow (float16 max 65504); in place, in flat
         with _collective(what):
             dist.all_reduce(wire)
-        if average:
-            wire /= world          # gloo has no AVG; in place, so in flat (on torch's stream)
         _after_collective(backend)
         _unflatten_into(flat, raws, backend)
 
@@ -360,13 +360,32 @@ def _broadcast_buckets(arrays, src, bucket_mb, what):
         _unflatten_into(flat, raws, backend)
 
 
-def _all_reduce_flags(values):
-    """Sum a few Python floats over the ranks (on the transport's device)."""
+def _all_reduce_flags(values, op=None):
+    """Sum (or ``op``) a few Python floats over the ranks (on the transport's device)."""
     import torch
     device = f"cuda:{torch.cuda.current_device()}" if _current().comm == "nccl" else "cpu"
     t = torch.tensor(values, dtype=torch.float64, device=device)
-    _dist().all_reduce(t)
+    if op is None:
+        _dist().all_reduce(t)
+    else:
+        _dist().all_reduce(t, op=op)
     return t.tolist()
+
+
+def _check_layout(params, what):
+    """Raise on every rank unless every rank holds parameters of the same count, shapes and
+    dtypes (as DDP checks at construction): the buckets of mismatched ranks would abort
+    gloo, or, when their byte counts happen to agree, mix unrelated values silently."""
+    import zlib
+    layout = [(tuple(p.shape), str(p.dtype)) for p in params]
+    digest = float(zlib.crc32(repr(layout).encode()))    # exact in a float64
+    with _collective(f"{what} (comparing the ranks' parameter layouts)"):
+        top, neg_low = _all_reduce_flags([digest, -digest], op=_dist().ReduceOp.MAX)
+    if top != digest or -neg_low != digest:
+        raise DistributedError(f"rank {rank()} of {world_size()}: {what}: the ranks hold different "
+                               f"parameters (this rank: {len(layout)} of shapes and dtypes "
+                               f"{layout[:4]}{' ...' if len(layout) > 4 else ''}); every rank must "
+                               "build the same model, in the same order (nothing was sent)")
 
 
 # ------------------------------------------------------------ collectives
@@ -392,6 +411,7 @@ def broadcast_parameters(params, src=0, bucket_mb=25.0):
     params = _params_of(params)
     if not _distributed():
         return
+    _check_layout(params, f"broadcasting the parameters from rank {src}")
     for p in params:
         will_write(p)
     _broadcast_buckets([(p._data, p._backend) for p in params], src, bucket_mb,
@@ -441,6 +461,9 @@ def all_reduce(x, op="mean"):
         raise ArgumentError(f"all_reduce: op={op!r}; use 'mean' or 'sum'")
     if not isinstance(x, Tensor):
         raise ArgumentError(f"all_reduce expects a chainrule Tensor, got {type(x).__name__}")
+    if op == "mean" and not x.dtype.is_floating:
+        raise ArgumentError(f"all_reduce: op='mean' of a {x.dtype} tensor has no {x.dtype} result; "
+                            "use op='sum', or convert it to a float dtype first")
     b = x._backend
     out = b.copy(x._data)
     if _distributed():
@@ -496,6 +519,8 @@ class DataParallel:
         self._sync_off = 0
         if broadcast:
             broadcast_parameters(module.parameters(), src=0, bucket_mb=self.bucket_mb)
+        elif _distributed():
+            _check_layout(_params_of(module.parameters()), "DataParallel")
 
     def __call__(self, *args, **kwargs):
         return self.module(*args, **kwargs)

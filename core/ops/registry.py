@@ -193,6 +193,7 @@ def register(name, forward, vjp=None, jvp=None, *, batch=None, public=None, meth
     _set_rules(op, vjp, jvp, batch)
     op.composite = (op.differentiable and vjp is None and jvp is None and op.kernel is None
                     and op.kforward is None)
+    _check_method(op, earlier)  # before anything changes: a refused op replaces nothing
     if earlier is not None:     # replace in place: every reference to the op (cr.<name>,
         for slot in Op.__slots__[:-1]:   # the Tensor method, fronts calling it) follows
             if slot not in ("fn", "public"):
@@ -215,13 +216,19 @@ def _install_method(op):
     never over an attribute Tensor has for another reason (``shape``, ``backward``...)."""
     if not op.method:
         return
+    _check_method(op, _registry.get(op.name))
+    setattr(Tensor, op.method if isinstance(op.method, str) else op.name, op.public)
+
+
+def _check_method(op, earlier):
+    """Refuse a method name that Tensor has for another reason (``earlier``: the op it replaces)."""
+    if not op.method:
+        return
     name = op.method if isinstance(op.method, str) else op.name
     current = getattr(Tensor, name, None)
-    earlier = _registry.get(op.name)
     if current is not None and not (earlier is not None and current in (earlier.public, earlier.fn)):
         raise RegistryError(f"op {op.name!r}: Tensor already has an attribute {name!r}; register "
                             "it without method=True, or with method='<another name>'")
-    setattr(Tensor, name, op.public)
 
 
 def _set_forward(op, forward):
