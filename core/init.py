@@ -6,6 +6,8 @@ dtype=None, backend=None) -> Tensor``, drawing from ``cr.random`` (so
 are not given they come from the shape in chainrule's layout, where a Linear
 weight is (in, out): ``fan_in = shape[0] * receptive``, ``fan_out = shape[1] *
 receptive`` with ``receptive = prod(shape[2:])``; a vector has fan_in = fan_out = its length.
+A convolution's weight is torch's (out, in/groups, *kernel), the other way round: pass its
+fans (or ``init=`` to ``cr.nn.Conv2d``, which does), or the scale is off by sqrt(out/in).
 
 >>> import chainrule as cr
 >>> w = cr.init.create("he_normal")((256, 128))

@@ -158,3 +158,23 @@ def test_dropout_is_x_times_torchs_mask_and_keeps_nan_and_inf_visible(backend, d
     assert np.isnan(got[:80][dropped[:80]]).all()     # dropped NaN and inf entries stay NaN
     out.backward(cr.ones((400,), dtype=dtype, backend=backend))
     np.testing.assert_array_equal(x.grad.numpy().astype(np.float64), mask.double().numpy())
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+@pytest.mark.parametrize("name, torch_init", [
+    ("kaiming_normal", lambda w: torch.nn.init.kaiming_normal_(w, nonlinearity="relu")),
+    ("kaiming_uniform", lambda w: torch.nn.init.kaiming_uniform_(w, nonlinearity="relu")),
+    ("xavier_normal", torch.nn.init.xavier_normal_),
+    ("xavier_uniform", torch.nn.init.xavier_uniform_),
+])
+def test_conv_init_uses_torchs_fans_for_the_out_in_kernel_layout(name, torch_init, groups):
+    """A Conv2d weight is (out, in/groups, kh, kw), torch's layout, not the (in, out) cr.init
+    reads off a bare shape: Conv2d(init=...) draws with torch's fans, so its spread is
+    torch's (out=16, in=128: a fan read the other way round is off by a factor sqrt(8))."""
+    cr.random.seed(0)
+    conv = cr.nn.Conv2d(128, 16, 3, groups=groups, init=name)
+    w = torch.empty(tuple(conv.weight.shape))
+    torch_init(w)
+    expected = float(w.std())
+    got = float(conv.weight.numpy().std())
+    assert abs(got / expected - 1) < 0.06, (got, expected)

@@ -434,11 +434,13 @@ def _pair(value, nd):
 
 class _ConvNd(Module):
     """weight (out, in/groups, *kernel) and bias (out,) drawn from U(+-1/sqrt(fan_in)), fan_in =
-    in/groups * prod(kernel), torch's default."""
+    in/groups * prod(kernel), torch's default; ``init`` (a ``cr.init`` name or initializer)
+    draws the weight instead, with torch's fans (fan_out = out * prod(kernel)):
+    the weight's layout is torch's, not the (in, out) that ``cr.init.fans`` reads off a shape."""
     nd, fn = None, None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, dtype=None, backend=None):
+                 groups=1, bias=True, init=None, dtype=None, backend=None):
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{type(self).__name__}: groups={groups} must divide in_channels "
                              f"{in_channels} and out_channels {out_channels}")
@@ -446,8 +448,9 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         fan_in = in_channels // groups * math.prod(kernel)
+        fan_out = out_channels * math.prod(kernel)   # torch's: the weight's axis 0 times the kernel
         shape = (out_channels, in_channels // groups) + kernel
-        self.weight = _initialize(None, shape, fan_in, out_channels, dtype, backend).requires_grad_()
+        self.weight = _initialize(init, shape, fan_in, fan_out, dtype, backend).requires_grad_()
         self.bias = (_initialize(None, (out_channels,), fan_in, out_channels, dtype, backend)
                      .requires_grad_() if bias else None)
 
