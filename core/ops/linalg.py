@@ -18,7 +18,7 @@ from ._util import shape_of, dtype_of, normalize_axis, kept_shape
 from .shape import (_reshape, matrix_transpose as transpose, expand_dims, getitem, concat, permute_dims,
                     broadcast_to)
 from .elementwise import (where, abs as _abs, stop_gradient, sign as _sign, equal as _equal, power as _power,
-                          astype_op)
+                          astype_op, logical_and)
 from .reduce import sum as _sum, max as _max, min as _min, kernels_in_float32, _as_tensor
 from .reduce import float32_if_low, LOW_PRECISION
 from .. import backends as _backends
@@ -192,20 +192,30 @@ def _ties(m, w, what, whole, op="eigh"):
     w_np, m_np = _as_numpy(w), _as_numpy(m)
     n = w_np.shape[-1]
     eps = float(np.finfo(w_np.dtype).eps)
-    scale = np.abs(w_np).max(axis=-1, keepdims=True)[..., None] if w_np.size else 0.0
-    tie = np.abs(w_np[..., None, :] - w_np[..., :, None]) <= 16 * n * eps * scale
     ref = np.abs(_as_numpy(whole)).max() if m_np.size else 0.0
-    if np.any(tie & ~np.eye(n, dtype=bool) & (np.abs(m_np) > np.sqrt(eps) * ref)):
+    if any(type(a) is Tensor and _batched(a) for a in (w, m)):
+        # under vmap the raw arrays hold the batch axes of every vmap batching them, which
+        # line up only through ops (w and m may be batched by different vmaps, as in
+        # vmap(jacfwd(f))): the mask and the check with ops, read on the whole batch
+        w_s, m_s = stop_gradient(w), stop_gradient(m)
+        b = (w if type(w) is Tensor else m)._backend
+        scale = expand_dims(_max(_abs(w_s), axis=-1, keepdims=True), -1)
+        tie_t = _abs(expand_dims(w_s, -2) - expand_dims(w_s, -1)) <= scale * (16 * n * eps)
+        off = make(b.asarray(~np.eye(n, dtype=bool)), b)
+        bad = _as_numpy(logical_and(logical_and(tie_t, off), _abs(m_s) > np.sqrt(eps) * ref))
+    else:
+        scale = np.abs(w_np).max(axis=-1, keepdims=True)[..., None] if w_np.size else 0.0
+        tie = np.abs(w_np[..., None, :] - w_np[..., :, None]) <= 16 * n * eps * scale
+        bad = tie & ~np.eye(n, dtype=bool) & (np.abs(m_np) > np.sqrt(eps) * ref)
+    if np.any(bad):
         values = "squared singular values" if op == "svd" else "eigenvalues"
         raise LinAlgError(
             f"{op}: the {what} through the {'singular' if op == 'svd' else 'eigen'}vectors is "
             f"undefined: two {values} are equal ({values} {w_np.tolist()}) and the result depends "
             "on which basis of their subspace is returned; make it depend on the subspace only "
             "(e.g. through V diag(f(w)) V^T), or separate the values")
-    if type(w) is Tensor and _batched(w):   # under vmap: the same mask, with ops (they batch)
-        w = stop_gradient(w)
-        scale = expand_dims(_max(_abs(w), axis=-1, keepdims=True), -1)
-        return _abs(expand_dims(w, -2) - expand_dims(w, -1)) <= scale * (16 * n * eps)
+    if any(type(a) is Tensor and _batched(a) for a in (w, m)):
+        return tie_t
     b = w._backend if type(w) is Tensor else _backends.backend_of_raw(w)
     return make(b.asarray(tie), b) if type(w) is Tensor else b.asarray(tie)
 
@@ -443,10 +453,19 @@ def _over_values(num, s, what, op):
     s_np, num_np = _as_numpy(s), _as_numpy(num)
     eps = float(np.finfo(s_np.dtype).eps)
     factor = eps * max(num_np.shape[-2:] + s_np.shape[-1:])
-    tiny = s_np <= factor * (s_np.max(axis=-1, keepdims=True) if s_np.size else 0.0)
-    column = np.abs(num_np).max(axis=-2) if num_np.size else np.zeros(s_np.shape, bool)
     ref = np.abs(num_np).max() if num_np.size else 0.0
-    if np.any(tiny & (column > np.sqrt(eps) * ref)):
+    if num_np.size and any(type(a) is Tensor and _batched(a) for a in (s, num)):
+        # under vmap: with ops, which line up the batch axes of s and num (see _ties)
+        s_s = stop_gradient(s)
+        tiny_t = s_s <= _max(s_s, axis=-1, keepdims=True) * factor
+        column_t = _max(_abs(stop_gradient(num)), axis=-2)
+        tiny = _as_numpy(tiny_t)
+        bad = _as_numpy(logical_and(tiny_t, column_t > np.sqrt(eps) * ref))
+    else:
+        tiny = s_np <= factor * (s_np.max(axis=-1, keepdims=True) if s_np.size else 0.0)
+        column = np.abs(num_np).max(axis=-2) if num_np.size else np.zeros(s_np.shape, bool)
+        bad = tiny & (column > np.sqrt(eps) * ref)
+    if np.any(bad):
         raise LinAlgError(f"{op}: the {what} is undefined: the matrix is rank deficient (singular "
                           f"values {s_np.tolist()}) and the result depends on the singular vectors "
                           "of its null space; use the singular values only, or a full-rank matrix")

@@ -484,7 +484,7 @@ def _is_advanced(p):
     return p is _SLOT or not (isinstance(p, slice) or p is None or p is Ellipsis)
 
 
-def _batched_index(template, idx, dims, b, ndim):
+def _batched_index(template, idx, dims, b, ndim, like):
     """The index of a whole batch: an arange over the batch first, then the example's index,
     its batched tensors lined up behind the arange.  NumPy then puts the batch axis and the
     k axes of the index tensors first; ``perm`` moves those k axes to where one example's
@@ -497,8 +497,9 @@ def _batched_index(template, idx, dims, b, ndim):
     ranks += [len(shape_of(p)) for p in template if p is not _SLOT and _is_advanced(p)
               and not isinstance(p, int)]
     k = max(ranks)
-    some = next(i for i, d in zip(idx, dims) if d == 0)
-    batch = _op("reshape")(_batch_range(some, b), shape=(b,) + (1,) * k)
+    # like: the batched operand (x or g); the index tensors may all be unbatched at this
+    # level (batched by an outer vmap only, as in vmap(jacrev(f)) of a sort or a gather)
+    batch = _op("reshape")(_batch_range(like, b), shape=(b,) + (1,) * k)
     lined = [B.with_rank(i, k) if d == 0 else i for i, d in zip(idx, dims)]
     advanced = [j for j, p in enumerate(template) if _is_advanced(p)]
     adjacent = advanced[-1] - advanced[0] + 1 == len(advanced)
@@ -524,14 +525,14 @@ def _batch_range(like, b):
 def _gather_batch(dims, x, *idx, template):
     b = B.size((x,) + idx, dims)
     x = B.batched(x, dims[0], b)
-    full, tensors, perm = _batched_index(template, idx, dims[1:], b, len(shape_of(x)) - 1)
+    full, tensors, perm = _batched_index(template, idx, dims[1:], b, len(shape_of(x)) - 1, x)
     return _op("permute_dims")(_gather(x, *tensors, template=full), axes=perm)
 
 
 def _gather_scatter_batch(dims, g, *idx, shape, template):
     b = B.size((g,) + idx, dims)
     g = B.batched(g, dims[0], b)
-    full, tensors, perm = _batched_index(template, idx, dims[1:], b, len(shape))
+    full, tensors, perm = _batched_index(template, idx, dims[1:], b, len(shape), g)
     g = _op("permute_dims")(g, axes=_inverse(perm))
     return _gather_scatter(g, *tensors, shape=(b,) + tuple(shape), template=full)
 
