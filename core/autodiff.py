@@ -452,6 +452,8 @@ def bind(op, args, params):
         if type(out) is Tensor:   # a forward that moved backends (.to)
             backend, out = out._backend, out._data
     if record and op.differentiable and state.grad_enabled:
+        if type(out) is tuple:
+            _several_outputs(op)
         result = make(out, backend, Node(op, args, params, out, tuple(parents), _clock, None, raw))
     elif type(out) is tuple:
         return tuple([make(o, backend) for o in out])
@@ -460,6 +462,14 @@ def bind(op, args, params):
     if op.view:
         _share_memory(result, args[0], op, params)
     return result
+
+
+def _several_outputs(op):
+    """A differentiable op has one output: its rules take one ``ans`` and one ``g``."""
+    raise RegistryError(
+        f"op {op.name!r} (from {op.provider}) returned a tuple, but a differentiable op has one "
+        "output (its VJP takes one cotangent); register one op per output, or return one "
+        "tensor that holds them all (stacked) and split it after the call, as cr.eigh does")
 
 
 def compute(op, backend, raw, params, args=None):
@@ -610,6 +620,8 @@ class VJPTrace:
         out = bind(op, primals, params)
         if not op.differentiable:
             return out
+        if type(out) is tuple:
+            _several_outputs(op)
         # all concrete below this level: backward may run the rules on raw arrays
         raw = [p._data if type(p) is Tensor else p for p in primals] if concrete else None
         return box(self, out, Node(op, primals, params, out, tuple(parents), _clock, self, raw))
@@ -642,6 +654,8 @@ class JVPTrace:
         out = bind(op, primals, params)
         if not moving or not op.differentiable:
             return out
+        if type(out) is tuple:
+            _several_outputs(op)
         t = op.call_jvp(tangents, out, primals, params)
         if t is None:
             return out

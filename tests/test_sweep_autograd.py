@@ -327,3 +327,24 @@ def test_no_grad_inside_a_transformed_function_is_obeyed_as_in_torch_func(progra
     with (torch.no_grad() if outer_no_grad else contextlib.nullcontext()):
         want = theirs(_grad_modes("torch")[program])(T(x))
     close(got, want)
+
+
+@pytest.mark.parametrize("how", ["backward", "grad", "jvp", "vjp"])
+def test_an_op_returning_a_tuple_is_refused_by_name_when_differentiated(backend, how):
+    """A differentiable op has one output (its VJP takes one cotangent): a plugin op whose
+    forward returns a tuple raises a RegistryError naming it and the fix whenever it is
+    differentiated (an AttributeError from deep inside before); unrecorded, it still runs."""
+    name = "two_outputs_for_test"
+    if name not in cr.ops.names():
+        cr.ops.register(name, lambda x: (cr.sin(x), cr.cos(x)), vjp=lambda ans, x: lambda g: g)
+    op = getattr(cr, name)
+    x = cr.tensor([0.5, 1.0], dtype=F64, backend=backend, requires_grad=True)
+    calls = {"backward": lambda: op(x),
+             "grad": lambda: cr.grad(lambda v: cr.sum(op(v)[0]))(x),
+             "jvp": lambda: cr.jvp(op, (x,), (cr.ones_like(x),)),
+             "vjp": lambda: cr.vjp(op, x)}
+    with pytest.raises(cr.RegistryError, match=f"{name}.*returned a tuple.*one op per output"):
+        calls[how]()
+    with cr.no_grad():
+        s, c = op(x)
+    np.testing.assert_allclose(s.numpy(), np.sin([0.5, 1.0]))
