@@ -19,6 +19,7 @@ class _State(threading.local):
     grad_mode = (0, True)
     default_dtype = "float32"  # set on the class: process-wide
     replaying = 0              # > 0 while cr.checkpoint runs a function again, in this thread
+    vmap_randomness = ()       # the randomness= of each cr.vmap running in this thread, innermost last
 
     @property
     def backend_stack(self):

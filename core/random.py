@@ -14,6 +14,7 @@ from . import backends as _backends
 from .creation import _resolve, _shape, _float
 from .errors import BackendError, CheckpointError, DTypeError
 from .tensor import make
+from ._state import state
 
 _seed = None
 
@@ -35,9 +36,19 @@ def _backend(backend):
     return b
 
 
+def _drawing(backend):
+    """The generator's backend for a draw, which cr.vmap refuses unless randomness='same'."""
+    if state.vmap_randomness and state.vmap_randomness[-1] == "error":
+        raise ValueError(
+            "a draw from cr.random inside cr.vmap would be one draw shared by every example (a "
+            "loop would draw anew for each); draw the (batch, ...) numbers outside and pass them "
+            "in as a batched argument, or pass randomness='same' to cr.vmap to share one draw")
+    return _backend(backend)
+
+
 def normal(shape, mean=0.0, std=1.0, dtype=None, backend=None):
     """Samples of N(mean, std^2) with the given shape."""
-    b = _backend(backend)
+    b = _drawing(backend)
     raw = b.normal(_shape(shape), _floating("normal", dtype))
     t = make(raw, b)
     if std != 1.0:
@@ -49,7 +60,7 @@ def normal(shape, mean=0.0, std=1.0, dtype=None, backend=None):
 
 def uniform(shape, low=0.0, high=1.0, dtype=None, backend=None):
     """Samples of U[low, high) with the given shape."""
-    b = _backend(backend)
+    b = _drawing(backend)
     t = make(b.uniform(_shape(shape), _floating("uniform", dtype)), b)
     if (low, high) != (0.0, 1.0):
         t = t * (high - low) + low
@@ -67,13 +78,13 @@ def _floating(what, dtype):
 
 def randint(low, high, shape, backend=None):
     """int64 samples in [low, high)."""
-    b = _backend(backend)
+    b = _drawing(backend)
     return make(b.randint(low, high, _shape(shape)), b)
 
 
 def permutation(n, backend=None):
     """A random permutation of range(n) (int64)."""
-    b = _backend(backend)
+    b = _drawing(backend)
     return make(b.permutation(int(n)), b)
 
 

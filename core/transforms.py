@@ -299,7 +299,8 @@ def jacfwd(f, argnums=0):
             x = _differentiable(args[i], "cr.jacfwd", f"argument {i}")
             f_i = _selecting(f, args, (i,))
             column = lambda e: _jvp(f_i, (x,), (e,), False, "cr.jacfwd")[1]  # noqa: E731
-            cols = vmap(column, out_axes=-1)(_basis(x))     # per output: out.shape + (x.size,)
+            # per output: out.shape + (x.size,); one evaluation of f, so its draws are shared
+            cols = vmap(column, out_axes=-1, randomness="same")(_basis(x))
             leaves, rebuild_out = tree.flatten(cols)
             per_arg.append([ops.reshape(c, c.shape[:-1] + x.shape) for c in leaves])
         if isinstance(argnums, int):
@@ -325,7 +326,7 @@ def jacrev(f, argnums=0):
             def pull(e, k=k):    # the cotangent e for output k, zeros for the others
                 return pullback(rebuild_out([e if j == k else zeros_like(other)
                                              for j, other in enumerate(outs)]))
-            rows = vmap(pull)(_basis(o))           # per argument: (o.size,) + x.shape
+            rows = vmap(pull, randomness="same")(_basis(o))           # per argument: (o.size,) + x.shape
             per_out.append([tree.tree_map(lambda r, xl: ops.reshape(r, o.shape + _as_tensor(xl).shape),
                                           r, x) for r, x in zip(rows, selected)])
         if isinstance(argnums, int):

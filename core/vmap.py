@@ -16,6 +16,7 @@ from .autodiff import box, bind, retire
 from .creation import asarray
 from .tensor import Tensor
 from . import tree
+from ._state import state
 from . import ops
 from .ops import _batching
 
@@ -85,7 +86,7 @@ def _refuse_batched_params(trace, op, params):
 
 # --------------------------------------------------------------------- vmap
 
-def vmap(f, in_axes=0, out_axes=0):
+def vmap(f, in_axes=0, out_axes=0, randomness="error"):
     """Vectorize ``f`` over a batch axis: ``vmap(f)(xs)`` is ``stack([f(x) for x in xs])``
     computed as one batched call (JAX semantics).
 
@@ -94,6 +95,10 @@ def vmap(f, in_axes=0, out_axes=0):
               positional argument, each an int, None or a tree matching that argument.
               Keyword arguments are batched along axis 0.
     out_axes  where the batch axis goes in the outputs (an int, or a tree prefix of them).
+    randomness  what a draw from ``cr.random`` inside ``f`` does, as torch.func's: "error"
+              (the default) raises, since one draw would be shared by every example where a
+              loop would draw anew; "same" allows it and shares it.  For a draw per example,
+              draw the (batch, ...) numbers outside and pass them in as a batched argument.
 
     Outputs that do not depend on a batched input are broadcast along the batch axis.
     Composes with every transform: ``vmap(grad(loss))`` gives per-example gradients.
@@ -105,6 +110,9 @@ def vmap(f, in_axes=0, out_axes=0):
     """
     _check_axis_spec(in_axes, "in_axes")
     _check_axis_spec(out_axes, "out_axes")
+    if randomness not in ("error", "same"):
+        raise ValueError(f"cr.vmap: randomness must be 'error' or 'same', got {randomness!r}; for "
+                         "a different draw per example, draw them outside and pass them in batched")
 
     @functools.wraps(f)
     def batched(*args, **kwargs):
@@ -114,7 +122,12 @@ def vmap(f, in_axes=0, out_axes=0):
         try:
             boxed = [x if a is None else box(trace, _to_front(x, a)) for x, a in zip(leaves, axes)]
             new_args, new_kwargs = rebuild(boxed)
-            out = f(*new_args, **new_kwargs)
+            outer = state.vmap_randomness
+            state.vmap_randomness = outer + (randomness,)
+            try:
+                out = f(*new_args, **new_kwargs)
+            finally:
+                state.vmap_randomness = outer
         finally:
             retire(trace, "cr.vmap")
         return _outputs(trace, out, out_axes)

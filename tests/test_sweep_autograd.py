@@ -348,3 +348,44 @@ def test_an_op_returning_a_tuple_is_refused_by_name_when_differentiated(backend,
     with cr.no_grad():
         s, c = op(x)
     np.testing.assert_allclose(s.numpy(), np.sin([0.5, 1.0]))
+
+
+# ------------------------------------------- random draws inside vmap (torch.func's randomness=)
+
+DRAWS = {
+    "normal": lambda x: x + cr.random.normal(x.shape, dtype=F64),
+    "uniform": lambda x: x + cr.random.uniform(x.shape, dtype=F64),
+    "randint": lambda x: x + cr.random.randint(0, 5, x.shape).astype(F64),
+    "permutation": lambda x: x[cr.random.permutation(x.shape[0])],
+    "dropout_of_an_unbatched_value": lambda x: x + cr.nn.dropout(cr.ones(x.shape, dtype=F64), 0.5),
+}
+
+
+@pytest.mark.parametrize("draw", sorted(DRAWS))
+def test_a_random_draw_inside_vmap_raises_unless_randomness_same(draw):
+    """A loop over examples draws anew for each; a draw inside vmap is one draw for the whole
+    batch: by default it raises (torch.func's randomness='error'), naming both fixes;
+    randomness='same' allows it and every example sees the same draw."""
+    xs = C(np.arange(12.0).reshape(3, 4))
+    with pytest.raises(ValueError, match="inside cr.vmap.*randomness='same'"):
+        cr.vmap(DRAWS[draw])(xs)
+    cr.random.seed(3)
+    out = cr.vmap(DRAWS[draw], randomness="same")(xs) - xs if draw != "permutation" else None
+    if out is not None:   # the same draw for every example
+        np.testing.assert_allclose(out.numpy(), np.broadcast_to(out.numpy()[:1], out.shape), atol=1e-12)
+    with pytest.raises(ValueError, match="randomness must be"):
+        cr.vmap(DRAWS[draw], randomness="different")
+
+
+@pytest.mark.parametrize("jac", ["jacfwd", "jacrev", "hessian"])
+def test_jacobians_of_a_function_that_draws_use_one_draw(jac):
+    """jacfwd/jacrev/hessian evaluate f once (their inner vmap shares its draws): the Jacobian
+    of dropout is diag(mask / (1 - p)) for the mask the same seed gives a plain call."""
+    x = C([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    f = (lambda v: cr.nn.dropout(v, 0.5)) if jac != "hessian" else (lambda v: cr.sum(cr.nn.dropout(v * v, 0.5)))
+    cr.random.seed(5)
+    got = getattr(cr, jac)(f)(x).numpy()
+    cr.random.seed(5)
+    mask = (cr.nn.dropout(cr.ones((6,), dtype=F64), 0.5)).numpy()
+    want = np.diag(mask) if jac != "hessian" else np.diag(2 * mask)
+    np.testing.assert_array_equal(got, want)
