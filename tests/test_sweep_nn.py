@@ -178,3 +178,31 @@ def test_conv_init_uses_torchs_fans_for_the_out_in_kernel_layout(name, torch_ini
     expected = float(w.std())
     got = float(conv.weight.numpy().std())
     assert abs(got / expected - 1) < 0.06, (got, expected)
+
+
+@pytest.mark.parametrize("layer, args", [
+    ("AvgPool2d", (3, 2, 1)), ("AvgPool2d", (3, 2, 1, False)), ("AvgPool2d", (3, 2, 1, False, False)),
+    ("AvgPool2d", (3, 1, 1, False, True, 2)), ("MaxPool2d", (3, 2, 1)), ("MaxPool2d", (3, 1, 1, 2)),
+])
+def test_pool_layers_read_positional_arguments_in_torchs_order(layer, args):
+    """AvgPool2d(3, 2, 1, False) is torch's ceil_mode=False; it was read as count_include_pad=False
+    (a silently different average at padded borders)."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype("float32")
+    got = getattr(cr.nn, layer)(*args)(cr.tensor(x)).numpy()
+    want = getattr(torch.nn, layer)(*args)(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("pred_shape, target_shape", [((3, 1), (3,)), ((3,), (3, 1)), ((4, 3), (3,)), ((2,), ())])
+def test_mse_loss_warns_as_torch_when_shapes_differ(pred_shape, target_shape):
+    """A (B, 1) prediction against a (B,) target broadcasts to B * B errors: torch warns, and so
+    does chainrule (it was silent); equal shapes and Python numbers give no warning."""
+    with pytest.warns(UserWarning, match="broadcast"):
+        cr.nn.mse_loss(cr.ones(pred_shape), cr.zeros(target_shape))
+    with pytest.warns(UserWarning, match="broadcast"):
+        torch.nn.functional.mse_loss(torch.ones(pred_shape), torch.zeros(target_shape))
+    import warnings as _w
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        cr.nn.mse_loss(cr.ones(pred_shape), cr.zeros(pred_shape))
+        cr.nn.mse_loss(cr.ones(pred_shape), 2.0)

@@ -7,6 +7,7 @@ and stable: cross_entropy's gradient is (softmax - onehot) / B.
 import functools
 import itertools as _itertools
 import math
+import warnings
 import numbers
 
 from ..ops.registry import register as _register, on_kernels, public
@@ -16,7 +17,8 @@ from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,
                    take_along_axis as _take_along_axis, squeeze as _squeeze)
 from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32, _as_tensor
 from ..ops._util import shape_of, dtype_of, normalize_axis
-from ..errors import ShapeError, DTypeError, ArgumentError, IndexingError, HyperparameterError
+from ..errors import (ShapeError, DTypeError, ArgumentError, IndexingError, HyperparameterError,
+                      BackendError)
 from ..creation import ones as _ones
 from .._state import no_grad as _no_grad, state as _state
 from ..dtypes import FLOATING, _ITEMSIZE
@@ -67,6 +69,9 @@ _linear = register(
 def linear(x, weight, bias=None):
     """``x @ weight + bias`` as one op (weight has shape (in, out), so Y = XW);
     one node and one output buffer instead of two."""
+    for value in (weight, bias):
+        if value is not None:
+            _as_tensor(value, "linear")   # arrays and lists go on, as in matmul; a string is named
     if bias is None:
         return matmul(x, weight)
     return _linear(x, weight, bias)
@@ -155,7 +160,7 @@ _gelu = register(
 def gelu(x, approximate="none"):
     """GELU: x * Phi(x) (``approximate="none"``, erf form) or its tanh approximation."""
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return _gelu(x, approximate=approximate)
 
 
@@ -205,6 +210,30 @@ def _check_number(op, name, value, low=None):
             low is not None and value < low):
         bound = "" if low is None else f" >= {low}"
         raise HyperparameterError(f"{op}: {name} must be a number{bound}, got {value!r}")
+
+
+def _int(op, name, value, low):
+    """One int >= low (NumPy's integers too; a bool is not a count) as a Python int."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        raise ArgumentError(f"{op}: {name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def _flag(op, name, value):
+    """A switch: True or False (NumPy's bools and 0/1 too); a string such as 'no' is truthy."""
+    try:
+        ok = not isinstance(value, (str, bytes)) and value in (False, True)
+    except Exception:   # an array's == is elementwise: not a switch
+        ok = False
+    if not ok:
+        raise ArgumentError(f"{op}: {name} must be True or False, got {value!r}")
+
+
+def _check_probability(op, p):
+    """dropout's p, for the function and the module alike."""
+    if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0 <= p < 1:
+        raise HyperparameterError(f"{op}: p (the probability of zeroing an entry) must be a "
+                                  f"number in [0, 1), got {p!r}")
 
 
 def _tensor_argument(x, op):
@@ -405,6 +434,7 @@ def cross_entropy(logits, labels, reduction="mean"):
     if not logits.shape:
         raise ShapeError("cross_entropy: logits need a class axis (the last), got a 0-d tensor")
     if not isinstance(labels, Tensor):
+        _as_tensor(labels, "cross_entropy")   # a string or None is named, not read as a dtype
         labels = tensor(labels, backend=logits._backend)
     b = labels._backend
     lshape, zshape = tuple(labels.shape), tuple(logits.shape)   # one example's, inside vmap
@@ -445,9 +475,9 @@ def _check_classes(labels, classes):
     low, high = int(b.min(raw, None, False)), int(b.max(raw, None, False))
     if low < 0 or high >= classes:
         bad = low if low < 0 else high
-        raise IndexError(f"cross_entropy: label {bad} is out of range for {classes} classes; labels must "
-                         f"be in [0, {classes - 1}] (negative labels do not wrap around, and there is no "
-                         "ignore_index: drop those rows, or pass probabilities)")
+        raise IndexingError(f"cross_entropy: label {bad} is out of range for {classes} classes; labels "
+                            f"must be in [0, {classes - 1}] (negative labels do not wrap around, and there "
+                            "is no ignore_index: drop those rows, or pass probabilities)")
 
 
 def mse_loss(pred, target, reduction="mean"):
@@ -456,6 +486,12 @@ def mse_loss(pred, target, reduction="mean"):
         raise ArgumentError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     # a Python number stays one: typed weakly and put on the other operand's backend, as in x - 2
     pred, target = (v if type(v) in (int, float, bool) else _as_tensor(v, "mse_loss") for v in (pred, target))
+    shapes = [tuple(shape_of(v)) for v in (pred, target) if type(v) not in (int, float, bool)]
+    if len(shapes) == 2 and shapes[0] != shapes[1]:   # (B, 1) against (B,): B * B terms, as torch warns
+        warnings.warn(f"mse_loss: target shape {shapes[1]} differs from the prediction's {shapes[0]}; "
+                      "they broadcast, which is likely not what you want (a (B, 1) prediction and a "
+                      "(B,) target give B * B squared errors); give them the same shape",
+                      UserWarning, stacklevel=2)
     d = pred - target
     if reduction == "none":
         return d * d
@@ -476,6 +512,8 @@ def layer_norm(x, eps=1e-5, weight=None, bias=None):
     x, as torch), then scale and shift."""
     _check_number("layer_norm", "eps", eps, low=0)
     shape = tuple(shape_of(_as_tensor(x, "layer_norm")))
+    if type(x) is Tensor:
+        _same_backend("layer_norm", x, weight=weight, bias=bias)
     for name, t in (("weight", weight), ("bias", bias)):
         got = None if t is None else tuple(shape_of(_as_tensor(t, "layer_norm")))
         if got is not None and got != shape[-1:]:
@@ -494,12 +532,12 @@ def dropout(x, p=0.5, training=True, seed=None):
     training.  The mask comes from ``cr.random`` (seeded); with ``seed=n`` it comes from a
     generator seeded with n instead, the same mask for the same n, shape and backend, and
     cr.random's stream is left where it was."""
-    if not isinstance(p, numbers.Real) or not 0 <= p < 1:
-        raise HyperparameterError(f"dropout: p (the probability of zeroing an entry) must be a "
-                                  f"number in [0, 1), got {p!r}")
+    _check_probability("dropout", p)
+    _flag("dropout", "training", training)
     x = _tensor_argument(x, "dropout")
     if not training or p == 0:
         return x
+    _check_floating("dropout", input=x)   # the mask is drawn in x's dtype
     if x._trace is not None and _batched(x):
         raise ValueError("dropout inside cr.vmap would draw one mask for the whole batch (every "
                          "example dropping the same entries); apply dropout to the batch outside "
@@ -515,8 +553,7 @@ def _uniform_with_seed(x, seed):
     reseeded with ``seed`` and then restored, so the global stream does not move."""
     if seed is None:
         return random.uniform(x.shape, dtype=x.dtype, backend=x._backend)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ArgumentError(f"dropout: seed must be a non-negative int, got {seed!r}")
+    seed = _int("dropout", "seed", seed, 0)   # NumPy's integers too
     b = x._backend
     saved = b.rng_state()
     try:
@@ -722,15 +759,29 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     return y[0] if unbatched else y
 
 
+def _same_backend(op, x, **tensors):
+    """Tensors that must live on x's backend (checked before anything is computed or updated)."""
+    for name, t in tensors.items():
+        if type(t) is Tensor and t.backend != x.backend:
+            raise BackendError(f"{op}: input is on {x.backend} but {name} on {t.backend}; move them "
+                               f"to one with {name}.to({x.backend!r})")
+
+
 def _conv(op, nd, x, weight, bias, stride, padding, dilation, groups):
     x, unbatched = _spatial_input(op, x, nd)
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and type(t) is not Tensor:   # as the input: tensors, not raw arrays
+            raise ArgumentError(f"{op}: {name} must be a Tensor, got {type(t).__name__}; wrap it "
+                                f"with cr.tensor({name}, backend={x.backend!r})")
     _check_floating(op, input=x, weight=weight, bias=bias)
+    _same_backend(op, x, weight=weight, bias=bias)
     ws = tuple(weight.shape)
-    if len(ws) != nd + 2:
+    if len(ws) != nd + 2 or 0 in ws[2:]:
         raise ShapeError(f"{op}: weight must have shape (out_channels, in_channels/groups, "
-                         f"{', '.join(['k'] * nd)}), got {ws}")
-    if not isinstance(groups, int) or groups < 1 or ws[0] % groups:
+                         f"{', '.join(['k'] * nd)}) with every k >= 1, got {ws}")
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1 or ws[0] % groups:
         raise ArgumentError(f"{op}: groups must be an int >= 1 dividing out_channels {ws[0]}, got {groups!r}")
+    groups = int(groups)
     n, c = x.shape[:2]
     if c != ws[1] * groups:
         raise ShapeError(f"{op}: input has {c} channels but weight {ws} with groups={groups} expects "
@@ -775,18 +826,35 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def _pool_args(op, x, nd, kernel_size, stride, padding, dilation, ceil_mode):
     x, unbatched = _spatial_input(op, x, nd)
     _check_floating(op, input=x)
+    _check_ceil_mode(op, ceil_mode)
+    win = _pool_window(op, nd, kernel_size, stride, padding, dilation)
+    _checked_sizes(op, x.shape[2:], win["kernel_size"], win["stride"], win["padding"], win["dilation"])
+    return x, unbatched, win
+
+
+def _check_ceil_mode(op, ceil_mode):
     if ceil_mode:
         raise ArgumentError(f"{op}: ceil_mode=True is not supported; pad the input (padding=...) "
                             "so the last window fits")
+
+
+def _check_divisor(op, divisor_override):
+    """None, or a positive int (NumPy's integers too; a bool is not a divisor)."""
+    if divisor_override is not None and (not isinstance(divisor_override, numbers.Integral)
+                                         or isinstance(divisor_override, bool) or divisor_override < 1):
+        raise ArgumentError(f"{op}: divisor_override must be a positive int, got {divisor_override!r}")
+
+
+def _pool_window(op, nd, kernel_size, stride, padding, dilation):
+    """kernel_size, stride, (low, high) padding and dilation of a pooling, checked (the pooling
+    modules check them at construction with this too)."""
     kernel = _ints(op, "kernel_size", kernel_size, nd, 1)
     stride = kernel if stride is None or stride == () else _ints(op, "stride", stride, nd, 1)
     dilation = _ints(op, "dilation", dilation, nd, 1)
     pad = _ints(op, "padding", padding, nd, 0)
     if any(p > k // 2 for p, k in zip(pad, kernel)):
         raise ArgumentError(f"{op}: padding {pad} must be at most half the kernel size {kernel}")
-    pad = tuple((p, p) for p in pad)
-    _checked_sizes(op, x.shape[2:], kernel, stride, pad, dilation)
-    return x, unbatched, dict(kernel_size=kernel, stride=stride, padding=pad, dilation=dilation)
+    return dict(kernel_size=kernel, stride=stride, padding=tuple((p, p) for p in pad), dilation=dilation)
 
 
 def _max_over_windows(cols, nd, inside=None):
@@ -828,11 +896,11 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     """The mean of each window of (N, C, H, W), as ``torch.nn.functional.avg_pool2d``;
     ``count_include_pad=False`` divides by the window's elements inside the input."""
     x, unbatched, win = _pool_args("avg_pool2d", input, 2, kernel_size, stride, padding, 1, ceil_mode)
+    _flag("avg_pool2d", "count_include_pad", count_include_pad)
     total = _sum(_unfold(x, pad_value=0, **win), axis=-3)
+    _check_divisor("avg_pool2d", divisor_override)
     if divisor_override is not None:
-        if not isinstance(divisor_override, int) or divisor_override < 1:
-            raise ArgumentError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
-        y = total / divisor_override
+        y = total / int(divisor_override)
     elif count_include_pad or not any(lo for lo, _ in win["padding"]):
         y = total / math.prod(win["kernel_size"])
     else:   # how many of each window's elements are the input's (a constant)
@@ -851,6 +919,7 @@ def embedding(input, weight, padding_idx=None):
         raise ShapeError(f"embedding: weight must be a 2-D (num_embeddings, dim) tensor, got "
                          f"{getattr(weight, 'shape', type(weight).__name__)}")
     if type(input) is not Tensor:
+        _as_tensor(input, "embedding")   # a string or None is named, not read as a dtype
         input = tensor(input, backend=weight._backend)
     if input.dtype.is_floating or str(input.dtype) == "bool":
         raise DTypeError(f"embedding: input must hold integer indices, got {input.dtype}; "
@@ -860,9 +929,15 @@ def embedding(input, weight, padding_idx=None):
     out = _take(weight, input, axis=0)
     if padding_idx is None:
         return out
-    if not isinstance(padding_idx, int) or not -rows <= padding_idx < rows:
-        raise ArgumentError(f"embedding: padding_idx must be an int in [{-rows}, {rows - 1}], got {padding_idx!r}")
+    padding_idx = _padding_idx("embedding", padding_idx, rows)
     return _embedding_padding(out, expand_dims(input != padding_idx % rows, -1))
+
+
+def _padding_idx(op, value, rows):
+    """A row of the table as an int (NumPy's integers too; a bool is not a row)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not -rows <= value < rows:
+        raise ArgumentError(f"{op}: padding_idx must be an int in [{-rows}, {rows - 1}], got {value!r}")
+    return int(value)
 
 
 # torch's padding_idx is a convention on the gradient only: the VJP leaves the padding row's
@@ -892,17 +967,28 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     training uses the batch's mean and biased variance and updates ``running_mean`` /
     ``running_var`` in place (momentum, unbiased variance); eval uses the running statistics."""
     _check_number("batch_norm", "eps", eps, low=0)   # momentum: checked below, with its range
+    _flag("batch_norm", "training", training)
+    input = _tensor_argument(input, "batch_norm")
+    _check_floating("batch_norm", input=input)   # an integer batch would update the statistics
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and type(t) is not Tensor:   # updated in place: it must be ours
+            raise ArgumentError(f"batch_norm: {name} must be a Tensor (updated in place) or None, "
+                                f"got {type(t).__name__}; create it with cr.tensor({name})")
+        if t is not None and not t.dtype.is_floating:
+            raise DTypeError(f"batch_norm: {name} must be floating, got {t.dtype}; cast with "
+                             ".astype('float32')")
+    _same_backend("batch_norm", input, running_mean=running_mean, running_var=running_var,
+                  weight=weight, bias=bias)
     shape = tuple(input.shape)
     if len(shape) < 2:
         raise ShapeError(f"batch_norm: input must have shape (N, C, *), got {shape}")
     c = shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.shape) != (c,):
-            raise ShapeError(f"batch_norm: {name} must have shape ({c},) (one per channel), got {tuple(t.shape)}")
-    if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
-        raise ArgumentError(f"batch_norm: momentum must be a number in [0, 1], got {momentum!r} "
-                            "(a cumulative average, torch's momentum=None, is not supported)")
+        got = None if t is None else tuple(shape_of(_as_tensor(t, "batch_norm")))
+        if got is not None and got != (c,):
+            raise ShapeError(f"batch_norm: {name} must have shape ({c},) (one per channel), got {got}")
+    _check_momentum("batch_norm", momentum)
     per_channel = (1, c) + (1,) * (len(shape) - 2)
     if training:
         mean, var = _batch_statistics(input, running_mean, running_var, momentum)
@@ -917,6 +1003,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is not None:
         y = y + _reshape(bias, per_channel)
     return y
+
+
+def _check_momentum(op, momentum):
+    if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool) or not 0 <= momentum <= 1:
+        raise ArgumentError(f"{op}: momentum must be a number in [0, 1], got {momentum!r} "
+                            "(a cumulative average, torch's momentum=None, is not supported)")
 
 
 def _batch_statistics(input, running_mean, running_var, momentum):
@@ -973,8 +1065,8 @@ _softplus = register(
 def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold, as
     ``torch.nn.functional.softplus``."""
-    if not isinstance(beta, (int, float)) or beta <= 0:
-        raise ArgumentError(f"softplus: beta must be a positive number, got {beta!r}")
+    if not isinstance(beta, numbers.Real) or isinstance(beta, bool) or not 0 < beta < math.inf:
+        raise ArgumentError(f"softplus: beta must be a positive number (finite), got {beta!r}")
     _check_number("softplus", "threshold", threshold)
     return _softplus(x, beta=beta, threshold=threshold)
 

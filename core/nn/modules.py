@@ -4,7 +4,7 @@ import warnings
 from collections.abc import Mapping
 
 from ..tensor import Tensor, make
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from . import functional as F
 from .. import init as init_module, ops, random
 from .._state import no_grad
@@ -320,6 +320,9 @@ class Linear(Module):
     """``y = x @ weight + bias`` with weight of shape (in_features, out_features): Y = XW."""
 
     def __init__(self, in_features, out_features, bias=True, init=None, dtype=None, backend=None):
+        in_features = F._int("Linear", "in_features", in_features, 1)   # the fan-in: at least one
+        out_features = F._int("Linear", "out_features", out_features, 0)
+        F._flag("Linear", "bias", bias)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _initialize(init, (in_features, out_features), in_features, out_features,
                                   dtype, backend).requires_grad_()
@@ -327,9 +330,10 @@ class Linear(Module):
                      .requires_grad_() if bias else None)
 
     def forward(self, x):
-        if x.shape[-1:] != (self.in_features,):
+        shape = tuple(F.shape_of(F._as_tensor(x, "Linear")))   # arrays and lists too, as linear
+        if shape[-1:] != (self.in_features,):
             raise ShapeError(f"Linear({self.in_features}, {self.out_features}) got input of shape "
-                             f"{x.shape}; its last axis must be {self.in_features}")
+                             f"{shape}; its last axis must be {self.in_features}")
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -340,6 +344,12 @@ class Sequential(Module):
     """Modules (or functions) applied in order."""
 
     def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not callable(layer):
+                unpack = "; pass the layers themselves: Sequential(*layers)" if isinstance(
+                    layer, (list, tuple)) else ""
+                raise ArgumentError(f"Sequential: layer {i} must be a module or a function, got "
+                                    f"{type(layer).__name__}{unpack}")
         self.layers = list(layers)
 
     def forward(self, x):
@@ -356,6 +366,13 @@ class Sequential(Module):
 
 class _Activation(Module):
     fn = None
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:   # torch's ReLU(inplace=True), GELU('tanh'): the function takes options
+            given = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+            fix = ("chainrule never writes in place: drop inplace=" if set(kwargs) == {"inplace"} else
+                   f"for options use the function as a layer: lambda x: cr.nn.{self.fn.__name__}(x, ...)")
+            raise ArgumentError(f"{type(self).__name__} takes no arguments, got ({given}); {fix}")
 
     def forward(self, x):
         return type(self).fn(x)
@@ -379,8 +396,7 @@ class GELU(_Activation):
 
 class Dropout(Module):
     def __init__(self, p=0.5):
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        F._check_probability("Dropout", p)
         self.p = p
 
     def forward(self, x):
@@ -391,6 +407,11 @@ class LayerNorm(Module):
     """layer_norm over the last axis with a learned scale (ones) and shift (zeros)."""
 
     def __init__(self, features, eps=1e-5, dtype=None, backend=None):
+        if isinstance(features, (list, tuple)):   # torch's normalized_shape
+            raise ArgumentError(f"LayerNorm: features must be an int (the size of the last axis, the "
+                                f"one normalized), got {features!r}")
+        features = F._int("LayerNorm", "features", features, 0)
+        F._check_number("LayerNorm", "eps", eps, low=0)
         self.eps = eps
         self.weight = ones((features,), dtype=dtype, backend=backend).requires_grad_()
         self.bias = zeros((features,), dtype=dtype, backend=backend).requires_grad_()
@@ -413,10 +434,12 @@ class MLP(Sequential):
     """
 
     def __init__(self, sizes, activation="relu", init=None, dtype=None, backend=None):
-        if len(sizes) < 2:
-            raise ValueError(f"MLP needs at least an input and an output size, got {sizes}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"MLP: unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)}")
+        if not isinstance(sizes, (list, tuple)) or len(sizes) < 2:
+            raise ArgumentError(f"MLP needs a list of at least an input and an output size, got {sizes!r}")
+        for i, n in enumerate(sizes):   # each but the last is a layer's fan-in: at least one
+            F._int("MLP", f"sizes[{i}]", n, 0 if i == len(sizes) - 1 else 1)
+        if not isinstance(activation, str) or activation not in _ACTIVATIONS:
+            raise ArgumentError(f"MLP: unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)}")
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(Linear(n_in, n_out, init=init, dtype=dtype, backend=backend))
@@ -428,10 +451,6 @@ class MLP(Sequential):
 
 # ------------------------------------------------- convolution, pooling, normalization, lookup
 
-def _pair(value, nd):
-    return (value,) * nd if isinstance(value, int) else tuple(value)
-
-
 class _ConvNd(Module):
     """weight (out, in/groups, *kernel) and bias (out,) drawn from U(+-1/sqrt(fan_in)), fan_in =
     in/groups * prod(kernel), torch's default; ``init`` (a ``cr.init`` name or initializer)
@@ -441,10 +460,18 @@ class _ConvNd(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, init=None, dtype=None, backend=None):
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{type(self).__name__}: groups={groups} must divide in_channels "
-                             f"{in_channels} and out_channels {out_channels}")
-        kernel = _pair(kernel_size, self.nd)
+        name, nd = type(self).__name__, self.nd
+        # checked here, not at the first call: in_channels is the fan-in, it must be >= 1
+        in_channels = F._int(name, "in_channels", in_channels, 1)
+        out_channels = F._int(name, "out_channels", out_channels, 0)
+        groups = F._int(name, "groups", groups, 1)
+        if in_channels % groups or out_channels % groups:
+            raise ArgumentError(f"{name}: groups={groups} must divide in_channels "
+                                f"{in_channels} and out_channels {out_channels}")
+        kernel = F._ints(name, "kernel_size", kernel_size, nd, 1)
+        steps = F._ints(name, "stride", stride, nd, 1), F._ints(name, "dilation", dilation, nd, 1)
+        F._padding(name, padding, kernel, *steps)
+        F._flag(name, "bias", bias)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         fan_in = in_channels // groups * math.prod(kernel)
@@ -480,6 +507,7 @@ class Conv2d(_ConvNd):
 
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+        F._pool_window("MaxPool2d", 2, kernel_size, stride, padding, dilation)
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
 
     def forward(self, x):
@@ -487,13 +515,22 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """``avg_pool2d`` as a layer; the arguments in torch's order (a fourth positional one is
+    ceil_mode, as in torch, not count_include_pad)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        F._pool_window("AvgPool2d", 2, kernel_size, stride, padding, 1)
+        F._flag("AvgPool2d", "count_include_pad", count_include_pad)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.count_include_pad = count_include_pad
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
+        F._check_ceil_mode("AvgPool2d", ceil_mode)
+        F._check_divisor("AvgPool2d", divisor_override)
 
     def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
-                            count_include_pad=self.count_include_pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
 
 
 class _BatchNorm(Module):
@@ -505,6 +542,12 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  dtype=None, backend=None):
+        name = type(self).__name__
+        num_features = F._int(name, "num_features", num_features, 0)
+        F._check_number(name, "eps", eps, low=0)
+        F._check_momentum(name, momentum)
+        F._flag(name, "affine", affine)
+        F._flag(name, "track_running_stats", track_running_stats)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         shape = (num_features,)
         self.weight = ones(shape, dtype=dtype, backend=backend).requires_grad_() if affine else None
@@ -513,6 +556,7 @@ class _BatchNorm(Module):
         self.running_var = ones(shape, dtype=dtype, backend=backend) if track_running_stats else None
 
     def forward(self, x):
+        x = F._tensor_argument(x, type(self).__name__)   # arrays and lists, as batch_norm
         if x.ndim not in self.ranks:
             raise ShapeError(f"{type(self).__name__} expects input of rank {' or '.join(map(str, self.ranks))} "
                              f"(N, C, ...), got shape {x.shape}")
@@ -541,6 +585,10 @@ class Embedding(Module):
     zero and gets no gradient)."""
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None, backend=None):
+        num_embeddings = F._int("Embedding", "num_embeddings", num_embeddings, 0)
+        embedding_dim = F._int("Embedding", "embedding_dim", embedding_dim, 0)
+        if padding_idx is not None:   # checked as embedding checks it, before the table is drawn
+            padding_idx = F._padding_idx("Embedding", padding_idx, num_embeddings)
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         weight = random.normal((num_embeddings, embedding_dim), dtype=dtype, backend=backend)
         if padding_idx is not None:
