@@ -133,10 +133,16 @@ class Tensor:
 
     # --- conversion -------------------------------------------------------
     def numpy(self):
-        """A NumPy array with the values (a copy unless the backend shares memory)."""
+        """A NumPy array with the values: a read-only view where the backend shares memory (as
+        JAX's), else a copy.  A write into a view would change the tensor behind the engine's
+        back (a saved value, a gradient) with no version bump; ``x.numpy().copy()`` to edit."""
         if self._trace is not None:
             _refuse_if_batched(self, "numpy()")
-        return self._backend.to_numpy(self._data)
+        out = self._backend.to_numpy(self._data)
+        if out.flags.writeable and (out is self._data or out.base is not None):   # a view, maybe of ours
+            out = out.view()
+            out.flags.writeable = False
+        return out
 
     def item(self):
         if self._trace is not None:

@@ -93,9 +93,10 @@ def train(X, y, lr, steps, clip=None, optimizer="sgd", schedule=None, init=None,
     cr.random.seed(seed)
     net = cr.nn.MLP([64, 64, 64, 10], activation="relu", init=init, dtype="float64")
     if init == "zeros":
-        for layer in net:
-            if isinstance(layer, cr.nn.Linear):
-                layer.bias.numpy()[...] = 0.0
+        with cr.no_grad():
+            for layer in net:
+                if isinstance(layer, cr.nn.Linear):
+                    layer.bias.zero_()
     opt = cr.optim.create(optimizer, net.named_parameters(), lr=schedule or lr)
     tracker = cr.diagnostics.GradNormTracker(net.named_parameters())
     rng = np.random.default_rng(seed)

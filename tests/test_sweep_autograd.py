@@ -389,3 +389,35 @@ def test_jacobians_of_a_function_that_draws_use_one_draw(jac):
     mask = (cr.nn.dropout(cr.ones((6,), dtype=F64), 0.5)).numpy()
     want = np.diag(mask) if jac != "hessian" else np.diag(2 * mask)
     np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------- x.numpy() never lets a write reach the tensor
+
+NUMPY_SOURCES = {
+    "leaf": lambda x: x,
+    "result": lambda x: x * 2.0,
+    "slice_view": lambda x: x[1:],
+    "transpose_view": lambda x: cr.reshape(x, (2, 2)).T,
+    "detach": lambda x: x.detach(),
+    "grad": lambda x: (cr.sum(x * x).backward(), x.grad)[1],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
+@pytest.mark.parametrize("source", sorted(NUMPY_SOURCES))
+def test_a_write_into_numpy_of_a_tensor_is_refused(backend, source, dtype):
+    """x.numpy() shares the tensor's memory where the backend can (NumPy, torch on the CPU): a
+    write into it changed a value saved for backward with no version bump, so the gradient was
+    silently wrong (sum(x * x) gave [100, 4, 6] for x = [1, 2, 3] after n[0] = 50).  It is a
+    read-only view now, as JAX's; x.numpy().copy() is the writable copy."""
+    x = cr.tensor([1.0, 2.0, 3.0, 4.0], dtype=dtype, backend=backend, requires_grad=True)
+    t = NUMPY_SOURCES[source](x)
+    before = t.numpy().astype(np.float64).copy()
+    with pytest.raises(ValueError, match="read-only"):
+        t.numpy()[0] = 50.0
+    editable = t.numpy().copy()
+    editable[...] = 7.0
+    np.testing.assert_array_equal(t.numpy().astype(np.float64), before)
+    x.grad = None
+    cr.sum(x * x).backward()
+    np.testing.assert_array_equal(x.grad.numpy().astype(np.float64), [2.0, 4.0, 6.0, 8.0])
