@@ -145,6 +145,7 @@ def asarray(device, data, dtype=None):
     if isinstance(data, (np.ndarray, np.generic)):
         return from_numpy(data, device, dt)
     if dt is not None and isinstance(data, _PYTHON_SCALARS):
+        _refuse_out_of_range((data,), dt)   # NumPy refuses -1 as uint8; torch.tensor wraps it to 255
         return torch.tensor(data, dtype=dt, device=device)
     if hasattr(data, "__dlpack__") and not isinstance(data, (list, tuple)):
         try:

@@ -1,8 +1,12 @@
 """Making tensors: from Python data, NumPy or backend arrays, and filled shapes."""
+import math
+import operator
+
+
 from . import backends as _backends
 from ._state import state
 from .dtypes import ALL, canonical
-from .errors import BackendError, DTypeError
+from .errors import ArgumentError, BackendError, DTypeError, ShapeError
 from .tensor import Tensor, make
 
 
@@ -25,8 +29,9 @@ def _python_data(data):
 
 def _python_dtype(data):
     """Default dtype of Python data: any float -> default float, all bool -> bool, else int64;
-    None when NumPy scalars or arrays are among it (the backend's asarray types those)."""
-    stack, kinds = [data], set()
+    None when NumPy scalars or arrays are among it (the backend's asarray types those).
+    Tensors among it keep their dtype and promote with the rest, as torch.tensor([t, 1.0])."""
+    stack, kinds, dtypes = [data], set(), set()
     while stack:
         item = stack.pop()
         if isinstance(item, (list, tuple)):
@@ -34,12 +39,32 @@ def _python_dtype(data):
         elif type(item) in _PY_KINDS:
             kinds.add(_PY_KINDS[type(item)])
         elif isinstance(item, Tensor):
-            kinds.add("float" if item.dtype.is_floating else "int")
+            dtypes.add(item.dtype)
         else:
             return None  # NumPy scalars and the like keep their own dtype
-    if "float" in kinds or not kinds:
-        return ALL[state.default_dtype]
-    return ALL["int64"] if "int" in kinds else ALL["bool"]
+    if "float" in kinds or not (kinds or dtypes):
+        dtypes.add(ALL[state.default_dtype])
+    elif kinds:
+        dtypes.add(ALL["int64"] if "int" in kinds else ALL["bool"])
+    out = dtypes.pop()
+    for d in dtypes:
+        out = _promote(out, d)
+    return out
+
+
+def _promote(a, b):
+    """NumPy's promotion of two dtypes; bfloat16 as ml_dtypes promotes it (like float16,
+    but at least float32 with anything wider than 8 bits or with float16)."""
+    if a == b:
+        return a
+    import numpy as np   # here, not at the top: `import chainrule` loads no array library
+    if "bfloat16" in (a, b):
+        other = b if a == "bfloat16" else a
+        if other in ("bool", "int8", "uint8"):
+            return a if a == "bfloat16" else b
+        wide = np.result_type(np.float16, other).name
+        return ALL["float32" if wide == "float16" else wide]
+    return ALL[np.result_type(a, b).name]
 
 
 def tensor(data, dtype=None, requires_grad=False, backend=None):
@@ -69,9 +94,11 @@ def tensor(data, dtype=None, requires_grad=False, backend=None):
         target = _resolve(backend)
         if dtype is None and python_data:
             dtype = _python_dtype(data)
+        if getattr(data, "requires_grad", False) is True:
+            data = data.detach()    # a torch tensor in torch's graph: its values only (as torch.tensor)
         try:
             raw = target.asarray(data, dtype)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:   # Overflow: a Python int past int64
             raise DTypeError(f"cannot make a tensor from {type(data).__name__} data: {exc}; pass "
                              "numbers, nested lists of equal length, or an array") from exc
         if raw is data or (not python_data and owner is not target):
@@ -91,12 +118,18 @@ def asarray(data, dtype=None, backend=None):
 
 
 def _shape(shape):
-    if isinstance(shape, int):
-        return (shape,)
+    """A tuple of sizes; int() would truncate 2.5 silently, operator.index refuses it (as NumPy)."""
+    shape = shape.tolist() if hasattr(shape, "tolist") else shape    # arrays, tensors, np.int64
+    sizes = tuple(shape) if isinstance(shape, (list, tuple)) else (shape,)
     try:
-        return tuple(int(s) for s in shape)
+        if any(isinstance(s, bool) for s in sizes):
+            raise TypeError
+        out = tuple(operator.index(s) for s in sizes)
     except TypeError:
         raise TypeError(f"a shape must be an int or a sequence of ints, got {shape!r}") from None
+    if any(s < 0 for s in out):
+        raise ShapeError(f"negative dimensions are not allowed, got shape {out}")
+    return out
 
 
 def _float(dtype):
@@ -114,6 +147,10 @@ def ones(shape, dtype=None, backend=None, requires_grad=False):
 
 
 def full(shape, fill_value, dtype=None, backend=None, requires_grad=False):
+    kind = getattr(getattr(fill_value, "dtype", None), "kind", None)   # NumPy's; torch's has none
+    if fill_value is None or isinstance(fill_value, (str, bytes, complex)) or kind in ("c", "O", "U", "S"):
+        # NumPy would fill None as NaN, drop an imaginary part: say so instead
+        raise DTypeError(f"full: the fill value must be a real number, got {fill_value!r}")
     if dtype is None:   # a Python number by its kind; a NumPy scalar keeps its dtype, as in NumPy
         dtype = _python_dtype(fill_value) or canonical(getattr(fill_value, "dtype", None))
     b = _resolve(backend)
@@ -130,13 +167,32 @@ def arange(start, stop=None, step=1, dtype=None, backend=None):
                          for v in (start, stop, step))
     if dtype is None:
         dtype = _python_dtype([start, stop, step])
+    dtype = canonical(dtype)
+    if step == 0:
+        raise ArgumentError("arange: step must not be zero")
+    try:
+        empty = math.ceil((stop - start) / step) <= 0     # NumPy's empty range (torch raises)
+    except (TypeError, ValueError, OverflowError):
+        raise ArgumentError(f"arange: start, stop and step must be finite numbers, got "
+                            f"{start!r}, {stop!r}, {step!r}") from None
     b = _resolve(backend)
-    return make(b.arange(start, stop, step, canonical(dtype)), b)
+    if empty:
+        return make(b.zeros((0,), dtype), b)
+    if dtype.is_floating and dtype != "float64":
+        # start + i * step in float64, then rounded once: NumPy's arange in float32 repeats
+        # a rounded step (1 - 0.1 * 5 gave 0.49999988), and the backends then disagreed
+        return make(b.astype(b.arange(start, stop, step, ALL["float64"]), dtype), b)
+    return make(b.arange(start, stop, step, dtype), b)
 
 
-def eye(n, m=None, dtype=None, backend=None):
+def eye(n, m=None, k=0, dtype=None, backend=None):
+    """Ones on diagonal ``k`` (above the main one when positive), as ``numpy.eye``."""
+    n, m = _shape((n, n if m is None else m))
     b = _resolve(backend)
-    return make(b.eye(n, n if m is None else m, _float(dtype)), b)
+    if k == 0:
+        return make(b.eye(n, m, _float(dtype)), b)
+    import numpy as np   # here, not at the top: `import chainrule` loads no array library
+    return make(b.asarray(np.eye(n, m, operator.index(k)), _float(dtype)), b)
 
 
 def _like(x, dtype):

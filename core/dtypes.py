@@ -3,6 +3,8 @@
 A dtype is a ``str`` subclass, so ``x.dtype == cr.float32`` and
 ``x.dtype == "float32"`` both hold and every backend maps the same names.
 """
+import builtins
+
 from .errors import DTypeError
 from ._state import state
 
@@ -37,9 +39,12 @@ def canonical(dtype):
         return ALL[state.default_dtype]
     if dtype is int:
         return ALL["int64"]
-    if dtype is bool:
+    if dtype is builtins.bool:     # this module's own ``bool`` is cr.bool (globals().update below)
         return ALL["bool"]
+    if isinstance(dtype, type):    # NumPy scalar types: np.float64, np.int8, np.bool_
+        dtype = dtype.__name__
     name = str(dtype).replace("torch.", "")
+    name = "bool" if name == "bool_" else name
     try:
         return ALL[name]
     except KeyError:

@@ -177,19 +177,33 @@ def setitem(x, index, value, opname="__setitem__"):
     _check_target(x, opname)
     _check_no_overlap(x, opname)
     idx = ops.shape.normalize_index(index, x)
+    if value is None:   # NumPy would store NaN, torch refuses
+        raise DTypeError(f"{opname}: x[{index!r}] = None; pass a number, array or tensor")
     if _records(x, value):
         _commit(x, ops.index_update(x, value, index=idx), opname)
         return
-    v = value._data if type(value) is Tensor else value
 
     def write():
         try:
-            x._backend.setitem(x._data, idx, v)
+            x._backend.setitem(x._data, idx, _value_for(x, value))
         except (ChainruleError, NotImplementedError):
             raise
         except Exception as exc:   # the kernel refused before writing: say what and why
             raise _refused_write(x, index, value, exc, opname) from exc
     _write(x, write)
+
+
+def _value_for(x, value):
+    """value as x's dtype, cast as NumPy's x[i] = v casts (unsafely: 1.7 -> 1 in an int tensor);
+    torch's index_put refused any other dtype.  Python numbers go as they are: the backends
+    range-check them (NumPy refuses 300 into int8)."""
+    b = x._backend
+    if type(value) is Tensor:
+        raw = value._data if value._backend is b else b.asarray(value.numpy(), None)
+        return raw if b.dtype(raw) == x.dtype else b.astype(raw, x.dtype)
+    if type(value) in (bool, int, float):
+        return value
+    return b.asarray(value, x.dtype)
 
 
 def _refused_write(x, index, value, exc, opname):

@@ -129,6 +129,12 @@ class Tensor:
             raise TypeError("only integer tensors can be used as an index")
         return int(self.item())
 
+    def __format__(self, spec):
+        """``f"{loss:.4f}"`` formats the number of a one-element tensor, as torch and NumPy."""
+        if spec and self.size == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
     __hash__ = object.__hash__
 
     # --- conversion -------------------------------------------------------
@@ -147,7 +153,26 @@ class Tensor:
     def item(self):
         if self._trace is not None:
             _refuse_if_batched(self, "item() (or float(), int(), bool())")
+        if self.size != 1:   # one error on every backend (torch's is a RuntimeError)
+            raise ValueError(f"item() of a tensor of shape {self.shape}: only a one-element "
+                             "tensor converts to a Python scalar")
         return self._backend.item(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(x)``: the values, as torch's ``__array__``.  Without it NumPy built an
+        object array of 0-d tensors, on which np.sort misplaced NaN and a bool mask's
+        ``.sum()`` was True, not the count.  Refused, as torch refuses, for a tensor that
+        requires grad or is traced by a transform: np.sin(x) would compute outside the graph,
+        and cr.sum(x * np.sin(x)) would silently lose the gradient through np.sin."""
+        if self._node is not None or self._trace is not None:
+            raise TypeError("NumPy cannot take a tensor that requires grad (or is traced by a "
+                            "transform): its result would leave the graph and silently drop that "
+                            "part of the gradient; use chainrule's op of the same name (cr.sin, "
+                            "cr.sum, ...), or x.detach() for the values")
+        out = self.numpy()
+        if dtype is not None and out.dtype != dtype:
+            return out.astype(dtype)
+        return out.copy() if copy else out
 
     def tolist(self):
         return self.numpy().tolist()
@@ -155,7 +180,7 @@ class Tensor:
     def __repr__(self):
         if _batched(self):
             return f"tensor(<one example of a cr.vmap batch>, shape={self.shape}, dtype={self.dtype})"
-        body = repr(self.numpy()).replace("array(", "tensor(", 1)
+        body = repr(self.numpy()).replace("array(", "tensor(", 1).replace("dtype(bfloat16)", "bfloat16")
         if body.startswith("tensor("):
             body = body[:-1]
         else:

@@ -421,3 +421,18 @@ def test_a_write_into_numpy_of_a_tensor_is_refused(backend, source, dtype):
     x.grad = None
     cr.sum(x * x).backward()
     np.testing.assert_array_equal(x.grad.numpy().astype(np.float64), [2.0, 4.0, 6.0, 8.0])
+
+
+@pytest.mark.parametrize("call", ["sin", "asarray", "sum_of_product"])
+def test_numpy_refuses_a_tensor_in_the_graph_instead_of_dropping_its_gradient(backend, call):
+    """np.sin(x) on a tensor that requires grad (or inside cr.grad) would compute outside the
+    graph: cr.sum(x * np.sin(x)) would lose the x cos(x) part of the gradient silently.  It
+    raises, as torch refuses; the values of x.detach() still reach NumPy."""
+    fns = {"sin": np.sin, "asarray": np.asarray,
+           "sum_of_product": lambda v: cr.sum(v * np.sin(v))}
+    x = cr.tensor([0.5, 1.0], dtype=F64, backend=backend, requires_grad=True)
+    with pytest.raises(TypeError, match="cr.sin"):
+        fns[call](x)
+    with pytest.raises(TypeError, match="cr.sin"):
+        cr.grad(lambda v: cr.sum(v * np.sin(v)))(x.detach())
+    np.testing.assert_array_equal(np.sin(x.detach()), np.sin([0.5, 1.0]))
