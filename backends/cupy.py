@@ -113,7 +113,10 @@ def load(device=None):
     def inplace(ufunc):
         def update(x, y):
             _refuse_out_of_range(np, y, x.dtype)
-            ufunc(x, y, out=x, casting="same_kind")
+            if type(y) in _NUMBERS and x.dtype == np.float16:   # in float32, rounded once, as x + y
+                cp.copyto(x, ufunc(x.astype(np.float32), y), casting="same_kind")
+            else:
+                ufunc(x, y, out=x, casting="same_kind")
         return update
 
     def setitem(x, index, v):

@@ -180,9 +180,13 @@ def iadd_scaled(x, y, alpha):
 
 
 def _in_place(ufunc):
-    """iadd and friends: ufunc(x, y, out=x), refusing a cast NumPy would not do in place."""
+    """iadd and friends: ufunc(x, y, out=x), refusing a cast NumPy would not do in place; a
+    Python number into float16/bfloat16 computed in float32 and rounded once, as x + y is."""
     def update(x, y):
-        ufunc(x, y, out=x, casting="same_kind")
+        if type(y) in _NUMBERS and x.dtype.itemsize == 2 and x.dtype.name in _LOW_PRECISION:
+            np.copyto(x, ufunc(x.astype(np.float32), y), casting="same_kind")
+        else:
+            ufunc(x, y, out=x, casting="same_kind")
     return update
 
 

@@ -276,3 +276,14 @@ def test_a_python_number_with_float16_is_computed_in_float32_and_rounded_once(st
         want = ufunc(*((wide, number)[i] for i in order)).astype(np.float16)
         assert got.dtype == "float16"
         np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.parametrize("number", [70000.0, 1e-7, 1e5, 70000])
+def test_an_in_place_python_number_into_float16_is_computed_in_float32(standin, number):
+    """x *= s gives x * s: in float32, rounded once (out= rounded the number to float16 first)."""
+    values = [0.5, 2.0, 1000.0, -3.0]
+    for name, ufunc in (("__imul__", np.multiply), ("__iadd__", np.add), ("__itruediv__", np.true_divide)):
+        x = cr.tensor(values, dtype="float16", backend="cupy")
+        getattr(x, name)(number)
+        want = ufunc(np.array(values, np.float16).astype(np.float32), number).astype(np.float16)
+        np.testing.assert_array_equal(x.numpy(), want)

@@ -244,3 +244,21 @@ def test_python_float_with_float16_is_computed_then_rounded_once(backend, op, s)
     expected = ref(t.float(), s).to(torch.float16).double().numpy()
     assert out.dtype == "float16"
     np.testing.assert_array_equal(_np(out), expected)
+
+
+IN_PLACE = {"+=": "__iadd__", "-=": "__isub__", "*=": "__imul__", "/=": "__itruediv__"}
+
+
+@pytest.mark.parametrize("s", [70000.0, 1e5, 1e-7, 70000])
+@pytest.mark.parametrize("op", list(IN_PLACE))
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_in_place_python_number_into_low_precision_is_torchs(backend, dtype, op, s):
+    """x *= 70000.0 gives what x * 70000.0 gives, and what torch's in-place op gives: computed in
+    float32 and rounded once (NumPy's out= rounded the number to float16 first: inf, or 0)."""
+    x, t = _low([0.5, 2.0, 1000.0, -3.0], dtype, backend)
+    with np.errstate(over="ignore"):
+        getattr(x, IN_PLACE[op])(s)
+    getattr(t, IN_PLACE[op])(s)
+    assert x.dtype == dtype
+    np.testing.assert_array_equal(_np(x), t.double().numpy())
