@@ -15,13 +15,13 @@ from ..ops import (multiply, where, exp, tanh as _tanh, erf, sum as _sum, mean a
                    var as _var, sqrt, logsumexp as _logsumexp, max as _max)
 from ..ops import (reshape as _reshape, argmax as _argmax, take as _take,
                    take_along_axis as _take_along_axis, squeeze as _squeeze)
-from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32, _as_tensor
+from ..ops.reduce import _sum as _sum_op, in_float32, kernels_in_float32, _as_tensor, LOW_PRECISION
 from ..ops._util import shape_of, dtype_of, normalize_axis
 from ..errors import (ShapeError, DTypeError, ArgumentError, IndexingError, HyperparameterError,
                       BackendError)
-from ..creation import ones as _ones
+from ..creation import ones as _ones, _promote
 from .._state import no_grad as _no_grad, state as _state
-from ..dtypes import FLOATING, _ITEMSIZE
+from ..dtypes import FLOATING
 from ..tensor import Tensor, make, _batched
 from ..ops.shape import expand_dims
 from ..ops.linalg import matmul, _matmul_vjp_x, _matmul_vjp_y, _matmul_batch
@@ -124,7 +124,7 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
 def _gelu_forward(x, approximate):
-    if dtype_of(x) in _LOW:   # 1 + erf(x / sqrt 2) cancels to 0 in float16 for x < -3: float32
+    if dtype_of(x) in LOW_PRECISION:   # 1 + erf(x / sqrt 2) cancels to 0 in float16 for x < -3: float32
         return astype_op(_gelu_forward(astype_op(x, dtype="float32"), approximate), dtype=dtype_of(x))
     if approximate == "tanh":
         return 0.5 * x * (1 + _tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
@@ -140,12 +140,9 @@ def _gelu_slope(x, approximate):
     return 0.5 * (1 + erf(x * _SQRT_HALF)) + x * _INV_SQRT_2PI * exp(-0.5 * x * x)
 
 
-_LOW = frozenset({"float16", "bfloat16"})
-
-
 def _times_gelu_slope(v, x, approximate):
     """v * gelu'(x); for float16/bfloat16 x the slope in float32 and the product rounded once."""
-    if dtype_of(x) in _LOW:
+    if dtype_of(x) in LOW_PRECISION:
         return astype_op(v * _gelu_slope(astype_op(x, dtype="float32"), approximate), dtype=dtype_of(x))
     return v * _gelu_slope(x, approximate)
 
@@ -444,7 +441,7 @@ def cross_entropy(logits, labels, reduction="mean"):
                              f"{zshape}, got {lshape}; for class labels pass integers")
         # mixed float dtypes promote as NumPy's (float16 logits, float32 targets: float32); the
         # float32 compute of low-precision logits would otherwise round to the logits' dtype
-        wide = _promoted_float(str(logits.dtype), str(labels.dtype))
+        wide = _promote(logits.dtype, labels.dtype)
         logits = logits if logits.dtype == wide else astype_op(logits, dtype=wide)
         labels = labels if labels.dtype == wide else astype_op(labels, dtype=wide)
     elif b.dtype(labels._data) == "bool":
@@ -455,15 +452,6 @@ def cross_entropy(logits, labels, reduction="mean"):
     else:
         _check_classes(labels, zshape[-1])
     return _cross_entropy(logits, labels, reduction=reduction)
-
-
-def _promoted_float(a, b):
-    """The floating dtype NumPy promotes two floating dtypes to."""
-    if a == b:
-        return a
-    if {a, b} == {"float16", "bfloat16"}:
-        return "float32"
-    return max(a, b, key=lambda d: _ITEMSIZE[d])
 
 
 def _check_classes(labels, classes):

@@ -193,7 +193,8 @@ def _ties(m, w, what, whole, op="eigh"):
     n = w_np.shape[-1]
     eps = float(np.finfo(w_np.dtype).eps)
     ref = np.abs(_as_numpy(whole)).max() if m_np.size else 0.0
-    if any(type(a) is Tensor and _batched(a) for a in (w, m)):
+    batched = any(type(a) is Tensor and _batched(a) for a in (w, m))
+    if batched:
         # under vmap the raw arrays hold the batch axes of every vmap batching them, which
         # line up only through ops (w and m may be batched by different vmaps, as in
         # vmap(jacfwd(f))): the mask and the check with ops, read on the whole batch
@@ -214,7 +215,7 @@ def _ties(m, w, what, whole, op="eigh"):
             f"undefined: two {values} are equal ({values} {w_np.tolist()}) and the result depends "
             "on which basis of their subspace is returned; make it depend on the subspace only "
             "(e.g. through V diag(f(w)) V^T), or separate the values")
-    if any(type(a) is Tensor and _batched(a) for a in (w, m)):
+    if batched:
         return tie_t
     b = w._backend if type(w) is Tensor else _backends.backend_of_raw(w)
     return make(b.asarray(tie), b) if type(w) is Tensor else b.asarray(tie)
